@@ -1,0 +1,80 @@
+"""Options for one scrub, shared by the Python API, the CLI and batch runs."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from .records import Box
+
+__all__ = ["UserRegion", "ScrubOptions", "parse_region", "MODES"]
+
+#: ``phi``: header matches + pattern rules; ``all-text``: every text region minus the
+#: allowlist; ``regions-only``: user regions only, no OCR.
+MODES = ("phi", "all-text", "regions-only")
+
+
+@dataclass(frozen=True)
+class UserRegion:
+    """A rectangle the user wants blacked out, on some frames (``None``: all)."""
+
+    box: Box
+    frames: Optional[tuple[int, ...]] = None
+
+
+_REGION_RE = re.compile(r"^\s*(\d+),(\d+),(\d+),(\d+)\s*(?:@\s*([0-9,\-\s]+))?$")
+
+
+def parse_region(text: str) -> UserRegion:
+    """Parse ``x0,y0,x1,y1[@frames]``; frames as ``0,2,5-9`` (0-based, inclusive ranges).
+
+    >>> parse_region("0,0,100,40@0-2,5")
+    UserRegion(box=Box(x0=0, y0=0, x1=100, y1=40), frames=(0, 1, 2, 5))
+    """
+    m = _REGION_RE.match(text)
+    if not m:
+        raise ValueError(f"bad region {text!r}: expected x0,y0,x1,y1[@frames]")
+    x0, y0, x1, y1 = (int(v) for v in m.groups()[:4])
+    if x1 <= x0 or y1 <= y0:
+        raise ValueError(f"bad region {text!r}: x1 must exceed x0 and y1 must exceed y0")
+    frames = None
+    if m.group(5):
+        picked: set[int] = set()
+        for part in m.group(5).replace(" ", "").split(","):
+            if not part:
+                continue
+            if "-" in part:
+                a, b = part.split("-", 1)
+                if int(b) < int(a):
+                    raise ValueError(f"bad frame range {part!r} in region {text!r}")
+                picked.update(range(int(a), int(b) + 1))
+            else:
+                picked.add(int(part))
+        frames = tuple(sorted(picked))
+    return UserRegion(Box(x0, y0, x1, y1), frames)
+
+
+@dataclass(frozen=True)
+class ScrubOptions:
+    """Everything that decides what one scrub does.
+
+    ``header_options`` is passed to :func:`pixelscrub.header.deidentify` as keyword
+    arguments (profile options, key, pseudonym map); ``max_pixels`` refuses absurd
+    images (Rows x Columns x Frames x Samples) before anything is decoded.
+    """
+
+    mode: str = "phi"
+    regions: tuple[UserRegion, ...] = ()
+    margin: int = 3
+    pixels: bool = True
+    header: bool = True
+    header_options: dict[str, Any] = field(default_factory=dict)
+    log_phi: bool = False
+    max_pixels: int = 4_000_000_000
+    ocr_engine: str = "auto"
+
+    def __post_init__(self):
+        if self.mode not in MODES:
+            raise ValueError(f"unknown mode {self.mode!r}; choose one of {', '.join(MODES)}")
+        if self.margin < 0:
+            raise ValueError("margin must be >= 0")

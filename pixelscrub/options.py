@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Optional
 
 from .records import Box
@@ -58,9 +58,10 @@ def parse_region(text: str) -> UserRegion:
 class ScrubOptions:
     """Everything that decides what one scrub does.
 
-    ``header_options`` is passed to :func:`pixelscrub.header.deidentify` as keyword
-    arguments (profile options, key, pseudonym map); ``max_pixels`` refuses absurd
-    images (Rows x Columns x Frames x Samples) before anything is decoded.
+    ``deid`` is a :class:`pixelscrub.header.DeidOptions` (``None``: the Basic Profile
+    defaults) and ``key`` the secret for UIDs, pseudonyms and date shifts;
+    ``max_pixels`` refuses absurd images (Rows x Columns x Frames x Samples) before
+    anything is decoded.
     """
 
     mode: str = "phi"
@@ -68,7 +69,8 @@ class ScrubOptions:
     margin: int = 3
     pixels: bool = True
     header: bool = True
-    header_options: dict[str, Any] = field(default_factory=dict)
+    deid: Any = None
+    key: Optional[bytes] = None
     log_phi: bool = False
     max_pixels: int = 4_000_000_000
     ocr_engine: str = "auto"

@@ -1,0 +1,265 @@
+"""The staged pipeline for one image: decode -> propose -> read -> match -> redact
+-> encode -> header, with every stage reporting into one :class:`FileAudit`.
+
+This is the Python API behind the CLI: :func:`scrub_file` (path in, path out),
+:func:`scrub_dataset` (a pydicom Dataset in, a new Dataset out) and
+:func:`inspect_file` (what would be redacted, writing nothing).  Batch runs call
+:func:`scrub_file` once per file in worker processes.
+"""
+from __future__ import annotations
+
+import copy
+import logging
+import os
+import secrets
+import tempfile
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Callable, Iterator, Optional
+
+from pydicom import Dataset
+
+from .errors import ScrubError
+from .options import ScrubOptions
+from .records import PIXEL_LAYER, FileAudit, Hit, Word
+
+__all__ = ["scrub_file", "scrub_dataset", "inspect_file", "find_hits"]
+
+log = logging.getLogger("pixelscrub")
+
+_RUN_KEY: Optional[bytes] = None
+
+
+@contextmanager
+def _timed(audit: FileAudit, stage: str):
+    start = time.perf_counter()
+    try:
+        yield audit.stage(stage)
+    finally:
+        audit.stage(stage).seconds += time.perf_counter() - start
+
+
+def _timed_frames(factory: Callable[[], Iterator], audit: FileAudit) -> Callable[[], Iterator]:
+    """Wrap a frame factory so time spent decoding is booked to the decode stage."""
+    def frames():
+        it = iter(factory())
+        while True:
+            start = time.perf_counter()
+            try:
+                frame = next(it)
+            except StopIteration:
+                audit.stage("decode").seconds += time.perf_counter() - start
+                return
+            audit.stage("decode").seconds += time.perf_counter() - start
+            yield frame
+    return frames
+
+
+def _check_size(info, options: ScrubOptions) -> None:
+    total = info.rows * info.columns * info.frames * info.samples_per_pixel
+    if total > options.max_pixels:
+        raise ScrubError(
+            f"image too large: {info.rows}x{info.columns}x{info.frames} frames x"
+            f"{info.samples_per_pixel} samples exceeds the limit of {options.max_pixels} samples",
+            reason="too-large",
+        )
+
+
+def _user_region_hits(options: ScrubOptions) -> list[Hit]:
+    return [Hit(r.box, "user-region", frames=r.frames) for r in options.regions]
+
+
+def find_hits(ds: Dataset, info, options: ScrubOptions, audit: FileAudit) -> tuple[list[Hit], bool]:
+    """Detect and match burned-in PHI in every layer of ``ds``.
+
+    Returns the hits (user regions included) and whether every frame of every
+    layer was really checked, which is what allows BurnedInAnnotation = NO.
+    """
+    hits = _user_region_hits(options)
+    if options.mode == "regions-only":
+        audit.stage("match").counts["user_regions"] = len(hits)
+        return hits, False
+
+    from .decode import iter_display
+    from .detect import detect_words
+    from .match import match_words
+    from .ocr import get_engine
+    from .overlays import iter_overlay_display, overlay_layers
+    from .phi_terms import phi_terms_from_header
+    from .propose import ultrasound_regions
+
+    try:
+        engine = get_engine(options.ocr_engine)
+    except Exception as exc:  # no Tesseract: the pixels cannot be checked
+        raise ScrubError(f"OCR engine unavailable: {exc}", reason="no-ocr") from exc
+
+    layers = [(PIXEL_LAYER, info.frames, lambda: iter_display(ds), ultrasound_regions(ds))]
+    for layer in overlay_layers(ds):
+        layers.append((layer.name, layer.frames,
+                       lambda layer=layer: iter_overlay_display(ds, layer), []))
+
+    words: list[Word] = []
+    all_checked = True
+    for name, n_frames, factory, imaging in layers:
+        det = detect_words(_timed_frames(factory, audit), n_frames, engine=engine,
+                           imaging_regions=imaging, layer=name)
+        words.extend(det.words)
+        all_checked &= det.frames_checked >= n_frames
+        for stage in ("propose", "read"):
+            audit.stage(stage).seconds += det.seconds.get(stage, 0.0)
+        audit.stage("propose").counts[name] = {"proposals": det.proposals}
+        audit.stage("read").counts[name] = {
+            "ocr_calls": det.ocr_calls, "words": len(det.words),
+            "frames_checked": det.frames_checked, "frames": n_frames}
+        audit.stage("read").notes.extend(det.notes)
+        if name == PIXEL_LAYER:
+            audit.frames_checked = det.frames_checked
+
+    with _timed(audit, "match") as rep:
+        terms = phi_terms_from_header(ds)
+        found = match_words(words, terms, mode=options.mode)
+        rep.counts.update({"header_terms": len(terms), "words": len(words), "hits": len(found)})
+    return hits + found, all_checked
+
+
+def _key(options: ScrubOptions) -> bytes:
+    """The de-identification secret: given, from the environment, or one per run."""
+    global _RUN_KEY
+    if options.key:
+        return options.key
+    from .header import load_key
+    try:
+        return load_key()
+    except Exception:
+        if _RUN_KEY is None:
+            _RUN_KEY = secrets.token_bytes(32)
+            log.warning("no de-identification key given (PIXELSCRUB_KEY or --key-file): "
+                        "using a random key for this run, so UIDs and pseudonyms "
+                        "will differ from other runs")
+        return _RUN_KEY
+
+
+def scrub_dataset(ds: Dataset, options: ScrubOptions = ScrubOptions(), *,
+                  workdir: Optional[str] = None,
+                  audit: Optional[FileAudit] = None) -> tuple[Dataset, FileAudit]:
+    """Scrub one image: burned-in PHI out of the pixels, then the header.
+
+    ``ds`` is never modified; the returned Dataset is new.  Raises
+    :class:`ScrubError` when the file cannot be processed safely.  When ``workdir``
+    is given, pixel data of large images may be backed by temporary files there,
+    which must live until the returned Dataset is written.
+    """
+    from .decode import image_info
+    from .encode import redact_dataset
+    from .redact import plan_redactions
+
+    audit = audit or FileAudit(input="<dataset>")
+    with _timed(audit, "decode"):
+        info = image_info(ds)
+        _check_size(info, options)
+    audit.frames = info.frames
+    audit.transfer_syntax_in = str(info.transfer_syntax)
+
+    all_checked = False
+    if options.pixels:
+        hits, all_checked = find_hits(ds, info, options, audit)
+        audit.hits = hits
+        with _timed(audit, "redact") as rep:
+            plan = plan_redactions(hits, info, margin=options.margin)
+            rep.counts["hits"] = len(hits)
+        with _timed(audit, "encode") as rep:
+            out, result = redact_dataset(ds, plan, workdir=workdir)
+            rep.counts["frames_written"] = result.frames_written
+            rep.notes.extend(result.notes)
+        audit.transfer_syntax_out = str(result.transfer_syntax_out)
+    else:
+        with _timed(audit, "encode"):
+            out = copy.deepcopy(ds)
+        audit.transfer_syntax_out = audit.transfer_syntax_in
+        audit.notes.append("pixels not scrubbed (--no-pixels)")
+
+    burned_in = "NO" if all_checked else None
+    if options.header:
+        from .header import DeidOptions, deidentify
+        with _timed(audit, "header") as rep:
+            report = deidentify(out, options.deid or DeidOptions(), key=_key(options),
+                                pixels_cleaned=options.pixels,
+                                burned_in_annotation=burned_in)
+            rep.counts.update(getattr(report, "counts", {}) or {})
+            rep.notes.extend(getattr(report, "notes", []) or [])
+    elif burned_in:
+        out.BurnedInAnnotation = burned_in
+    audit.status = "clean" if all_checked else "written"
+    if not all_checked and options.pixels and options.mode != "regions-only":
+        audit.notes.append("not every frame could be checked: BurnedInAnnotation not set to NO")
+    return out, audit
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.resolve() == b.resolve() or (b.exists() and os.path.samefile(a, b))
+    except OSError:
+        return False
+
+
+def scrub_file(src, dst, options: ScrubOptions = ScrubOptions(), *,
+               workdir: Optional[str] = None) -> FileAudit:
+    """Scrub ``src`` into ``dst`` (written atomically); never raises for a bad input.
+
+    A file that cannot be processed gets ``status="failed"`` with a one-line
+    ``error`` naming it, and nothing is written at ``dst``.
+    """
+    from .dicomio import read_dataset, write_atomic
+
+    src, dst = Path(src), Path(dst)
+    audit = FileAudit(input=str(src))
+    start = time.perf_counter()
+    try:
+        if _same_file(src, dst):
+            raise ScrubError("refusing to write over the input file", reason="usage")
+        with tempfile.TemporaryDirectory(prefix="pixelscrub-", dir=workdir) as tmp:
+            with _timed(audit, "decode"):
+                ds = read_dataset(src)
+            out, audit = scrub_dataset(ds, options, workdir=tmp, audit=audit)
+            with _timed(audit, "write"):
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                write_atomic(out, dst)
+        audit.output = str(dst)
+    except ScrubError as exc:
+        audit.status, audit.error = "failed", f"{src}: {exc}"
+    except MemoryError:
+        audit.status, audit.error = "failed", f"{src}: out of memory"
+    except Exception as exc:  # an unexpected failure must not stop a batch
+        audit.status, audit.error = "failed", _internal_error(src, exc, options)
+    audit.stage("total").seconds = time.perf_counter() - start
+    return audit
+
+
+def inspect_file(src, options: ScrubOptions = ScrubOptions()) -> FileAudit:
+    """What :func:`scrub_file` would redact in ``src`` and why; writes nothing."""
+    from .decode import image_info
+    from .dicomio import read_dataset
+
+    audit = FileAudit(input=str(src))
+    try:
+        ds = read_dataset(src)
+        info = image_info(ds)
+        _check_size(info, options)
+        audit.frames = info.frames
+        audit.transfer_syntax_in = str(info.transfer_syntax)
+        audit.hits, all_checked = find_hits(ds, info, options, audit)
+        audit.status = "clean" if all_checked else "written"
+    except ScrubError as exc:
+        audit.status, audit.error = "failed", f"{src}: {exc}"
+    except Exception as exc:
+        audit.status, audit.error = "failed", _internal_error(src, exc, options)
+    return audit
+
+
+def _internal_error(src, exc: Exception, options: ScrubOptions) -> str:
+    """One line for an unexpected exception; its message (which might quote header
+    values) only with ``log_phi``."""
+    log.debug("internal error on %s", src, exc_info=options.log_phi)
+    detail = f": {' '.join(str(exc).split())[:200]}" if options.log_phi else ""
+    return f"{src}: internal error ({type(exc).__name__}{detail})"

@@ -39,7 +39,7 @@ $(STAMP): pyproject.toml
 
 demo: setup
 	rm -rf $(DEMO_OUT)
-	$(BIN)/pixelscrub scrub sample_data -o $(DEMO_OUT) --report $(DEMO_OUT)-report.jsonl; \
+	$(BIN)/pixelscrub scrub sample_data/dicom -o $(DEMO_OUT) --report $(DEMO_OUT)-report.jsonl; \
 	  status=$$?; echo "outputs in $(DEMO_OUT)/, audit in $(DEMO_OUT)-report.jsonl"; exit $$status
 
 test: setup

@@ -195,3 +195,28 @@ def test_load_key_from_file_and_env(tmp_path, monkeypatch):
     assert load_key(str(path)) == b"file-secret-0123456789"
     with pytest.raises(ScrubError, match="key file"):
         load_key(str(tmp_path / "missing"))
+
+
+def test_unlisted_person_name_and_date_fail_closed():
+    ds = _read(pydicom_file("CT_small.dcm"))
+    ds.EvaluatorName = "Quorvash^Imke"        # PN the table does not list
+    ds.SecondaryReviewDate = "20190101"        # DA the table does not list
+    deidentify(ds, DeidOptions(), key=KEY)
+    assert ds.EvaluatorName == "ANONYMOUS" and "SecondaryReviewDate" not in ds
+
+
+def test_every_bundled_file_goes_through_without_error():
+    """Whatever pydicom's own test set holds (odd VRs, deep sequences, DICOMDIRs)."""
+    done = 0
+    for path in sorted(PYDICOM_TEST_DIR.iterdir()):
+        if not path.is_file() or path.stat().st_size > 3_000_000:
+            continue
+        try:
+            ds = _read(path)
+        except Exception:
+            continue
+        deidentify(ds, DeidOptions(retain_long_modified_dates=True, clean_graphics=True,
+                                   retain_safe_private=True), key=KEY)
+        assert ds.PatientIdentityRemoved == "YES"
+        done += 1
+    assert done > 60

@@ -12,7 +12,8 @@ Each public attribute gets the single action :func:`profile.resolve` picks:
 
 Attributes not in Table E.1-1 are kept, except: UIDs that are not well-known are
 replaced (an instance UID can embed a date or a device serial), dates and
-date-times are treated like the table's dates, group lengths are dropped, and
+date-times are treated like the table's dates, person names get a dummy, group
+lengths are dropped, and
 private attributes go unless Retain Safe Private keeps them.  Overlay (60xx) and
 curve (50xx) groups are removed whole, or kept and cleaned with Clean Graphics.
 """
@@ -227,11 +228,15 @@ def _unlisted(ds: Dataset, elem: DataElement, run: Run, mode: str) -> None:
             _replace_uids(elem, run)
     elif vr in ("DA", "DT", "TM"):
         _date_value(ds, elem, run)
-    elif mode == "dummy" and (vr in TEXT_VRS or vr == "PN") and elem.keyword not in _CODE_KEYWORDS:
+    elif vr == "PN":  # a person's name the table does not list (e.g. Evaluator Name)
+        if elem.VM:
+            elem.value = _DUMMY["PN"]
+            run.counts["dummied"] += 1
+    elif mode == "dummy" and vr in TEXT_VRS and elem.keyword not in _CODE_KEYWORDS:
         if elem.VM:
             elem.value = dummy_value(vr, elem, run)
             run.counts["dummied"] += 1
-    elif mode == "clean" and (vr in TEXT_VRS or vr == "PN") and elem.keyword not in _CODE_KEYWORDS:
+    elif mode == "clean" and vr in TEXT_VRS and elem.keyword not in _CODE_KEYWORDS:
         if elem.VM:
             _clean_value(ds, elem, run)
             run.counts["cleaned"] += 1

@@ -93,3 +93,10 @@ def test_reid_map_must_not_sit_in_the_output(tmp_path):
     for bad in (out / "reid.csv", out / "sub" / "reid.csv", out):
         with pytest.raises(ScrubError):
             check_reid_map_location(str(bad), str(out))
+
+
+def test_unreadable_csv_is_a_scrub_error(tmp_path):
+    ds = _planted()
+    with pytest.raises(ScrubError) as err:
+        deidentify(ds, DeidOptions(pseudonym_csv=str(tmp_path / "missing.csv")), key=KEY)
+    assert err.value.reason == "pseudonym-csv"

@@ -127,7 +127,11 @@ def deidentify(ds: Dataset, options: DeidOptions = DeidOptions(), *, key: bytes,
         raise ScrubError(f"header de-identification failed ({type(e).__name__})",
                          reason="header") from e
     if options.reid_map:
-        append_reid_map(str(options.reid_map), pseudonym, original_id, original_name)
+        try:
+            append_reid_map(str(options.reid_map), pseudonym, original_id, original_name)
+        except OSError as e:
+            raise ScrubError(f"cannot write the re-identification map: {e.strerror}",
+                             reason="reid-map") from None
     report = HeaderReport(options={**options.selected(), "pixels_cleaned": pixels_cleaned},
                           notes=list(run.notes), method_codes=[c for c, _ in codes])
     report.counts.update(run.counts)

@@ -90,8 +90,10 @@ def dummy_value(vr: str, elem: DataElement, run: Run) -> Any:
     if vr == "UI":
         values = elem.value if isinstance(elem.value, (list, MultiValue)) else [elem.value]
         return [map_uid(str(v), run.key) for v in values if v] or map_uid("dummy", run.key)
-    if vr in _BINARY_VRS:
+    if vr in _BINARY_VRS or vr in ("OB or OW", "OW or OB"):
         return b"\0\0"
+    if " or " in vr:  # "US or SS" and the like: numbers either way
+        return 0
     return _DUMMY.get(vr, _DUMMY_TEXT)
 
 

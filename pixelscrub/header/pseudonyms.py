@@ -88,7 +88,10 @@ def pseudonym_for(patient_id: str, patient_name: str, birth_date: str, key: byte
                   csv_path: Optional[str] = None, prefix: str = "PS-") -> Pseudonym:
     """The pseudonym of one patient; raises ScrubError if a given CSV lacks the ID."""
     if csv_path:
-        table = load_pseudonym_csv(str(csv_path))
+        try:
+            table = load_pseudonym_csv(str(csv_path))
+        except (OSError, ValueError, UnicodeDecodeError) as e:
+            raise ScrubError(f"cannot use the pseudonym CSV: {e}", reason="pseudonym-csv") from None
         if patient_id not in table:
             raise ScrubError("PatientID not found in the pseudonym CSV", reason="pseudonym-missing")
         research, name = table[patient_id]

@@ -20,6 +20,7 @@ by this same script in ``--worker`` mode.  Usage::
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import subprocess
@@ -235,10 +236,9 @@ def main(argv=None) -> int:
                                   capture_output=True, text=True, check=True)
             rows[tool] = _score(out, series, json.loads(done.stdout.strip().splitlines()[-1]))
     table = _table(rows)
-    try:
-        import pixelscrub.match  # noqa: F401
+    if importlib.util.find_spec("pixelscrub.match") and importlib.util.find_spec("pixelscrub.phi_terms"):
         matcher = "the pixel stage's PHI matcher (pixelscrub.match)"
-    except ImportError:
+    else:
         matcher = "no PHI matcher available: text to clean was replaced by dummies"
     table += (f"\n\nClean options used {matcher}. files/s: median of {REPEATS} runs, "
               "read + de-identify + write, one process, start-up excluded.")

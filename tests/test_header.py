@@ -10,7 +10,7 @@ from pydicom.uid import UID
 
 from pixelscrub.errors import ScrubError
 from pixelscrub.header import DeidOptions, deidentify, load_key
-from pixelscrub.header.plant import PLANTED, PLANTED_UID_ROOT, plant_phi
+from pixelscrub.header.plant import plant_phi
 from tests.conftest import PYDICOM_TEST_DIR, pydicom_file, pydicom_image_files
 
 KEY = b"test-key-0123456789abcdef"

@@ -8,7 +8,9 @@ when no part of its planted value is left anywhere in any output), planted value
 left (file x value pairs found in the output bytes, name parts counted
 separately), outputs that are valid
 instances (re-read, SOP Class kept, Study/Series/SOP Instance UIDs valid),
-whether series grouping survived, and files per second (read + de-identify +
+whether series grouping survived, how many of a fixed list of non-PHI attributes
+(:data:`UTILITY`: pixel module, geometry, modality...) came through unchanged, and
+files per second (read + de-identify +
 write, in-process, after start-up).
 
 dicognito and dicom-anonymizer are installed only for this benchmark, into
@@ -150,7 +152,22 @@ def _secret_values() -> set[str]:
     return values | {part for v in values if "^" in v for part in v.split("^")}
 
 
-def _score(outdir: Path, series: dict, result: dict) -> dict:
+#: Attributes that carry no identity and that a useful output must keep unchanged.
+UTILITY = ("Modality", "SOPClassUID", "Rows", "Columns", "BitsAllocated", "BitsStored",
+           "PhotometricInterpretation", "SamplesPerPixel", "PixelSpacing", "SliceThickness",
+           "ImagePositionPatient", "ImageOrientationPatient", "RescaleSlope", "RescaleIntercept",
+           "WindowCenter", "WindowWidth", "Manufacturer", "KVP", "NumberOfFrames", "ImageType",
+           "BodyPartExamined", "SeriesNumber", "InstanceNumber", "PixelData")
+
+
+def _utility(before, after) -> tuple[int, int]:
+    """(kept unchanged, present before) over :data:`UTILITY`."""
+    present = [kw for kw in UTILITY if kw in before]
+    kept = sum(1 for kw in present if kw in after and after[kw].value == before[kw].value)
+    return kept, len(present)
+
+
+def _score(indir: Path, outdir: Path, series: dict, result: dict) -> dict:
     import warnings
 
     import pydicom
@@ -160,6 +177,7 @@ def _score(outdir: Path, series: dict, result: dict) -> dict:
     secrets = _secrets_by_attribute()
     values = _secret_values()
     leaked_attrs, left, valid, out_series = set(), 0, 0, {}
+    kept = present = 0
     for name in series:
         path = outdir / name
         if not path.exists():
@@ -174,6 +192,8 @@ def _score(outdir: Path, series: dict, result: dict) -> dict:
             if "SOPClassUID" in ds and all(u.is_valid and len(u) <= 64 for u in uids):
                 valid += 1
             out_series[name] = (uids[0], uids[1])
+            k, n = _utility(pydicom.dcmread(indir / name), ds)
+            kept, present = kept + k, present + n
         except Exception:
             pass
     grouping = all((series[a] == series[b]) == (out_series[a] == out_series[b])
@@ -183,21 +203,21 @@ def _score(outdir: Path, series: dict, result: dict) -> dict:
         "files": result["files"], "failed": len(result["failed"]),
         "attrs_cleaned": len(secrets) - len(leaked_attrs), "attrs_planted": len(secrets),
         "leaked": sorted(leaked_attrs), "values_left": left, "valid": valid,
-        "grouping": grouping, "files_per_s": done / result["seconds"] if result["seconds"] else 0.0,
+        "grouping": grouping, "utility": f"{kept}/{present}", "files_per_s": done / result["seconds"] if result["seconds"] else 0.0,
     }
 
 
 def _table(rows: dict) -> str:
     lines = [
         "| tool | files (failed) | planted attributes cleaned | planted values left | valid outputs "
-        "| series grouping kept | files/s | attributes left |",
-        "|---|---|---|---|---|---|---|---|",
+        "| series grouping kept | non-PHI attributes kept | files/s | attributes left |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for tool, r in rows.items():
         lines.append(
             f"| {tool} | {r['files']} ({r['failed']}) | {r['attrs_cleaned']}/{r['attrs_planted']} "
             f"| {r['values_left']} | {r['valid']}/{r['files']} | {'yes' if r['grouping'] else 'NO'} "
-            f"| {r['files_per_s']:.0f} | {', '.join(r['leaked']) or '-'} |")
+            f"| {r['utility']} | {r['files_per_s']:.0f} | {', '.join(r['leaked']) or '-'} |")
     return "\n".join(lines)
 
 
@@ -228,13 +248,13 @@ def main(argv=None) -> int:
         for label, options in configs.items():
             out = Path(tmp) / f"out-{len(rows)}"
             out.mkdir()
-            rows[label] = _score(out, series, _pixelscrub(str(indir), str(out), options))
+            rows[label] = _score(indir, out, series, _pixelscrub(str(indir), str(out), options))
         for tool in OTHER_TOOLS:
             out = Path(tmp) / tool
             out.mkdir()
             done = subprocess.run([str(python), __file__, "--worker", tool, str(indir), str(out)],
                                   capture_output=True, text=True, check=True)
-            rows[tool] = _score(out, series, json.loads(done.stdout.strip().splitlines()[-1]))
+            rows[tool] = _score(indir, out, series, json.loads(done.stdout.strip().splitlines()[-1]))
     table = _table(rows)
     if importlib.util.find_spec("pixelscrub.match") and importlib.util.find_spec("pixelscrub.phi_terms"):
         matcher = "the pixel stage's PHI matcher (pixelscrub.match)"

@@ -23,8 +23,9 @@ class SafePrivate:
             raise ValueError("a safe private attribute needs an odd group and an element byte 0x00-0xFF")
 
 
-#: Acquisition parameters that PS3.15 Table E.3.10-1 lists as safe and that
-#: research pipelines need (diffusion b-values and directions).
+#: Well-known vendor acquisition parameters that carry no identity and that
+#: research pipelines need (diffusion b-values and directions), in the spirit of
+#: PS3.15 Table E.3.10-1; extend or replace it with ``safe_private`` in a config.
 DEFAULT_SAFE_PRIVATE: tuple[SafePrivate, ...] = (
     SafePrivate("SIEMENS MR HEADER", 0x0019, 0x0C),   # B_value
     SafePrivate("SIEMENS MR HEADER", 0x0019, 0x0D),   # DiffusionDirectionality

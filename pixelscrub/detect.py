@@ -1,0 +1,295 @@
+"""Detection for a whole image: propose + read, frame by frame for cines, cheaply.
+
+A single frame is proposed and read once.  A cine is streamed (frames are
+decoded on the fly and never held together) twice at most:
+
+1. a summary pass: per-pixel minimum, maximum and mean.  Pixels that never change
+   (max - min within ``static_tolerance``) are the static overlay.  Text lines are
+   proposed ONCE on the mean frame; a line whose text pixels are all static is read
+   ONCE there (Tesseract sees it over the averaged, quieter ground) and its words
+   hold for every frame (``frames=None``).
+2. only if some pixels change: a dynamic pass over the frames.  Each frame is
+   proposed only inside the changing areas (grown by ``dynamic_margin``), and a
+   proposal is OCR'd only when its crop differs from every crop already read at
+   that box (crops are hashed), so a frame timer costs one call per distinct
+   value.  Those words list the frames they appear on.
+
+``frames_checked`` counts the frames really covered by both passes; the caller
+may only claim a clean image when it equals the number of frames.
+"""
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator, Mapping, Optional, Sequence
+
+import cv2
+import numpy as np
+
+from .ocr import get_engine
+from .propose import propose_params, propose_text_regions
+from .read import read_proposal, renumber_lines
+from .records import PIXEL_LAYER, Box, Proposal, Word
+
+__all__ = ["Detection", "detect_words", "CineSummary", "summarise_frames"]
+
+
+@dataclass
+class Detection:
+    """What detection found in one layer of one image, and what it cost."""
+
+    words: list[Word]
+    frames_checked: int
+    proposals: int
+    ocr_calls: int
+    seconds: dict[str, float] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class CineSummary:
+    """Per-pixel statistics of a frame stack (channels collapsed for ``static``)."""
+
+    mean: np.ndarray      # uint8, shape of a frame
+    static: np.ndarray    # bool (H, W): never changed by more than the tolerance
+    frames: int           # frames summarised
+
+
+def summarise_frames(frames: Iterator[np.ndarray], tolerance: int) -> Optional[CineSummary]:
+    """One streamed pass: running min/max/sum; ``None`` when there are no frames."""
+    lo = hi = total = None
+    n = 0
+    shape = None
+    for frame in frames:
+        frame = np.asarray(frame)
+        if shape is None:
+            shape = frame.shape
+            lo, hi = frame.copy(), frame.copy()
+            total = frame.astype(np.float64)
+        else:
+            if frame.shape != shape:
+                raise ValueError(f"frame {n} has shape {frame.shape}, frame 0 {shape}")
+            np.minimum(lo, frame, out=lo)
+            np.maximum(hi, frame, out=hi)
+            total += frame
+        n += 1
+    if n == 0:
+        return None
+    spread = hi.astype(np.int16) - lo.astype(np.int16)
+    if spread.ndim == 3:
+        spread = spread.max(axis=2)
+    mean = np.clip(np.rint(total / n), 0, 255).astype(np.uint8)
+    return CineSummary(mean, spread <= tolerance, n)
+
+
+def detect_words(display_frames: Callable[[], Iterator[np.ndarray]], n_frames: int, *,
+                 engine=None, imaging_regions: Sequence[Box] = (), layer: str = PIXEL_LAYER,
+                 params: Optional[Mapping[str, Any]] = None) -> Detection:
+    """Find and read the text of one image layer.
+
+    Parameters
+    ----------
+    display_frames : callable
+        Factory: each call starts a new streamed pass over the uint8 display frames.
+    n_frames : int
+        Number of frames the layer should have.
+    engine : OcrEngine, optional
+        Default: ``get_engine("auto")``.
+    imaging_regions : sequence of Box
+        Ultrasound imaging regions (stricter proposal threshold inside).
+    layer : str
+        Stamped on every Word.
+    params : mapping, optional
+        Overrides of ``models/v1/propose.json``.
+    """
+    p = propose_params(params)
+    engine = engine or get_engine("auto")
+    run = _Run(engine, imaging_regions, layer, p)
+    if n_frames <= 1:
+        checked = 0
+        for frame in display_frames():
+            if checked == 0:
+                props = run.propose(frame)
+                run.read(frame, [_tag(q, None, layer, "single") for q in props], None)
+            checked += 1
+        if checked > 1:
+            run.notes.append(f"expected 1 frame, got {checked}: only the first was checked")
+        return run.result(min(checked, 1))
+    return _detect_cine(display_frames, n_frames, run)
+
+
+# -- internals ---------------------------------------------------------------------------
+
+class _Run:
+    """Counters and shared state of one detect_words call."""
+
+    def __init__(self, engine, imaging_regions, layer, p):
+        self.engine, self.imaging, self.layer, self.p = engine, tuple(imaging_regions), layer, p
+        self.words: list[Word] = []
+        self.next_line = 0
+        self.proposals = 0
+        self.ocr_calls = 0
+        self.seconds = {"propose": 0.0, "read": 0.0, "summary": 0.0}
+        self.notes: list[str] = []
+
+    def propose(self, image: np.ndarray) -> list[Proposal]:
+        t = time.perf_counter()
+        props = propose_text_regions(image, params=self.p, imaging_regions=self.imaging)
+        self.seconds["propose"] += time.perf_counter() - t
+        self.proposals += len(props)
+        return props
+
+    def read_one(self, image: np.ndarray, prop: Proposal) -> list[Word]:
+        t = time.perf_counter()
+        words, calls = read_proposal(image, prop, self.engine)
+        self.seconds["read"] += time.perf_counter() - t
+        self.ocr_calls += calls
+        return words
+
+    def read(self, image: np.ndarray, props: Sequence[Proposal], frames) -> None:
+        for prop in props:
+            self.add(self.read_one(image, prop), frames)
+
+    def add(self, words: Sequence[Word], frames) -> None:
+        """Keep ``words`` of one proposal with fresh line ids and the given frames."""
+        lines = 1 + max((w.line_id for w in words), default=-1)
+        words = renumber_lines(words, self.next_line)
+        self.next_line += lines
+        self.words.extend(Word(w.text, w.box, w.confidence, w.line_id, w.index, frames,
+                               self.layer, w.rotation) for w in words)
+
+    def result(self, checked: int) -> Detection:
+        return Detection(self.words, checked, self.proposals, self.ocr_calls,
+                         {k: round(v, 4) for k, v in self.seconds.items()}, self.notes)
+
+
+def _tag(q: Proposal, frames, layer: str, source: str) -> Proposal:
+    return Proposal(q.box, frames, layer, q.rotation, source, q.score)
+
+
+def _detect_cine(display_frames, n_frames: int, run: _Run) -> Detection:
+    p = run.p
+    t = time.perf_counter()
+    summary = summarise_frames(display_frames(), int(p["static_tolerance"]))
+    run.seconds["summary"] += time.perf_counter() - t
+    if summary is None:
+        run.notes.append("no frames decoded")
+        return run.result(0)
+    if summary.frames != n_frames:
+        run.notes.append(f"expected {n_frames} frames, decoded {summary.frames}")
+
+    # Static overlay: proposed and read once, on the mean frame.
+    for prop in run.propose(summary.mean):
+        if _text_is_static(summary, prop.box, p):
+            run.read(summary.mean, [_tag(prop, None, run.layer, "static")], None)
+
+    dynamic = ~summary.static
+    if not dynamic.any():
+        return run.result(min(summary.frames, n_frames))
+    windows = _dynamic_windows(dynamic, p)
+    run.notes.append(f"dynamic areas: {len(windows)}")
+
+    # Dynamic text: proposed per frame inside the changing areas, read per new crop.
+    seen: dict[bytes, list[Word]] = {}       # crop hash -> words read from it
+    frames_of: dict[bytes, list[int]] = {}   # crop hash -> frames it appeared on
+    order: list[bytes] = []
+    checked = 0
+    for i, frame in enumerate(display_frames()):
+        if i >= summary.frames:
+            run.notes.append("frame source grew between passes; extra frames ignored")
+            break
+        frame = np.asarray(frame)
+        for win in windows:
+            sub = frame[win.y0:win.y1, win.x0:win.x1]
+            for prop in run.propose(sub):
+                box = Box(prop.box.x0 + win.x0, prop.box.y0 + win.y0,
+                          prop.box.x1 + win.x0, prop.box.y1 + win.y0)
+                if _text_is_static(summary, box, p):
+                    continue  # already read from the mean frame
+                key = _crop_key(frame, box, prop.rotation)
+                if key not in seen:
+                    full = Proposal(box, None, run.layer, prop.rotation, "dynamic", prop.score)
+                    seen[key] = run.read_one(frame, full)
+                    frames_of[key] = []
+                    order.append(key)
+                if not frames_of[key] or frames_of[key][-1] != i:
+                    frames_of[key].append(i)
+        checked += 1
+    for key in order:
+        run.add(seen[key], tuple(frames_of[key]))
+    _merge_dynamic_words(run)
+    if checked < summary.frames:
+        run.notes.append(f"dynamic pass covered {checked} of {summary.frames} frames")
+    return run.result(min(checked, summary.frames, n_frames))
+
+
+def _text_is_static(summary: CineSummary, box: Box, p: Mapping[str, Any]) -> bool:
+    """Whether the text pixels (minority Otsu class of the mean crop) never change."""
+    static = summary.static[box.y0:box.y1, box.x0:box.x1]
+    if static.all():
+        return True
+    crop = summary.mean[box.y0:box.y1, box.x0:box.x1]
+    if crop.ndim == 3:
+        crop = crop.max(axis=2)
+    crop = np.ascontiguousarray(crop)
+    t, _ = cv2.threshold(crop, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    hi = crop > t
+    text = hi if hi.mean() <= 0.5 else ~hi
+    if not text.any():
+        return False
+    return static[text].mean() >= p["static_text_fraction"]
+
+
+def _dynamic_windows(dynamic: np.ndarray, p: Mapping[str, Any]) -> list[Box]:
+    """Bounding boxes of the changing areas, grown so text at their edge is whole."""
+    h, w = dynamic.shape
+    m = int(p["dynamic_margin"])
+    grown = cv2.dilate(dynamic.astype(np.uint8), np.ones((2 * m + 1, 2 * m + 1), np.uint8))
+    n, _, stats, _ = cv2.connectedComponentsWithStats(grown, connectivity=8)
+    boxes = [Box(int(x), int(y), int(x + bw), int(y + bh)).expand(m, w, h)
+             for x, y, bw, bh, _ in stats[1:]]
+    # Overlapping grown boxes would propose the same text twice: merge them.
+    merged = True
+    while merged:
+        merged = False
+        for i in range(len(boxes)):
+            for j in range(i + 1, len(boxes)):
+                if boxes[i].intersects(boxes[j]):
+                    boxes[i] = boxes[i].union(boxes[j])
+                    del boxes[j]
+                    merged = True
+                    break
+            if merged:
+                break
+    return boxes
+
+
+def _crop_key(frame: np.ndarray, box: Box, rotation: int) -> bytes:
+    crop = np.ascontiguousarray(frame[box.y0:box.y1, box.x0:box.x1])
+    h = hashlib.blake2b(digest_size=16)
+    h.update(np.asarray(box.as_list() + [rotation], np.int64).tobytes())
+    h.update(str(crop.shape).encode())
+    h.update(crop.tobytes())
+    return h.digest()
+
+
+def _merge_dynamic_words(run: _Run) -> None:
+    """Dynamic words with the same text and box (read from crops that differ only in
+    their ground) become one word listing all their frames."""
+    out: list[Word] = []
+    where: dict[tuple, int] = {}
+    for w in run.words:
+        if w.frames is None:
+            out.append(w)
+            continue
+        key = (w.text, w.box, w.rotation)
+        if key in where:
+            old = out[where[key]]
+            frames = tuple(sorted(set(old.frames) | set(w.frames)))
+            out[where[key]] = Word(old.text, old.box, max(old.confidence, w.confidence),
+                                   old.line_id, old.index, frames, old.layer, old.rotation)
+        else:
+            where[key] = len(out)
+            out.append(w)
+    run.words = out

@@ -1,0 +1,55 @@
+"""OCR engines behind one interface.
+
+The read stage never names a backend: it asks :func:`get_engine` for one.
+``"auto"`` runs Tesseract in-process through tesserocr when that imports
+(about 8x cheaper per crop than starting a process), otherwise through the
+``tesseract`` command via pytesseract.
+"""
+from __future__ import annotations
+
+from .base import OcrEngine, OcrWord, ocr_settings
+
+__all__ = ["OcrEngine", "OcrWord", "get_engine", "available_engines", "ocr_settings"]
+
+_ENGINES = ("tesserocr", "pytesseract")
+
+
+def _make(name: str) -> OcrEngine:
+    if name == "tesserocr":
+        from .tesserocr_engine import TesserocrEngine
+        return TesserocrEngine()
+    if name == "pytesseract":
+        from .pytesseract_engine import PytesseractEngine
+        return PytesseractEngine()
+    raise ValueError(f"unknown OCR engine {name!r}; choose auto, {', '.join(_ENGINES)}")
+
+
+def available_engines() -> list[str]:
+    """Names of the engines that can be created here, preferred first."""
+    out = []
+    for name in _ENGINES:
+        try:
+            _make(name)
+        except Exception:
+            continue
+        out.append(name)
+    return out
+
+
+def get_engine(name: str = "auto") -> OcrEngine:
+    """An OCR engine: ``"auto"``, ``"tesserocr"`` or ``"pytesseract"``.
+
+    Raises
+    ------
+    RuntimeError
+        No engine could be created (no Tesseract, no language data).
+    """
+    if name != "auto":
+        return _make(name)
+    errors = []
+    for candidate in _ENGINES:
+        try:
+            return _make(candidate)
+        except Exception as exc:  # try the next backend
+            errors.append(f"{candidate}: {exc}")
+    raise RuntimeError("no OCR engine available (" + "; ".join(errors) + ")")

@@ -1,0 +1,191 @@
+"""Read the words in proposed text regions with Tesseract.
+
+Tesseract only ever sees proposal crops, never a whole frame.  Each crop is
+prepared the way Tesseract reads best: the plane (gray / channel max /
+saturation) where the text stands out most, turned upright, dark text on a light
+ground with the text/ground contrast stretched to full range (so a label a few
+grey levels off its ground reads like print), upscaled so that small text has a
+line height of about ``target_height`` pixels, and framed by a white border.
+Word boxes are mapped back to image coordinates by undoing each of those steps.
+
+Settings live in ``models/v1/ocr.json``.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Mapping, Optional, Sequence
+
+import cv2
+import numpy as np
+
+from .ocr.base import ocr_settings
+from .propose import contrast_channels
+from .records import Box, Proposal, Word
+
+__all__ = ["read_proposals", "read_proposal", "prepare_crop", "PreparedCrop"]
+
+
+class PreparedCrop:
+    """An OCR-ready crop and how to map its coordinates back to the image."""
+
+    __slots__ = ("pixels", "origin", "size", "rotation", "scale", "border", "psm")
+
+    def __init__(self, pixels, origin, size, rotation, scale, border, psm):
+        self.pixels = pixels          # uint8 2-D, dark text on white
+        self.origin = origin          # (x0, y0) of the crop in the image
+        self.size = size              # (w, h) of the crop before rotation/scaling
+        self.rotation = rotation      # clockwise degrees applied to the crop
+        self.scale = scale
+        self.border = border
+        self.psm = psm
+
+    def to_image(self, box: Box) -> Box:
+        """A box in ``pixels`` coordinates as a box in image coordinates."""
+        s, b = self.scale, self.border
+        rx0 = math.floor((box.x0 - b) / s)
+        ry0 = math.floor((box.y0 - b) / s)
+        rx1 = math.ceil((box.x1 - b) / s)
+        ry1 = math.ceil((box.y1 - b) / s)
+        w, h = self.size
+        if self.rotation == 90:      # rotated[i, j] = crop[h-1-j, i]
+            x0, x1, y0, y1 = ry0, ry1, h - rx1, h - rx0
+        elif self.rotation == 180:
+            x0, x1, y0, y1 = w - rx1, w - rx0, h - ry1, h - ry0
+        elif self.rotation == 270:   # rotated[i, j] = crop[j, w-1-i]
+            x0, x1, y0, y1 = w - ry1, w - ry0, rx0, rx1
+        else:
+            x0, x1, y0, y1 = rx0, rx1, ry0, ry1
+        local = Box(x0, y0, x1, y1).clip(w, h)
+        ox, oy = self.origin
+        return Box(local.x0 + ox, local.y0 + oy, local.x1 + ox, local.y1 + oy)
+
+
+def prepare_crop(image: np.ndarray, proposal: Proposal, *, rotation: Optional[int] = None,
+                 settings: Optional[Mapping[str, Any]] = None) -> Optional[PreparedCrop]:
+    """The OCR-ready version of ``proposal``'s region, or ``None`` if it is flat."""
+    cfg = settings or ocr_settings()
+    h, w = image.shape[:2]
+    box = proposal.box.expand(int(cfg["pad"]), w, h)
+    if box.is_empty():
+        return None
+    rotation = proposal.rotation if rotation is None else rotation
+    crop = image[box.y0:box.y1, box.x0:box.x1]
+    plane, thresh = _best_plane(crop)
+    if plane is None:
+        return None
+    plane = _dark_on_light(plane, thresh, bool(cfg["binarise"]))
+    k = {0: 0, 90: -1, 180: 2, 270: 1}[rotation % 360]
+    upright = np.ascontiguousarray(np.rot90(plane, k))
+    line_h = proposal.box.width if rotation % 180 else proposal.box.height
+    scale = min(float(cfg["max_scale"]), max(1.0, cfg["target_height"] / max(1, line_h)))
+    if scale > 1.0:
+        upright = cv2.resize(upright, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC)
+    border = int(cfg["border"])
+    framed = cv2.copyMakeBorder(upright, border, border, border, border,
+                                cv2.BORDER_CONSTANT, value=255)
+    psm = cfg["psm_block"] if _text_rows(upright) >= 2 else cfg["psm_line"]
+    return PreparedCrop(framed, (box.x0, box.y0), (box.width, box.height), rotation % 360,
+                        scale, border, int(psm))
+
+
+def read_proposal(image: np.ndarray, proposal: Proposal, engine, *,
+                  settings: Optional[Mapping[str, Any]] = None) -> tuple[list[Word], int]:
+    """Words of one proposal in image coordinates, and the number of OCR calls made.
+
+    ``line_id`` counts the lines of this proposal from 0.  Vertical text is read
+    both ways up (90 and 270 degrees) when ``vertical_try_both`` is set, keeping
+    the reading with more confident characters.
+    """
+    cfg = settings or ocr_settings()
+    rotations = [proposal.rotation % 360]
+    if rotations[0] in (90, 270) and cfg["vertical_try_both"]:
+        rotations.append(360 - rotations[0])
+    best: list[Word] = []
+    best_score = -1.0
+    calls = 0
+    for rot in rotations:
+        prep = prepare_crop(image, proposal, rotation=rot, settings=cfg)
+        if prep is None:
+            continue
+        found = engine.read_lines(prep.pixels, psm=prep.psm)
+        calls += 1
+        words = []
+        index: dict[int, int] = {}
+        for ow in found:
+            if ow.confidence < cfg["min_confidence"]:
+                continue
+            box = prep.to_image(ow.box)
+            if box.is_empty():
+                continue
+            i = index.get(ow.line, 0)
+            index[ow.line] = i + 1
+            words.append(Word(ow.text, box, float(ow.confidence), line_id=ow.line, index=i,
+                              frames=proposal.frames, layer=proposal.layer, rotation=rot))
+        score = sum(wd.confidence * len(wd.text) for wd in words)
+        if score > best_score:
+            best, best_score = words, score
+    return best, calls
+
+
+def read_proposals(image: np.ndarray, proposals: Sequence[Proposal], engine, *,
+                   first_line_id: int = 0,
+                   settings: Optional[Mapping[str, Any]] = None) -> list[Word]:
+    """OCR each proposal of ``image``; word boxes in image coordinates.
+
+    Line ids are unique across proposals, numbered from ``first_line_id``.
+    """
+    out: list[Word] = []
+    next_id = first_line_id
+    for prop in proposals:
+        words, _ = read_proposal(image, prop, engine, settings=settings)
+        out.extend(renumber_lines(words, next_id))
+        next_id += 1 + max((wd.line_id for wd in words), default=-1)
+    return out
+
+
+def renumber_lines(words: Sequence[Word], first_line_id: int) -> list[Word]:
+    """``words`` of one proposal with their local line ids shifted by ``first_line_id``."""
+    return [Word(w.text, w.box, w.confidence, w.line_id + first_line_id, w.index,
+                 w.frames, w.layer, w.rotation) for w in words]
+
+
+# -- helpers -----------------------------------------------------------------------------
+
+def _best_plane(crop: np.ndarray) -> tuple[Optional[np.ndarray], float]:
+    """The plane where an Otsu split separates the two classes best, and its threshold."""
+    best, best_var, best_t = None, 0.0, 0.0
+    for plane in contrast_channels(np.ascontiguousarray(crop)):
+        t, _ = cv2.threshold(plane, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+        hi = plane > t
+        n1 = hi.mean()
+        if n1 in (0.0, 1.0):
+            continue
+        m1, m0 = plane[hi].mean(), plane[~hi].mean()
+        var = n1 * (1 - n1) * (m1 - m0) ** 2
+        if var > best_var:
+            best, best_var, best_t = plane, var, float(t)
+    return best, best_t
+
+
+def _dark_on_light(plane: np.ndarray, thresh: float, binarise: bool) -> np.ndarray:
+    """Text (the minority Otsu class) black, ground white, contrast stretched."""
+    hi = plane > thresh
+    light_text = hi.mean() < 0.5
+    f = plane.astype(np.float32)
+    text_level = f[hi].mean() if light_text else f[~hi].mean()
+    ground_level = f[~hi].mean() if light_text else f[hi].mean()
+    if binarise:
+        text = hi if light_text else ~hi
+        return np.where(text, 0, 255).astype(np.uint8)
+    out = (f - text_level) / (ground_level - text_level) * 255.0
+    return np.clip(out, 0, 255).astype(np.uint8)
+
+
+def _text_rows(upright: np.ndarray) -> int:
+    """Number of separate horizontal bands holding dark pixels (text lines)."""
+    rows = (upright < 128).any(axis=1)
+    edges = np.diff(np.concatenate([[0], rows.astype(np.int8), [0]]))
+    starts = np.flatnonzero(edges == 1)
+    ends = np.flatnonzero(edges == -1)
+    tall = (ends - starts) >= max(3, 0.25 * len(rows))
+    return int(tall.sum())

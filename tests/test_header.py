@@ -220,3 +220,18 @@ def test_every_bundled_file_goes_through_without_error():
         assert ds.PatientIdentityRemoved == "YES"
         done += 1
     assert done > 60
+
+
+def test_every_value_set_is_valid_for_its_vr(files, monkeypatch):
+    """pydicom checks each value we set (dummies, pseudonyms, UIDs, shifted dates)."""
+    from pydicom import config
+    monkeypatch.setattr(config.settings, "writing_validation_mode", config.RAISE)
+    options = DeidOptions(retain_long_modified_dates=True, clean_structured_content=True,
+                          clean_graphics=True, retain_safe_private=True)
+    for path in files:
+        ds = _read(path)
+        plant_phi(ds)
+        deidentify(ds, options, key=KEY, pixels_cleaned=True, burned_in_annotation="NO")
+        ds.EvaluatorName = "x"  # the check is live: an invalid value would raise here
+        with pytest.raises(ValueError):
+            ds.PatientSex = "not a code string!"

@@ -1,0 +1,210 @@
+"""Redact lossy JPEG (baseline/extended, 8-bit) in the DCT domain with jpeglib.
+
+Only the 8x8 blocks that touch a box change: DC is set so the block shows black,
+AC coefficients are zeroed.  Every other block keeps its quantised coefficients
+bit for bit, so there is no generation loss outside the boxes.  Boxes are first
+rounded out to the MCU grid (the coarsest component grid), so subsampled chroma
+is covered too.  jpeglib (libjpeg 6b here) rewrites the entropy coding; this
+module then restores the original APPn/COM markers and component ids, which
+decoders use to choose the colour transform, and re-reads the result to check
+that every coefficient is exactly what was intended.
+"""
+from __future__ import annotations
+
+import math
+import os
+import struct
+import tempfile
+from typing import Optional, Sequence
+
+import numpy as np
+
+from ..decode import ImageInfo
+from ..errors import ScrubError
+from ..records import Box
+
+try:
+    import jpeglib
+except ImportError:  # pragma: no cover - jpeglib is a declared dependency
+    jpeglib = None
+
+__all__ = ["is_available", "supports", "redact_frame", "color_model", "mcu_box"]
+
+_STANDALONE = {0x01} | set(range(0xD0, 0xD8))
+
+
+def is_available(uid: str = "") -> bool:
+    return jpeglib is not None
+
+
+def _segments(data: bytes) -> tuple[list[tuple[int, bytes]], int]:
+    """Marker segments before the first SOS and the offset of that SOS."""
+    if data[:2] != b"\xff\xd8":
+        raise ScrubError("JPEG frame does not start with SOI", reason="bad-jpeg")
+    out: list[tuple[int, bytes]] = []
+    i = 2
+    n = len(data)
+    while i + 4 <= n:
+        if data[i] != 0xFF:
+            raise ScrubError("JPEG frame has a malformed marker", reason="bad-jpeg")
+        marker = data[i + 1]
+        if marker == 0xFF:
+            i += 1
+            continue
+        if marker in _STANDALONE:
+            i += 2
+            continue
+        if marker == 0xDA:
+            return out, i
+        length = struct.unpack(">H", data[i + 2:i + 4])[0]
+        out.append((marker, data[i:i + 2 + length]))
+        i += 2 + length
+    raise ScrubError("JPEG frame has no scan", reason="bad-jpeg")
+
+
+def _sof(segments: list[tuple[int, bytes]]) -> tuple[int, bytes]:
+    for marker, seg in segments:
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+            return marker, seg
+    raise ScrubError("JPEG frame has no SOF", reason="bad-jpeg")
+
+
+def supports(info: ImageInfo, first_frame: Optional[bytes]) -> bool:
+    """Sequential Huffman 8-bit JPEG with 1 or 3 components, and jpeglib present."""
+    if jpeglib is None or first_frame is None or info.bits_stored > 8:
+        return False
+    try:
+        marker, seg = _sof(_segments(first_frame)[0])
+    except ScrubError:
+        return False
+    return marker in (0xC0, 0xC1) and seg[4] == 8 and seg[9] in (1, 3)
+
+
+def color_model(data: bytes) -> str:
+    """'YCbCr', 'RGB' or 'GRAY': how a libjpeg-style decoder reads the components."""
+    segments, _ = _segments(data)
+    _, sof = _sof(segments)
+    if sof[9] == 1:
+        return "GRAY"
+    for marker, seg in segments:
+        if marker == 0xEE and seg[4:9] == b"Adobe" and len(seg) >= 16:
+            return "YCbCr" if seg[15] == 1 else "RGB"
+    if any(m == 0xE0 and seg[4:9] == b"JFIF\x00" for m, seg in segments):
+        return "YCbCr"
+    ids = bytes(sof[10 + 3 * k] for k in range(3))
+    return "RGB" if ids == b"RGB" else "YCbCr"
+
+
+def _component_ids(sof: bytes) -> list[int]:
+    return [sof[10 + 3 * k] for k in range(sof[9])]
+
+
+def _splice(original: bytes, written: bytes) -> bytes:
+    """``written`` with the original APPn/COM markers and component ids."""
+    o_segs, _ = _segments(original)
+    w_segs, w_sos = _segments(written)
+    ids_o = _component_ids(_sof(o_segs)[1])
+    ids_w = _component_ids(_sof(w_segs)[1])
+    remap = dict(zip(ids_w, ids_o))
+    keep_o = [seg for m, seg in o_segs if 0xE0 <= m <= 0xEF or m == 0xFE]
+    body = []
+    for m, seg in w_segs:
+        if 0xE0 <= m <= 0xEF or m == 0xFE:
+            continue
+        if m == _sof(w_segs)[0]:
+            seg = bytearray(seg)
+            for k in range(seg[9]):
+                seg[10 + 3 * k] = remap[seg[10 + 3 * k]]
+            seg = bytes(seg)
+        body.append(seg)
+    sos = bytearray(written[w_sos:])
+    ns = sos[4]
+    for k in range(ns):
+        sos[5 + 2 * k] = remap[sos[5 + 2 * k]]
+    return b"\xff\xd8" + b"".join(keep_o) + b"".join(body) + bytes(sos)
+
+
+def mcu_box(box: Box, mcu_w: int, mcu_h: int) -> Box:
+    """``box`` rounded outwards to whole MCUs."""
+    return Box((box.x0 // mcu_w) * mcu_w, (box.y0 // mcu_h) * mcu_h,
+               -(-box.x1 // mcu_w) * mcu_w, -(-box.y1 // mcu_h) * mcu_h)
+
+
+def _black_dc(q: int, value: int) -> int:
+    """Quantised DC that decodes to ``value`` (0 or 255 clamp-safe, 128 exact)."""
+    shifted = (value - 128) * 8
+    if value <= 0:
+        return math.floor(shifted / q)
+    if value >= 255:
+        return math.ceil(shifted / q)
+    return int(round(shifted / q))
+
+
+def redact_frame(codestream: bytes, boxes: Sequence[Box], info: ImageInfo, *,
+                 workdir: Optional[str] = None) -> tuple[bytes, int]:
+    """The frame with every block touching ``boxes`` set to black; blocks changed."""
+    if not boxes:
+        return codestream, 0
+    model = color_model(codestream)
+    mono1 = info.photometric == "MONOCHROME1"
+    with tempfile.TemporaryDirectory(dir=workdir, prefix="pixelscrub-dct-") as tmp:
+        src, dst = os.path.join(tmp, "in.jpg"), os.path.join(tmp, "out.jpg")
+        with open(src, "wb") as f:
+            f.write(codestream)
+        try:
+            jpg = jpeglib.read_dct(src)
+            jpg.load()
+        except Exception:
+            raise ScrubError("JPEG frame could not be read in the DCT domain",
+                             reason="dct-read") from None
+        comps = [c for c in (jpg.Y, jpg.Cb, jpg.Cr) if c is not None]
+        samp = [tuple(int(v) for v in row) for row in jpg.c_samp_factor()][:len(comps)]
+        vmax = max(v for v, _ in samp)
+        hmax = max(h for _, h in samp)
+        qt = np.asarray(jpg.qt)
+        tbl = list(jpg.quant_tbl_no)
+        targets = []
+        for k in range(len(comps)):
+            if model == "YCbCr" and k > 0:
+                targets.append(128)
+            else:
+                targets.append(255 if mono1 else 0)
+        changed = 0
+        edited = []
+        for k, coef in enumerate(comps):
+            coef = np.array(coef, copy=True)
+            v, h = samp[k]
+            sy, sx = 8 * vmax // v, 8 * hmax // h  # image pixels per block
+            dc = _black_dc(int(qt[tbl[k]][0, 0]), targets[k])
+            for box in boxes:
+                m = mcu_box(box, 8 * hmax, 8 * vmax)
+                by0, by1 = m.y0 // sy, min(coef.shape[0], -(-m.y1 // sy))
+                bx0, bx1 = m.x0 // sx, min(coef.shape[1], -(-m.x1 // sx))
+                if by1 <= by0 or bx1 <= bx0:
+                    continue
+                region = coef[by0:by1, bx0:bx1]
+                region[...] = 0
+                region[..., 0, 0] = dc
+                changed += region.shape[0] * region.shape[1]
+            edited.append(coef)
+        jpg.Y = edited[0]
+        if len(edited) == 3:
+            jpg.Cb, jpg.Cr = edited[1], edited[2]
+        try:
+            jpg.write_dct(dst)
+            with open(dst, "rb") as f:
+                written = f.read()
+            out = _splice(codestream, written)
+            with open(dst, "wb") as f:
+                f.write(out)
+            check = jpeglib.read_dct(dst)
+            check.load()
+        except ScrubError:
+            raise
+        except Exception:
+            raise ScrubError("JPEG frame could not be rewritten in the DCT domain",
+                             reason="dct-write") from None
+        got = [c for c in (check.Y, check.Cb, check.Cr) if c is not None]
+        if len(got) != len(edited) or not all(np.array_equal(a, b) for a, b in zip(got, edited)):
+            raise ScrubError("DCT rewrite did not keep coefficients exact", reason="dct-verify")
+    return out, changed

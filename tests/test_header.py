@@ -222,16 +222,22 @@ def test_every_bundled_file_goes_through_without_error():
     assert done > 60
 
 
-def test_every_value_set_is_valid_for_its_vr(files, monkeypatch):
+def test_every_value_set_is_valid_for_its_vr(files):
     """pydicom checks each value we set (dummies, pseudonyms, UIDs, shifted dates)."""
     from pydicom import config
-    monkeypatch.setattr(config.settings, "writing_validation_mode", config.RAISE)
-    options = DeidOptions(retain_long_modified_dates=True, clean_structured_content=True,
-                          clean_graphics=True, retain_safe_private=True)
-    for path in files:
-        ds = _read(path)
-        plant_phi(ds)
-        deidentify(ds, options, key=KEY, pixels_cleaned=True, burned_in_annotation="NO")
-        ds.EvaluatorName = "x"  # the check is live: an invalid value would raise here
-        with pytest.raises(ValueError):
-            ds.PatientSex = "not a code string!"
+    rich = DeidOptions(retain_long_modified_dates=True, clean_structured_content=True,
+                       clean_graphics=True, retain_safe_private=True)
+    mode = config.settings.reading_validation_mode  # the mode value setters validate with
+    try:
+        for path, options in [(p, o) for p in files for o in (DeidOptions(), rich)]:
+            ds = _read(path)
+            plant_phi(ds)
+            for elem in ds.iterall():  # parses the input's own (maybe invalid) values first
+                elem.validation_mode = config.RAISE
+            config.settings.reading_validation_mode = config.RAISE  # for new elements
+            deidentify(ds, options, key=KEY, pixels_cleaned=True, burned_in_annotation="NO")
+            with pytest.raises(ValueError):  # the check is live
+                ds.PatientSex = "not a code string!"
+            config.settings.reading_validation_mode = mode
+    finally:
+        config.settings.reading_validation_mode = mode

@@ -1,0 +1,485 @@
+"""Batch runs that never lose data: parallel, resumable, robust against bad input.
+
+``run_batch`` finds the files under the inputs, mirrors their relative paths
+under the output folder, and scrubs each in a worker process (or on a Dask
+cluster).  What it guarantees:
+
+* inputs are never written: the output folder, report and quarantine may not lie
+  inside an input folder, and every output directory is checked to resolve inside
+  the output folder before anything is renamed into it;
+* outputs appear atomically: a worker writes into ``OUTDIR/.pixelscrub-partial/``
+  and only a finished, non-failed file is renamed into place; whatever a killed
+  run left there is removed by the next run;
+* a re-run skips files done before: ``OUTDIR/.pixelscrub-journal.jsonl`` records,
+  per output, a hash of the input (real path, size, mtime) and of the options;
+  a file is skipped only if its output still exists with the recorded size and
+  both hashes match.  The journal holds hashes only, no paths or PHI;
+* a file that fails gets a one-line reason on stderr and in the report, is never
+  written as output (a stale output of an earlier run is removed), and with a
+  quarantine folder is copied there (the input stays where it is).
+"""
+from __future__ import annotations
+
+import dataclasses
+import errno
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import stat
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable, Optional, TextIO
+
+from . import __version__
+from .errors import ScrubError
+from .options import ScrubOptions
+from .records import FileAudit
+from .report import ReportWriter, RunSummary
+from .worker import Task, failed_audit, run_local
+
+__all__ = ["Job", "discover", "check_layout", "options_hash", "run_batch",
+           "default_report_path", "PARTIAL_DIR", "JOURNAL_NAME"]
+
+PARTIAL_DIR = ".pixelscrub-partial"
+JOURNAL_NAME = ".pixelscrub-journal.jsonl"
+_PROGRESS_EVERY = 5.0  # seconds between plain progress lines when not on a terminal
+
+
+@dataclass(frozen=True)
+class Job:
+    """One input file and where its output goes (``rel`` is relative to OUTDIR)."""
+
+    src: str
+    rel: str
+
+
+def _usage(message: str) -> ScrubError:
+    return ScrubError(message, reason="usage")
+
+
+def _real(path) -> Path:
+    return Path(os.path.realpath(path))
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    return path == folder or folder in path.parents
+
+
+def default_report_path(outdir) -> Path:
+    """``OUTDIR-report.jsonl`` beside the output folder, so that nothing but
+    scrubbed images lands in a folder that may feed a PACS."""
+    out = Path(os.path.abspath(outdir))
+    return out.parent / f"{out.name}-report.jsonl"
+
+
+def check_layout(inputs: Iterable, outdir, *, report=None, quarantine=None) -> None:
+    """Refuse runs that could write into the input tree or mix failures with outputs."""
+    out = _real(outdir)
+    if out.exists() and not out.is_dir():
+        raise _usage(f"{outdir}: output path exists and is not a folder")
+    for item in inputs:
+        if not os.path.lexists(item):
+            raise _usage(f"{item}: no such file or folder")
+        real = _real(item)
+        if real.is_dir():
+            if _inside(out, real):
+                raise _usage(f"{outdir}: output folder is inside input folder {item}")
+            if _inside(real, out):
+                raise _usage(f"{item}: input folder is inside output folder {outdir}")
+            for name, extra in (("report", report), ("quarantine", quarantine)):
+                if extra is not None and _inside(_real(extra), real):
+                    raise _usage(f"{extra}: {name} path is inside input folder {item}")
+        else:
+            if _inside(real, out):
+                raise _usage(f"{item}: input file is inside output folder {outdir}")
+            for name, extra in (("report", report), ("quarantine", quarantine)):
+                if extra is not None and _real(extra) == real:
+                    raise _usage(f"{extra}: {name} path is an input file")
+    if quarantine is not None:
+        q = _real(quarantine)
+        if _inside(q, out) or _inside(out, q):
+            raise _usage(f"{quarantine}: quarantine folder overlaps output folder {outdir}")
+    if report is not None and _real(report).is_dir():
+        raise _usage(f"{report}: report path is a folder")
+
+
+def _walk(top: Path, base: Path, seen: set, jobs: list, problems: list, warnings: list) -> None:
+    try:
+        entries = sorted(os.scandir(top), key=lambda e: e.name)
+    except OSError as exc:
+        problems.append(failed_audit(str(top), f"cannot list folder ({exc.strerror})"))
+        return
+    for entry in entries:
+        path = Path(entry.path)
+        try:
+            st = os.stat(path)  # follows symlinks
+        except OSError as exc:
+            reason = ("symlink loop" if exc.errno == errno.ELOOP else
+                      "broken symlink" if entry.is_symlink() and exc.errno == errno.ENOENT
+                      else f"cannot stat ({exc.strerror})")
+            problems.append(failed_audit(str(path), reason))
+            continue
+        if stat.S_ISDIR(st.st_mode):
+            ident = (st.st_dev, st.st_ino)
+            if ident in seen:
+                warnings.append(f"{path}: folder already visited (symlink loop), not entered again")
+                continue
+            seen.add(ident)
+            _walk(path, base, seen, jobs, problems, warnings)
+        elif stat.S_ISREG(st.st_mode):
+            jobs.append(Job(str(path), path.relative_to(base).as_posix()))
+        else:
+            problems.append(failed_audit(str(path), f"not a regular file ({_kind(st.st_mode)})"))
+
+
+def _kind(mode: int) -> str:
+    for test, name in ((stat.S_ISFIFO, "FIFO"), (stat.S_ISSOCK, "socket"),
+                       (stat.S_ISCHR, "character device"), (stat.S_ISBLK, "block device")):
+        if test(mode):
+            return name
+    return "unknown type"
+
+
+def discover(inputs: Iterable) -> tuple[list[Job], list[FileAudit], list[str]]:
+    """Every regular file under ``inputs`` with its relative output path.
+
+    Folders are walked recursively (following symlinks, each real folder once);
+    single files map to their name.  Files that can never be read (FIFOs, dangling
+    or looping symlinks) come back as failed records, not as jobs, so nothing
+    blocks on opening them.  The same real file named twice is scrubbed once.
+    """
+    jobs: list[Job] = []
+    problems: list[FileAudit] = []
+    warnings: list[str] = []
+    for item in inputs:
+        path = Path(item)
+        try:
+            st = os.stat(path)
+        except OSError as exc:
+            problems.append(failed_audit(str(path), "symlink loop" if exc.errno == errno.ELOOP
+                                         else f"cannot stat ({exc.strerror})"))
+            continue
+        if stat.S_ISDIR(st.st_mode):
+            _walk(path, path, {(st.st_dev, st.st_ino)}, jobs, problems, warnings)
+        elif stat.S_ISREG(st.st_mode):
+            jobs.append(Job(str(path), path.name))
+        else:
+            problems.append(failed_audit(str(path), f"not a regular file ({_kind(st.st_mode)})"))
+    unique, seen_src, seen_rel = [], set(), {}
+    for job in jobs:
+        real = os.path.realpath(job.src)
+        if real in seen_src:
+            continue
+        seen_src.add(real)
+        if job.rel in seen_rel:
+            problems.append(failed_audit(
+                job.src, f"output name {job.rel} is already taken by {seen_rel[job.rel]}"))
+            continue
+        seen_rel[job.rel] = job.src
+        unique.append(job)
+    return unique, problems, warnings
+
+
+def _canonical(value: Any) -> Any:
+    """A JSON-ready form of options that is the same in every process."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _canonical(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, dict):
+        return {str(k): _canonical(v) for k, v in sorted(value.items(), key=lambda kv: str(kv[0]))}
+    if isinstance(value, (set, frozenset)):
+        return sorted((_canonical(v) for v in value), key=repr)
+    if isinstance(value, (list, tuple)):
+        return [_canonical(v) for v in value]
+    if isinstance(value, (bytes, bytearray)):
+        return "sha256:" + hashlib.sha256(value).hexdigest()
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if hasattr(value, "__dict__"):
+        return {type(value).__name__: _canonical(vars(value))}
+    return repr(value)
+
+
+def options_hash(options: ScrubOptions) -> str:
+    """A hash of everything that changes an output (the key enters only hashed)."""
+    data = _canonical(options)
+    data.pop("log_phi", None)
+    data["version"] = __version__
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+
+
+def _input_hash(src: str, opts: str) -> Optional[str]:
+    try:
+        st = os.stat(src)
+    except OSError:
+        return None
+    ident = f"{os.path.realpath(src)}\0{st.st_size}\0{st.st_mtime_ns}\0{opts}"
+    return hashlib.sha256(ident.encode("utf-8", "surrogateescape")).hexdigest()
+
+
+def _rel_key(rel: str) -> str:
+    return hashlib.sha256(rel.encode("utf-8", "surrogateescape")).hexdigest()
+
+
+class _Journal:
+    """Append-only record of finished outputs; also the lock against a second run."""
+
+    def __init__(self, outdir: Path):
+        self.path = outdir / JOURNAL_NAME
+        self.done: dict[str, dict] = {}
+        self._fh = open(self.path, "a+", encoding="utf-8")
+        try:
+            fcntl.flock(self._fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            self._fh.close()
+            raise _usage(f"{outdir}: another pixelscrub run is writing to this folder")
+        self._fh.seek(0)
+        for line in self._fh:
+            try:
+                rec = json.loads(line)
+                self.done[rec["out"]] = rec
+            except (ValueError, KeyError, TypeError):
+                continue  # a line cut short by a crash
+
+    def is_done(self, rel: str, input_hash: Optional[str], dst: Path) -> bool:
+        rec = self.done.get(_rel_key(rel))
+        if not rec or input_hash is None or rec.get("in") != input_hash:
+            return False
+        try:
+            return dst.is_file() and dst.stat().st_size == rec.get("size")
+        except OSError:
+            return False
+
+    def ours(self, rel: str) -> bool:
+        return _rel_key(rel) in self.done
+
+    def record(self, rel: str, input_hash: Optional[str], dst: Path, status: str) -> None:
+        rec = {"out": _rel_key(rel), "in": input_hash, "status": status}
+        rec["size"] = dst.stat().st_size if status != "failed" else None
+        self.done[rec["out"]] = rec
+        self._fh.write(json.dumps(rec) + "\n")
+        self._fh.flush()
+        os.fsync(self._fh.fileno())
+
+    def close(self) -> None:
+        self._fh.close()
+
+
+class _Progress:
+    """tqdm on a terminal; otherwise a plain line every few seconds (CI logs)."""
+
+    def __init__(self, total: int, stream: TextIO, mode: str):
+        self.stream, self.total, self.done, self.failed = stream, total, 0, 0
+        self._last = time.monotonic()
+        self._bar = None
+        tty = hasattr(stream, "isatty") and stream.isatty()
+        self.quiet = mode == "none"
+        if not self.quiet and (mode == "bar" or (mode == "auto" and tty)):
+            from tqdm import tqdm
+            self._bar = tqdm(total=total, file=stream, unit="file", dynamic_ncols=True)
+
+    def message(self, text: str) -> None:
+        if self._bar is not None:
+            self._bar.write(text, file=self.stream)
+        else:
+            print(text, file=self.stream, flush=True)
+
+    def step(self, failed: bool) -> None:
+        self.done += 1
+        self.failed += failed
+        if self._bar is not None:
+            self._bar.update(1)
+            if failed:
+                self._bar.set_postfix(failed=self.failed)
+        elif not self.quiet:
+            now = time.monotonic()
+            if now - self._last >= _PROGRESS_EVERY or self.done == self.total:
+                self._last = now
+                print(f"pixelscrub: {self.done}/{self.total} files done, {self.failed} failed",
+                      file=self.stream, flush=True)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+
+
+def _clear_partial(partial: Path) -> None:
+    """Remove what an earlier (killed) run left half-written."""
+    if partial.is_dir() and not partial.is_symlink():
+        shutil.rmtree(partial, ignore_errors=True)
+    elif partial.is_symlink() or partial.exists():
+        partial.unlink()
+
+
+def _quarantine(src: str, rel: str, folder: Path) -> Optional[str]:
+    """Copy (never move) a failed input into ``folder``; returns a problem or None."""
+    try:
+        if not stat.S_ISREG(os.stat(src).st_mode):
+            return "not a regular file, not copied to quarantine"
+        dst = folder / rel
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dst.with_name(f".{dst.name}.pixelscrub-tmp")
+        shutil.copy2(src, tmp)
+        os.replace(tmp, dst)
+        return None
+    except OSError as exc:
+        return f"could not copy to quarantine ({exc.strerror or exc})"
+
+
+def run_batch(inputs: Iterable, outdir, options: ScrubOptions = ScrubOptions(), *,
+              jobs: Optional[int] = None, report=None, quarantine=None, resume: bool = True,
+              timeout: Optional[float] = 900.0, scheduler: Optional[str] = None,
+              progress: str = "auto", stream: TextIO = None,
+              scrub: Optional[Callable] = None) -> RunSummary:
+    """Scrub every file under ``inputs`` into ``outdir``; returns the run's summary.
+
+    ``jobs`` worker processes (default: all cores) or, with ``scheduler``, the Dask
+    cluster at that address.  ``report`` is the JSON Lines audit (default
+    :func:`default_report_path`; ``False`` for none).  ``timeout`` is per file in
+    seconds (``None``: no limit; local workers only).  ``progress`` is ``"auto"``,
+    ``"bar"``, ``"lines"`` or ``"none"``.  ``scrub`` defaults to
+    :func:`pixelscrub.pipeline.scrub_file`.  Raises :class:`ScrubError` (reason
+    ``"usage"``) before doing anything if the layout is unsafe.
+    """
+    start = time.monotonic()
+    stream = stream or sys.stderr
+    inputs = [os.fspath(i) for i in inputs]
+    if not inputs:
+        raise _usage("no input files or folders given")
+    if report is None:
+        report = default_report_path(outdir)
+    report = report or None
+    check_layout(inputs, outdir, report=report, quarantine=quarantine)
+    if scrub is None:
+        from .pipeline import scrub_file as scrub
+
+    out = _real(outdir)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise _usage(f"{outdir}: cannot create output folder ({exc.strerror})")
+    journal = _Journal(out)
+    partial = out / PARTIAL_DIR
+    summary = RunSummary()
+    writer = None
+    try:
+        _clear_partial(partial)
+        partial.mkdir()
+        writer = ReportWriter(report, log_phi=options.log_phi)
+        found, problems, summary.warnings = discover(inputs)
+        quarantine_dir = Path(os.path.abspath(quarantine)) if quarantine else None
+        ohash = options_hash(options)
+        tasks, by_index = [], {}
+        pbar = _Progress(len(found) + len(problems), stream, progress)
+        for text in summary.warnings:
+            pbar.message(f"pixelscrub: warning: {text}")
+
+        def finish(audit: FileAudit, job: Optional[Job]) -> None:
+            if audit.status == "failed":
+                audit.error = audit.error or f"{audit.input}: failed"
+                pbar.message(f"pixelscrub: {audit.error}")
+                if job is not None:
+                    stale = out / job.rel
+                    if journal.ours(job.rel) and stale.is_file():
+                        stale.unlink()
+                        journal.record(job.rel, None, stale, "failed")
+                        audit.notes.append("output of an earlier run removed")
+                    if quarantine_dir is not None:
+                        problem = _quarantine(job.src, job.rel, quarantine_dir)
+                        audit.notes.append(problem or "copied to quarantine")
+            summary.add(audit)
+            writer.write(audit)
+            pbar.step(audit.status == "failed")
+
+        for audit in problems:
+            finish(audit, None)
+        for i, job in enumerate(found):
+            dst = out / job.rel
+            ihash = _input_hash(job.src, ohash)
+            if resume and journal.is_done(job.rel, ihash, dst):
+                finish(FileAudit(input=job.src, output=str(dst), status="skipped",
+                                 notes=["done in an earlier run with the same input and options"]),
+                       job)
+                continue
+            task = Task(i, os.path.abspath(job.src), str(partial / f"{i}.dcm"), str(partial))
+            tasks.append(task)
+            by_index[i] = (job, ihash)
+
+        def on_result(task: Task, audit: FileAudit) -> None:
+            job, ihash = by_index[task.index]
+            audit.input = job.src
+            if audit.status in ("clean", "written"):
+                problem = _place(Path(task.tmp), out, job.rel)
+                if problem is None:
+                    audit.output = str(out / job.rel)
+                    journal.record(job.rel, ihash, out / job.rel, audit.status)
+                else:
+                    audit.status, audit.output = "failed", None
+                    audit.error = f"{job.src}: {problem}"
+            else:
+                audit.output = None
+                _remove(task.tmp)
+            finish(audit, job)
+
+        try:
+            if scheduler:
+                from .cluster import run_on_cluster
+                run_on_cluster(scheduler, tasks, options, on_result, scrub=scrub)
+            else:
+                run_local(tasks, options, on_result, jobs=jobs or os.cpu_count() or 1,
+                          scrub=scrub, timeout=timeout)
+        except KeyboardInterrupt:
+            summary.interrupted = True
+            pbar.message("pixelscrub: interrupted; finished files are kept, "
+                         "run the same command again to resume")
+        finally:
+            pbar.close()
+    finally:
+        _clear_partial(partial)
+        journal.close()
+        summary.wall_seconds = time.monotonic() - start
+        if writer is not None:
+            writer.close(summary)
+    return summary
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+_FILE_MODE = 0o666 & ~_umask()
+
+
+def _remove(path) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
+def _place(tmp: Path, out: Path, rel: str) -> Optional[str]:
+    """Rename a finished output into ``out/rel``; returns a problem or None.
+
+    The destination folder must resolve inside ``out`` (a symlinked folder in the
+    output tree could otherwise point into the inputs).
+    """
+    dst = out / rel
+    try:
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        if not _inside(_real(dst.parent), out):
+            _remove(tmp)
+            return f"output folder {dst.parent} resolves outside the output folder"
+        if dst.is_dir() and not dst.is_symlink():
+            _remove(tmp)
+            return f"cannot write output {dst}: a folder is in the way"
+        os.chmod(tmp, _FILE_MODE)  # the temp file was private; the output gets the usual mode
+        os.replace(tmp, dst)
+        return None
+    except OSError as exc:
+        _remove(tmp)
+        return f"cannot write output {dst} ({exc.strerror or exc})"

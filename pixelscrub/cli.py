@@ -1,0 +1,234 @@
+"""The ``pixelscrub`` command: a thin layer over :func:`pixelscrub.batch.run_batch`
+and :func:`pixelscrub.pipeline.inspect_file`.
+
+Exit status: 0 every file written, 1 some files failed (or the run was
+interrupted), 2 usage error.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import sys
+from typing import Optional, Sequence
+
+from . import __version__
+from .errors import ScrubError
+from .options import MODES, ScrubOptions, parse_region
+
+__all__ = ["main", "build_parser", "options_from_args"]
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def _region(text: str):
+    try:
+        return parse_region(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc))
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _add_scrub_options(p: argparse.ArgumentParser) -> None:
+    """Options shared by ``scrub`` and ``inspect``: what counts as PHI and how."""
+    p.add_argument("--mode", choices=MODES, default="phi",
+                   help="phi: text matching the header or PHI patterns (default); "
+                        "all-text: every text region minus the allowlist; "
+                        "regions-only: only --region boxes, no OCR")
+    p.add_argument("--region", action="append", type=_region, default=[], metavar="X0,Y0,X1,Y1[@FRAMES]",
+                   help="also black out this box (native pixels, half-open), on frames like 0,2,5-9 "
+                        "(0-based; default all); repeatable")
+    p.add_argument("--margin", type=int, default=3, metavar="N",
+                   help="grow each redaction by N pixels on every side (default 3)")
+    p.add_argument("--max-pixels", type=_positive_int, default=ScrubOptions.max_pixels, metavar="N",
+                   help="refuse images with more than N samples (rows x columns x frames x "
+                        "samples) before decoding (default %(default)s)")
+    p.add_argument("--ocr-engine", default="auto", metavar="NAME",
+                   help="OCR engine: auto (default), tesserocr or pytesseract")
+    p.add_argument("--log-phi", action="store_true",
+                   help="put OCR text and error details in the report and output (they are PHI)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with its ``scrub``, ``inspect`` and (when installed) ``bench`` commands."""
+    parser = argparse.ArgumentParser(
+        prog="pixelscrub",
+        description="Remove patient information burned into DICOM pixels, then de-identify the header.")
+    parser.add_argument("--version", action="version", version=f"pixelscrub {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    s = sub.add_parser("scrub", help="scrub files and folders into an output folder",
+                       description="Scrub DICOM files and folders (recursively) into OUTDIR, "
+                                   "mirroring relative paths. Re-running the same command "
+                                   "skips files already done.")
+    s.add_argument("inputs", nargs="+", metavar="INPUT", help="DICOM files or folders")
+    s.add_argument("-o", "--output", required=True, metavar="OUTDIR",
+                   help="output folder (must not be inside an input folder)")
+    _add_scrub_options(s)
+    s.add_argument("--no-header", action="store_true", help="leave the header as it is")
+    s.add_argument("--no-pixels", action="store_true", help="leave the pixels as they are")
+    s.add_argument("-j", "--jobs", type=_positive_int, default=None, metavar="N",
+                   help="worker processes (default: all cores)")
+    s.add_argument("--report", metavar="FILE.jsonl",
+                   help="run report, one JSON line per file plus a closing summary line "
+                        "(default: OUTDIR-report.jsonl beside OUTDIR, so the output "
+                        "folder holds only images)")
+    s.add_argument("--quarantine", metavar="DIR",
+                   help="copy inputs that failed here (mirroring paths; inputs are never moved)")
+    s.add_argument("--timeout", type=float, default=900.0, metavar="SECONDS",
+                   help="give up on a file after this long (default 900; 0: no limit)")
+    s.add_argument("--scheduler", metavar="tcp://HOST:PORT",
+                   help="run on this Dask cluster; inputs and OUTDIR must be on a filesystem "
+                        "every worker sees at the same paths")
+    s.add_argument("--no-resume", "--overwrite", dest="resume", action="store_false",
+                   help="redo every file, even those a previous run finished")
+    s.add_argument("--progress", choices=("auto", "bar", "lines", "none"), default="auto",
+                   help="progress display on stderr (default: a bar on a terminal, "
+                        "plain lines otherwise)")
+    _add_header_arguments(s)
+
+    i = sub.add_parser("inspect", help="show what would be redacted and why; writes nothing")
+    i.add_argument("file", metavar="FILE")
+    _add_scrub_options(i)
+    i.add_argument("--json", action="store_true", help="print the audit record as JSON")
+
+    _add_bench(sub)
+    return parser
+
+
+def _add_header_arguments(parser: argparse.ArgumentParser) -> None:
+    from .header.config import add_cli_arguments
+    add_cli_arguments(parser)
+
+
+def _add_bench(sub) -> None:
+    """``pixelscrub bench`` comes from the benchmark module, when it is installed."""
+    try:
+        from .bench.cli import add_bench_parser
+    except ImportError:
+        return
+    add_bench_parser(sub)
+
+
+def options_from_args(args: argparse.Namespace, *, warn=None) -> ScrubOptions:
+    """ScrubOptions from parsed ``scrub``/``inspect`` arguments.
+
+    Without a key (no ``--key-file``, no ``$PIXELSCRUB_KEY``) one random key is made
+    for the whole run, so all workers agree on it; ``warn`` is told once.
+    """
+    deid, key = None, None
+    if hasattr(args, "key_file"):
+        from .header.config import options_from_cli
+        deid, key = options_from_cli(args)
+        if key is None and not getattr(args, "no_header", False):
+            key = secrets.token_bytes(32)
+            if warn:
+                warn("no de-identification key (PIXELSCRUB_KEY or --key-file): using a random "
+                     "key for this run, so UIDs and pseudonyms differ from other runs and "
+                     "a re-run cannot resume")
+    return ScrubOptions(
+        mode=args.mode, regions=tuple(args.region), margin=args.margin,
+        pixels=not getattr(args, "no_pixels", False), header=not getattr(args, "no_header", False),
+        deid=deid, key=key, log_phi=args.log_phi, max_pixels=args.max_pixels,
+        ocr_engine=args.ocr_engine)
+
+
+def _err(text: str) -> None:
+    print(f"pixelscrub: {text}", file=sys.stderr, flush=True)
+
+
+def _cmd_scrub(args) -> int:
+    from .batch import run_batch
+
+    if args.margin < 0:
+        raise ScrubError("--margin must be >= 0", reason="usage")
+    options = options_from_args(args, warn=lambda t: _err(f"warning: {t}"))
+    summary = run_batch(args.inputs, args.output, options, jobs=args.jobs, report=args.report,
+                        quarantine=args.quarantine, resume=args.resume,
+                        timeout=args.timeout or None, scheduler=args.scheduler,
+                        progress=args.progress)
+    print(summary.text(), file=sys.stderr, flush=True)
+    return EXIT_FAILED if summary.exit_status else EXIT_OK
+
+
+def _describe_hit(hit, log_phi: bool) -> str:
+    frames = "all frames" if hit.frames is None else "frames " + _frame_ranges(hit.frames)
+    line = (f"  {hit.layer} box {hit.box.x0},{hit.box.y0},{hit.box.x1},{hit.box.y1} {frames}: "
+            f"{hit.reason} (OCR confidence {hit.confidence:.0f}, match {hit.score:.0f})")
+    if log_phi and hit.text:
+        line += f" text={hit.text!r}"
+    return line
+
+
+def _frame_ranges(frames: Sequence[int]) -> str:
+    parts, start, prev = [], None, None
+    for f in frames:
+        if start is None:
+            start = prev = f
+        elif f == prev + 1:
+            prev = f
+        else:
+            parts.append(f"{start}" if start == prev else f"{start}-{prev}")
+            start = prev = f
+    if start is not None:
+        parts.append(f"{start}" if start == prev else f"{start}-{prev}")
+    return ",".join(parts)
+
+
+def _cmd_inspect(args) -> int:
+    from .pipeline import inspect_file
+
+    if not os.path.isfile(args.file):
+        raise ScrubError(f"{args.file}: not a file", reason="usage")
+    options = options_from_args(args)
+    audit = inspect_file(args.file, options)
+    if args.json:
+        print(json.dumps(audit.to_json(log_phi=args.log_phi), indent=2))
+    elif audit.status == "failed":
+        pass
+    else:
+        checked = ("every frame checked" if audit.status == "clean"
+                   else f"{audit.frames_checked} of {audit.frames} frames checked")
+        print(f"{args.file}: {audit.frames} frame(s), {audit.transfer_syntax_in}; {checked}")
+        print(f"{len(audit.hits)} region(s) would be redacted" + (":" if audit.hits else ""))
+        for hit in audit.hits:
+            print(_describe_hit(hit, args.log_phi))
+        for note in audit.notes:
+            print(f"note: {note}")
+    if audit.status == "failed":
+        _err(audit.error or f"{args.file}: failed")
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Entry point of the ``pixelscrub`` console script; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)  # exits 2 on a usage error
+    try:
+        if args.command == "scrub":
+            return _cmd_scrub(args)
+        if args.command == "inspect":
+            return _cmd_inspect(args)
+        handler = getattr(args, "func", None)
+        if handler is None:
+            parser.error(f"unknown command {args.command!r}")
+        return handler(args)
+    except ScrubError as exc:
+        _err(str(exc))
+        return EXIT_USAGE if exc.reason in ("usage", "config", "no-key") else EXIT_FAILED
+    except KeyboardInterrupt:
+        _err("interrupted")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

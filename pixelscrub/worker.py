@@ -1,0 +1,201 @@
+"""Local worker processes that survive crashing codecs.
+
+Native decoders can abort or segfault the whole process on a malformed file, so
+each file is scrubbed in a worker process that the batch watches.  A worker that
+dies takes only its current file with it: that file is recorded as failed
+("worker crashed: signal N") and a fresh worker takes over.  A file that runs
+past the per-file timeout has its worker killed the same way.
+
+A ``ProcessPoolExecutor`` is not used because one dead worker breaks the whole
+pool; here each worker has its own pipe and is replaced on its own.
+"""
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import signal
+import time
+from collections import deque
+from dataclasses import dataclass
+from multiprocessing.connection import wait
+from typing import Callable, Iterable, Optional
+
+from .options import ScrubOptions
+from .records import FileAudit
+
+__all__ = ["Task", "run_task", "run_local", "failed_audit"]
+
+#: Modules the fork server imports once, so a replacement worker starts quickly.
+_PRELOAD = ["pixelscrub.pipeline", "numpy", "pydicom"]
+
+
+@dataclass(frozen=True)
+class Task:
+    """One file to scrub: ``tmp`` is where the worker writes; the batch renames it."""
+
+    index: int
+    src: str
+    tmp: str
+    workdir: str
+
+
+def failed_audit(src: str, reason: str) -> FileAudit:
+    """A failed record whose one-line error names the file."""
+    return FileAudit(input=src, status="failed", error=f"{src}: {reason}")
+
+
+def run_task(scrub: Callable, task: Task, options: ScrubOptions) -> FileAudit:
+    """Scrub one file into ``task.tmp``; never leaves a partial or failed output behind."""
+    try:
+        audit = scrub(task.src, task.tmp, options, workdir=task.workdir)
+    except Exception as exc:  # scrub_file should not raise; fail closed if it does
+        audit = failed_audit(task.src, f"internal error ({type(exc).__name__})")
+    if audit.status in ("clean", "written"):
+        try:
+            if os.path.getsize(task.tmp) > 0:
+                return audit
+        except OSError:
+            pass
+        audit.status = "failed"
+        audit.error = audit.error or f"{task.src}: no output was written"
+    try:
+        os.unlink(task.tmp)
+    except FileNotFoundError:
+        pass
+    return audit
+
+
+def _worker_main(conn, scrub: Callable) -> None:
+    # Ctrl-C goes to the whole process group; the parent decides what to stop.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    while True:
+        try:
+            msg = conn.recv()
+        except (EOFError, OSError):
+            return
+        if msg is None:
+            return
+        task, options = msg
+        conn.send((task.index, run_task(scrub, task, options)))
+
+
+class _Worker:
+    def __init__(self, ctx, scrub: Callable):
+        self.conn, child = ctx.Pipe()
+        self.proc = ctx.Process(target=_worker_main, args=(child, scrub), daemon=True,
+                                name="pixelscrub-worker")
+        self.proc.start()
+        child.close()
+        self.task: Optional[Task] = None
+        self.deadline = float("inf")
+
+    def give(self, task: Task, options: ScrubOptions, timeout: Optional[float]) -> None:
+        self.task = task
+        self.deadline = time.monotonic() + timeout if timeout else float("inf")
+        self.conn.send((task, options))
+
+    def kill(self) -> None:
+        if self.proc.is_alive():
+            self.proc.kill()
+        self.proc.join(5)
+        self.conn.close()
+
+    def stop(self) -> None:
+        try:
+            self.conn.send(None)
+        except OSError:
+            pass
+        self.proc.join(2)
+        self.kill()
+
+
+def _death_reason(proc) -> str:
+    proc.join(5)
+    code = proc.exitcode
+    if code is not None and code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = "unknown"
+        return f"worker crashed: signal {-code} ({name})"
+    return f"worker crashed: exit status {code}"
+
+
+def _context():
+    try:
+        ctx = mp.get_context("forkserver")
+        ctx.set_forkserver_preload(_PRELOAD)
+        return ctx
+    except ValueError:  # no fork server on this platform
+        return mp.get_context("spawn")
+
+
+def run_local(tasks: Iterable[Task], options: ScrubOptions, on_result: Callable[[Task, FileAudit], None],
+              *, jobs: int, scrub: Callable, timeout: Optional[float] = None) -> None:
+    """Run ``tasks`` on ``jobs`` worker processes, calling ``on_result`` for each.
+
+    ``on_result`` runs in this process, one file at a time.  Every task gets exactly
+    one result, crashed and timed-out ones included.
+    """
+    ctx = _context()
+    pending = deque(tasks)
+    workers: list[_Worker] = []
+    jobs = max(1, min(jobs, len(pending)))
+    try:
+        while pending or any(w.task for w in workers):
+            for w in workers:
+                if w.task is None and pending:
+                    w.give(pending.popleft(), options, timeout)
+            while pending and len(workers) < jobs:
+                w = _Worker(ctx, scrub)
+                workers.append(w)
+                w.give(pending.popleft(), options, timeout)
+            busy = [w for w in workers if w.task is not None]
+            now = time.monotonic()
+            wait_for = max(0.0, min(w.deadline for w in busy) - now)
+            ready = set(wait([w.conn for w in busy] + [w.proc.sentinel for w in busy],
+                             timeout=None if wait_for == float("inf") else wait_for))
+            for w in busy:
+                task = w.task
+                if w.conn in ready:
+                    try:
+                        _, audit = w.conn.recv()
+                    except (EOFError, OSError):
+                        audit = None
+                    if audit is not None:
+                        w.task = None
+                        on_result(task, audit)
+                        continue
+                elif w.proc.sentinel not in ready:
+                    if time.monotonic() < w.deadline:
+                        continue
+                    w.kill()
+                    _drop(workers, w)
+                    on_result(task, failed_audit(task.src, f"timed out after {timeout:g} s"))
+                    continue
+                reason = _death_reason(w.proc)
+                w.kill()
+                _drop(workers, w)
+                on_result(task, failed_audit(task.src, reason))
+    finally:
+        for w in workers:
+            if w.task is None:
+                w.stop()
+            else:
+                w.kill()
+
+
+def _drop(workers: list, dead: _Worker) -> None:
+    """Forget ``dead``; the loop starts a fresh worker when there is work for it."""
+    workers.remove(dead)
+    _cleanup_tmp(dead.task)
+
+
+def _cleanup_tmp(task: Optional[Task]) -> None:
+    """Remove what a killed worker may have left of its output."""
+    if task is None:
+        return
+    try:
+        os.unlink(task.tmp)
+    except OSError:
+        pass

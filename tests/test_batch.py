@@ -1,0 +1,225 @@
+"""Batch engine: mirrored outputs, resume, crash and timeout isolation, layout checks."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import pydicom_file
+from pixelscrub.batch import (JOURNAL_NAME, PARTIAL_DIR, check_layout, default_report_path,
+                              discover, options_hash, run_batch)
+from pixelscrub.errors import ScrubError
+from pixelscrub.options import ScrubOptions, parse_region
+from pixelscrub.pipeline import scrub_file
+
+KEY = b"k" * 32
+OPTS = ScrubOptions(mode="regions-only", regions=(parse_region("0,0,8,8"),), key=KEY)
+
+
+def crashing_scrub(src, dst, options, *, workdir=None):
+    """Aborts the worker process on files named crash*, like a native codec would."""
+    if Path(src).name.startswith("crash"):
+        Path(dst).write_bytes(b"half written")
+        os.abort()
+    return scrub_file(src, dst, options, workdir=workdir)
+
+
+def slow_scrub(src, dst, options, *, workdir=None):
+    """Hangs on files named slow*."""
+    if Path(src).name.startswith("slow"):
+        time.sleep(60)
+    return scrub_file(src, dst, options, workdir=workdir)
+
+
+def tree(tmp_path: Path, names=("a.dcm", "sub/b.dcm", "sub/deeper/c.dcm")) -> Path:
+    src = tmp_path / "in"
+    for name in names:
+        (src / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(pydicom_file("CT_small.dcm"), src / name)
+    return src
+
+
+def snapshot(folder: Path) -> dict:
+    return {p.relative_to(folder).as_posix(): (p.read_bytes(), p.stat().st_mtime_ns)
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def records(report: Path) -> list[dict]:
+    return [json.loads(line) for line in report.read_text().splitlines()]
+
+
+def run(src, out, **kw):
+    kw.setdefault("jobs", 2)
+    kw.setdefault("progress", "none")
+    return run_batch(src if isinstance(src, list) else [src], out, kw.pop("options", OPTS), **kw)
+
+
+def test_outputs_mirror_inputs_and_report_ends_with_summary(tmp_path):
+    src = tree(tmp_path)
+    single = tmp_path / "single.dcm"
+    shutil.copyfile(pydicom_file("MR_small.dcm"), single)
+    before = snapshot(src)
+    out = tmp_path / "out"
+    summary = run([src, single], out)
+    assert summary.exit_status == 0 and summary.failed == 0
+    produced = sorted(p.relative_to(out).as_posix() for p in out.rglob("*.dcm"))
+    assert produced == ["a.dcm", "single.dcm", "sub/b.dcm", "sub/deeper/c.dcm"]
+    assert snapshot(src) == before  # inputs untouched
+    assert not (out / PARTIAL_DIR).exists()
+    recs = records(default_report_path(out))
+    assert recs[-1]["record"] == "summary"
+    assert recs[-1]["files_in"] == 4 and recs[-1]["files_out"] == 4
+    assert recs[-1]["boxes_by_reason"] == {"user-region": 4}
+    assert {r["status"] for r in recs[:-1]} == {"written"}
+    assert (out / "a.dcm").stat().st_mode & 0o044  # readable by others, like any new file
+
+
+def test_resume_skips_done_files_and_redoes_changed_ones(tmp_path):
+    src = tree(tmp_path)
+    out = tmp_path / "out"
+    run(src, out)
+    first = snapshot(out)
+    again = run(src, out)
+    assert again.skipped == 3 and again.files_out == 0
+    assert snapshot(out) == first
+    # a changed input is redone, the others still skipped
+    shutil.copyfile(pydicom_file("MR_small.dcm"), src / "a.dcm")
+    third = run(src, out)
+    assert third.skipped == 2 and third.files_out == 1
+    # other options: everything redone
+    other = ScrubOptions(mode="regions-only", regions=(parse_region("0,0,9,9"),), key=KEY)
+    assert run(src, out, options=other).files_out == 3
+    # an output deleted by hand is redone
+    (out / "sub/b.dcm").unlink()
+    fourth = run(src, out, options=other)
+    assert fourth.files_out == 1 and (out / "sub/b.dcm").is_file()
+    assert run(src, out, options=other, resume=False).files_out == 3
+
+
+def test_options_hash_is_stable_and_hides_the_key():
+    a = options_hash(OPTS)
+    assert a == options_hash(ScrubOptions(mode="regions-only", regions=(parse_region("0,0,8,8"),),
+                                          key=KEY, log_phi=True))
+    assert a != options_hash(ScrubOptions(mode="regions-only", regions=(parse_region("0,0,8,8"),),
+                                          key=b"z" * 32))
+    assert KEY.decode() not in a
+
+
+def test_crashing_worker_fails_only_its_file(tmp_path):
+    src = tree(tmp_path, ("a.dcm", "crash1.dcm", "b.dcm", "crash2.dcm", "c.dcm"))
+    out = tmp_path / "out"
+    summary = run(src, out, scrub=crashing_scrub)
+    assert summary.failed == 2 and summary.files_out == 3
+    recs = {Path(r["input"]).name: r for r in records(default_report_path(out))[:-1]}
+    for name in ("crash1.dcm", "crash2.dcm"):
+        assert recs[name]["status"] == "failed"
+        assert recs[name]["error"] == f"{src / name}: worker crashed: signal {int(signal.SIGABRT)} (SIGABRT)"
+        assert not (out / name).exists()
+    assert sorted(p.name for p in out.iterdir()) == [JOURNAL_NAME, "a.dcm", "b.dcm", "c.dcm"]
+
+
+def test_timeout_kills_the_file_not_the_batch(tmp_path):
+    src = tree(tmp_path, ("a.dcm", "slow.dcm", "b.dcm"))
+    out = tmp_path / "out"
+    start = time.monotonic()
+    summary = run(src, out, scrub=slow_scrub, timeout=1.5)
+    assert time.monotonic() - start < 30
+    assert summary.failed == 1 and summary.files_out == 2
+    rec = [r for r in records(default_report_path(out)) if r.get("input", "").endswith("slow.dcm")]
+    assert rec[0]["error"].endswith("timed out after 1.5 s")
+    assert not (out / "slow.dcm").exists()
+
+
+def test_leftovers_of_a_killed_run_are_removed(tmp_path):
+    src = tree(tmp_path, ("a.dcm",))
+    out = tmp_path / "out"
+    (out / PARTIAL_DIR / "pixelscrub-x").mkdir(parents=True)
+    (out / PARTIAL_DIR / "0.dcm").write_bytes(b"partial")
+    run(src, out)
+    assert not (out / PARTIAL_DIR).exists()
+    assert (out / "a.dcm").is_file()
+
+
+def test_second_run_on_same_output_is_refused(tmp_path):
+    import fcntl
+    src = tree(tmp_path, ("a.dcm",))
+    out = tmp_path / "out"
+    out.mkdir()
+    with open(out / JOURNAL_NAME, "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        with pytest.raises(ScrubError, match="another pixelscrub run"):
+            run(src, out)
+
+
+@pytest.mark.parametrize("layout", ["out-in-input", "input-in-out", "file-in-out",
+                                    "quarantine-in-out", "report-in-input", "out-is-file"])
+def test_unsafe_layouts_are_refused(tmp_path, layout):
+    src = tree(tmp_path, ("a.dcm",))
+    out, kw, inputs = tmp_path / "out", {}, [src]
+    if layout == "out-in-input":
+        out = src / "scrubbed"
+    elif layout == "input-in-out":
+        inputs = [tmp_path / "out" / "in2"]
+        shutil.copytree(src, inputs[0])
+    elif layout == "file-in-out":
+        (out / "x").mkdir(parents=True)
+        inputs = [out / "x" / "a.dcm"]
+        shutil.copyfile(src / "a.dcm", inputs[0])
+    elif layout == "quarantine-in-out":
+        kw["quarantine"] = out / "q"
+    elif layout == "report-in-input":
+        kw["report"] = src / "report.jsonl"
+    elif layout == "out-is-file":
+        out.write_bytes(b"x")
+    with pytest.raises(ScrubError) as info:
+        check_layout(inputs, out, **kw)
+    assert info.value.reason == "usage"
+
+
+def test_symlinked_output_folder_into_input_is_not_written(tmp_path):
+    src = tree(tmp_path, ("sub/a.dcm",))
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "sub").symlink_to(src / "sub")  # would write into the input tree
+    before = snapshot(src)
+    summary = run(src, out)
+    assert summary.failed == 1
+    assert snapshot(src) == before
+    rec = records(default_report_path(out))[0]
+    assert "resolves outside the output folder" in rec["error"]
+
+
+def test_quarantine_copies_failed_inputs(tmp_path):
+    src = tree(tmp_path, ("a.dcm",))
+    (src / "bad").mkdir()
+    (src / "bad" / "notdicom.dcm").write_bytes(b"hello, not DICOM" * 20)
+    out, q = tmp_path / "out", tmp_path / "quarantine"
+    summary = run(src, out, quarantine=q)
+    assert summary.failed == 1 and summary.files_out == 1
+    assert (q / "bad" / "notdicom.dcm").read_bytes() == (src / "bad" / "notdicom.dcm").read_bytes()
+    assert (src / "bad" / "notdicom.dcm").exists()
+    assert not (out / "bad" / "notdicom.dcm").exists()
+
+
+def test_stale_output_removed_when_file_now_fails(tmp_path):
+    src = tree(tmp_path, ("a.dcm",))
+    out = tmp_path / "out"
+    run(src, out)
+    assert (out / "a.dcm").is_file()
+    (src / "a.dcm").write_bytes(b"now broken")
+    summary = run(src, out)
+    assert summary.failed == 1
+    assert not (out / "a.dcm").exists()
+
+
+def test_discover_names_collisions_and_duplicates(tmp_path):
+    a = tree(tmp_path / "x", ("f.dcm",))
+    b = tree(tmp_path / "y", ("f.dcm",))
+    jobs, problems, _ = discover([a, b, a / "f.dcm"])
+    assert [j.rel for j in jobs] == ["f.dcm"]
+    assert len(problems) == 1 and "already taken" in problems[0].error

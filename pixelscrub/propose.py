@@ -175,6 +175,11 @@ def _threshold(hat: np.ndarray, inside: np.ndarray, p: Mapping[str, Any]) -> np.
         med = cv2.medianBlur(small, min(k, 255))
     else:
         med = small
+    # Near the edge of a textured area (the rim of an ultrasound fan) the window
+    # median drops while the texture stays: spread the texture level outward a bit.
+    spread = int(p["noise_spread"])
+    if spread > 1:
+        med = cv2.dilate(med, np.ones((spread, spread), np.uint8))
     med = cv2.resize(med, (w, h), interpolation=cv2.INTER_LINEAR).astype(np.float32)
     t = np.maximum(p["min_contrast"], p["noise_factor"] * med + p["noise_offset"])
     # A stroke is the core of a local peak: drop anti-aliasing halos and the texture

@@ -93,13 +93,15 @@ def read_proposal(image: np.ndarray, proposal: Proposal, engine, *,
     """Words of one proposal in image coordinates, and the number of OCR calls made.
 
     ``line_id`` counts the lines of this proposal from 0.  Vertical text is read
-    both ways up (90 and 270 degrees) when ``vertical_try_both`` is set, keeping
-    the reading with more confident characters.
+    both ways up (90 and 270 degrees) and unrotated when ``vertical_try_both`` is
+    set, keeping the reading with more confident characters.
     """
     cfg = settings or ocr_settings()
     rotations = [proposal.rotation % 360]
     if rotations[0] in (90, 270) and cfg["vertical_try_both"]:
-        rotations.append(360 - rotations[0])
+        # Upward or downward text, or a stack of short horizontal words
+        # (which looks like a vertical line to the propose stage).
+        rotations += [360 - rotations[0], 0]
     best: list[Word] = []
     best_score = -1.0
     calls = 0

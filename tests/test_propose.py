@@ -1,0 +1,206 @@
+"""Propose stage on synthetic images drawn with cv2.putText on realistic grounds.
+
+The drawing helpers here are shared with test_read.py and test_detect.py.
+"""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+from pydicom.dataset import Dataset
+
+from pixelscrub.propose import propose_text_regions, ultrasound_regions
+from pixelscrub.records import Box
+
+AA = cv2.LINE_AA
+
+
+# -- drawing helpers ---------------------------------------------------------------------
+
+def draw(img, text, org, *, font=cv2.FONT_HERSHEY_SIMPLEX, scale=0.5, color=255, thick=1):
+    """Draw ``text`` with its baseline-left corner at ``org``; returns its ink box."""
+    before = img.copy()
+    cv2.putText(img, text, org, font, scale, color, thick, AA)
+    diff = np.any(img != before, axis=2) if img.ndim == 3 else img != before
+    ys, xs = np.nonzero(diff)
+    return Box(int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1)
+
+
+def speckle(h, w, seed=0, mean=70.0):
+    """Ultrasound-like speckle: Rayleigh noise, slightly smoothed."""
+    rng = np.random.default_rng(seed)
+    n = rng.rayleigh(1.0, (h, w)).astype(np.float32)
+    n = cv2.GaussianBlur(n, (0, 0), 1.2, sigmaY=0.8)
+    return np.clip(n / n.mean() * mean, 0, 255).astype(np.uint8)
+
+
+def fan_image(h, w, seed=0, *, apex=(None, 5), radius=None, mean=70.0):
+    """Black frame with a speckle sector (the ultrasound 'fan')."""
+    img = np.zeros((h, w), np.uint8)
+    cx = w // 2 if apex[0] is None else apex[0]
+    r = radius or (h - 10)
+    m = np.zeros((h, w), np.uint8)
+    cv2.ellipse(m, (cx, apex[1]), (r, r), 90, -35, 35, 255, -1)
+    sp = speckle(h, w, seed, mean)
+    img[m > 0] = sp[m > 0]
+    return img
+
+
+def radiograph_display(h, w, seed=0):
+    """A 16-bit smooth radiograph with mild noise, windowed to a uint8 display view,
+    plus the function that windows further 16-bit values the same way."""
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
+    raw = 20000 + 12000 * np.sin(xx / w * 3) * np.cos(yy / h * 2) + 5000 * yy / h
+    raw += np.random.default_rng(seed).normal(0, 30, (h, w))
+    lo, hi = 5000.0, 40000.0
+
+    def window(v):
+        return np.clip((v - lo) / (hi - lo) * 255, 0, 255).astype(np.uint8)
+
+    return raw, window
+
+
+def covered(box: Box, proposals, *, slack: float = 0.9) -> bool:
+    """Whether some proposal covers at least ``slack`` of ``box``."""
+    return any(p.box.intersection(box).area >= slack * box.area for p in proposals)
+
+
+def hugging(box: Box, proposals) -> list:
+    """Proposals overlapping ``box``."""
+    return [p for p in proposals if p.box.intersects(box)]
+
+
+# -- tests -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("font,scale", [
+    (cv2.FONT_HERSHEY_PLAIN, 0.6),     # cap height ~7 px
+    (cv2.FONT_HERSHEY_SIMPLEX, 0.3),   # cap height ~7 px
+    (cv2.FONT_HERSHEY_DUPLEX, 0.8),
+    (cv2.FONT_HERSHEY_COMPLEX, 0.5),
+    (cv2.FONT_HERSHEY_TRIPLEX, 1.0),
+])
+def test_lines_on_black_are_proposed_and_hugged(font, scale):
+    img = np.zeros((120, 360), np.uint8)
+    a = draw(img, "DOE^JOHN", (10, 40), font=font, scale=scale)
+    b = draw(img, "15/01/1980", (150, 95), font=font, scale=scale, color=200)
+    props = propose_text_regions(img)
+    for box in (a, b):
+        assert covered(box, props), (box, props)
+        for p in hugging(box, props):
+            assert p.box.area <= 3 * box.area + 200  # hugs the line, not the image
+    assert all(p.rotation == 0 for p in props)
+
+
+def test_cap_height_of_seven_pixels():
+    img = np.zeros((60, 200), np.uint8)
+    box = draw(img, "12345678", (10, 30), font=cv2.FONT_HERSHEY_PLAIN, scale=0.6)
+    assert box.height <= 9
+    assert covered(box, propose_text_regions(img))
+
+
+def test_dark_text_on_light_ground():
+    img = np.full((80, 300), 220, np.uint8)
+    box = draw(img, "12345678", (10, 50), scale=0.6, color=20)
+    props = propose_text_regions(img)
+    assert covered(box, props)
+    assert len(props) == 1
+
+
+@pytest.mark.parametrize("color", [(255, 255, 0), (0, 255, 0), (0, 255, 255), (40, 90, 255)])
+def test_coloured_text_over_gray_speckle(color):
+    gray = fan_image(200, 320, seed=3)
+    rgb = np.repeat(gray[..., None], 3, axis=2)
+    box = draw(rgb, "LIVER 4.5cm", (100, 120), scale=0.5, color=color)
+    props = propose_text_regions(rgb)
+    assert covered(box, props), (color, box, props)
+
+
+def test_low_contrast_label_on_radiograph():
+    raw, window = radiograph_display(200, 300)
+    label = np.zeros((200, 300), np.uint8)
+    box = draw(label, "R 12345678", (20, 160), scale=0.5)
+    raw = raw + (label / 255.0) * 900  # ~6 display grey levels above the ground
+    img = window(raw)
+    inside, outside = img[label > 128].astype(float).mean(), img[(label == 0)][:5000].mean()
+    assert 0 < np.median(img[label > 200].astype(int) - window(raw - (label / 255.0) * 900)[label > 200]) <= 8
+    props = propose_text_regions(img)
+    assert covered(box, props), props
+    assert sum(p.box.area for p in props) < 0.1 * img.size
+
+
+def test_text_over_speckle_is_found():
+    img = fan_image(240, 320, seed=1)
+    box = draw(img, "LIVER", (140, 120), scale=0.5)
+    assert covered(box, propose_text_regions(img))
+
+
+def test_textless_speckle_gives_only_small_false_positives():
+    img = fan_image(240, 320, seed=2)
+    props = propose_text_regions(img)
+    assert sum(p.box.area for p in props) < 0.03 * img.size
+    assert all(p.box.height < 40 for p in props)
+
+
+def test_vertical_label_in_margin():
+    img = np.zeros((240, 320), np.uint8)
+    strip = np.zeros((24, 150), np.uint8)
+    draw(strip, "DOE^JOHN", (5, 18), scale=0.5)
+    img[40:190, 290:314] = np.rot90(strip, 1)  # reads bottom to top
+    ys, xs = np.nonzero(img)
+    box = Box(int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1)
+    props = propose_text_regions(img)
+    vertical = [p for p in props if p.rotation in (90, 270)]
+    assert covered(box, vertical), props
+
+
+def test_text_inside_imaging_region_is_not_skipped():
+    img = fan_image(240, 320, seed=4)
+    box = draw(img, "GB 12.3", (130, 100), scale=0.5)
+    region = [Box(60, 0, 260, 240)]
+    assert covered(box, propose_text_regions(img, imaging_regions=region))
+
+
+def test_stricter_inside_imaging_region():
+    img = fan_image(240, 320, seed=5)
+    region = [Box(0, 0, 320, 240)]
+    inside = propose_text_regions(img, imaging_regions=region)
+    outside = propose_text_regions(img)
+    assert sum(p.box.area for p in inside) <= sum(p.box.area for p in outside)
+
+
+def test_ultrasound_regions_from_dataset():
+    ds = Dataset()
+    items = []
+    for fmt, (x0, y0, x1, y1) in [(1, (10, 20, 109, 219)), (5, (0, 0, 50, 10)), (3, (120, 20, 299, 99))]:
+        it = Dataset()
+        it.RegionSpatialFormat = fmt
+        it.RegionLocationMinX0, it.RegionLocationMinY0 = x0, y0
+        it.RegionLocationMaxX1, it.RegionLocationMaxY1 = x1, y1
+        items.append(it)
+    broken = Dataset()
+    broken.RegionSpatialFormat = 1
+    items.append(broken)
+    ds.SequenceOfUltrasoundRegions = items
+    assert ultrasound_regions(ds) == [Box(10, 20, 110, 220), Box(120, 20, 300, 100)]
+    assert ultrasound_regions(Dataset()) == []
+
+
+def test_rejects_non_display_input():
+    with pytest.raises(ValueError):
+        propose_text_regions(np.zeros((10, 10), np.uint16))
+    with pytest.raises(ValueError):
+        propose_text_regions(np.zeros((10, 10, 2), np.uint8))
+    with pytest.raises(ValueError):
+        propose_text_regions(np.zeros((10, 10), np.uint8), params={"no_such_knob": 1})
+
+
+@settings(max_examples=25, deadline=None)
+@given(h=st.integers(1, 60), w=st.integers(1, 60), seed=st.integers(0, 2**16),
+       colour=st.booleans())
+def test_proposals_lie_inside_any_image(h, w, seed, colour):
+    rng = np.random.default_rng(seed)
+    shape = (h, w, 3) if colour else (h, w)
+    img = rng.integers(0, 256, shape).astype(np.uint8)
+    for p in propose_text_regions(img):
+        assert 0 <= p.box.x0 < p.box.x1 <= w and 0 <= p.box.y0 < p.box.y1 <= h

@@ -36,7 +36,7 @@ ROOT = HERE.parent
 BENCH_VENV = HERE / ".venv-header"
 BENCH_PACKAGES = ["dicognito==0.19.0", "dicom-anonymizer==2.1.0"]
 OTHER_TOOLS = ("dicognito", "dicom-anonymizer")
-NON_IMAGE = ("rtplan.dcm", "rtstruct.dcm", "rtdose.dcm")
+NON_IMAGE = ("rtplan.dcm", "rtstruct.dcm", "test-SR.dcm", "reportsi.dcm", "waveform_ecg.dcm")
 MAX_BYTES = 3_000_000
 KEY = b"benchmark-key-0123456789abcdef"
 REPEATS = 3
@@ -267,7 +267,7 @@ def main(argv=None) -> int:
     versions = [v for v in versions if v.split("==")[0].lower() in
                 ("dicognito", "dicom-anonymizer", "dicom_anonymizer", "pydicom")]
     header = (f"Header de-identification on {len(series)} planted files "
-              f"(pydicom test files < {MAX_BYTES // 1_000_000} MB with pixel data + RT objects); "
+              f"(pydicom test files < {MAX_BYTES // 1_000_000} MB with pixel data + RT plan, SR and waveform objects); "
               f"benchmark venv: {', '.join(versions)}\n\n")
     print(header + table)
     if args.out:

@@ -47,7 +47,8 @@ def _image_files():
 
 
 def _non_image_files():
-    names = ["rtplan.dcm", "rtstruct.dcm", "rtdose.dcm", "meta_missing_tsyntax.dcm"]
+    names = ["rtplan.dcm", "rtstruct.dcm", "rtdose.dcm", "test-SR.dcm", "reportsi.dcm",
+             "waveform_ecg.dcm", "priv_SQ.dcm", "nested_priv_SQ.dcm", "meta_missing_tsyntax.dcm"]
     return [PYDICOM_TEST_DIR / n for n in names if (PYDICOM_TEST_DIR / n).is_file()]
 
 
@@ -62,7 +63,7 @@ def _writable(path) -> bool:
 @pytest.fixture(scope="module")
 def files():
     out = [p for p in _image_files() + _non_image_files() if _writable(p)]
-    assert len(out) > 20 and len([p for p in out if "rt" in p.name]) >= 3
+    assert len(out) > 20 and len([p for p in out if "PixelData" not in _read(p)]) >= 4
     return out
 
 
@@ -241,3 +242,29 @@ def test_every_value_set_is_valid_for_its_vr(files):
             config.settings.reading_validation_mode = mode
     finally:
         config.settings.reading_validation_mode = mode
+
+
+def _text_values(ds, vrs=("PN", "LO", "SH", "ST", "LT", "UT")):
+    return {str(e.value) for e in ds.iterall() if e.VR in vrs and e.VM == 1 and len(str(e.value)) > 5}
+
+
+def test_real_sr_loses_its_names_and_text():
+    ds = _read(pydicom_file("test-SR.dcm"))
+    names = {str(e.value) for e in ds.iterall() if e.VR == "PN" and e.VM and str(e.value)}
+    texts = {str(e.value) for e in ds.iterall() if e.keyword == "TextValue" and e.VM}
+    assert names and texts
+    deidentify(ds, DeidOptions(), key=KEY)
+    data = _bytes(ds)
+    assert not [v for v in names | texts if v.encode() in data]
+    kept_codes = [e.value for e in ds.iterall() if e.keyword == "CodeValue"]
+    assert kept_codes  # the SR tree and its concepts stay
+
+
+def test_real_overlay_file_loses_overlays_unless_clean_graphics():
+    ds = _read(pydicom_file("examples_overlay.dcm"))
+    assert any(t.group == 0x6000 for t in ds.keys())
+    deidentify(ds, DeidOptions(), key=KEY, pixels_cleaned=True)
+    assert not any(0x6000 <= t.group <= 0x601E for t in ds.keys())
+    kept = _read(pydicom_file("examples_overlay.dcm"))
+    deidentify(kept, DeidOptions(clean_graphics=True), key=KEY, pixels_cleaned=True)
+    assert kept[0x60003000].value == _read(pydicom_file("examples_overlay.dcm"))[0x60003000].value

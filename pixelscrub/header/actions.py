@@ -139,8 +139,6 @@ def _act(ds: Dataset, elem: DataElement, action: str, run: Run, mode: str) -> No
         run.counts["dummied"] += 1
         if vr == "SQ":
             _items(elem, run, "clean" if mode == "clean" else "dummy")
-        elif vr in ("DA", "DT", "TM"):
-            elem.value = _DUMMY[vr]
         else:
             elem.value = dummy_value(vr, elem, run)
     elif action == "C":
@@ -207,6 +205,13 @@ def _clean_value(ds: Dataset, elem: DataElement, run: Run) -> None:
     # numbers, codes and binary values carry no free text: kept
 
 
+def _clean_if_text(ds: Dataset, elem: DataElement, run: Run) -> None:
+    """Clean a free-text or name value that the profile keeps (graphics, safe privates)."""
+    if elem.VR in TEXT_VRS or elem.VR == "PN":
+        _clean_value(ds, elem, run)
+        run.counts["cleaned"] += 1
+
+
 def _clean_text_elem(elem: DataElement, run: Run) -> None:
     if elem.VM == 0:
         return
@@ -234,12 +239,11 @@ def _unlisted(ds: Dataset, elem: DataElement, run: Run, mode: str) -> None:
         if elem.VM:
             elem.value = _DUMMY["PN"]
             run.counts["dummied"] += 1
-    elif mode == "dummy" and vr in TEXT_VRS and elem.keyword not in _CODE_KEYWORDS:
-        if elem.VM:
+    elif mode != "normal" and vr in TEXT_VRS and elem.VM and elem.keyword not in _CODE_KEYWORDS:
+        if mode == "dummy":
             elem.value = dummy_value(vr, elem, run)
             run.counts["dummied"] += 1
-    elif mode == "clean" and vr in TEXT_VRS and elem.keyword not in _CODE_KEYWORDS:
-        if elem.VM:
+        else:
             _clean_value(ds, elem, run)
             run.counts["cleaned"] += 1
 
@@ -288,10 +292,7 @@ def _graphics_groups(ds: Dataset, run: Run) -> None:
             run.counts["removed"] += len(tags)
             continue
         for tag in tags:
-            elem = ds[tag]
-            if elem.VR in TEXT_VRS or elem.VR == "PN":
-                _clean_value(ds, elem, run)
-                run.counts["cleaned"] += 1
+            _clean_if_text(ds, ds[tag], run)
 
 
 def _privates(ds: Dataset, run: Run) -> None:
@@ -303,16 +304,14 @@ def _privates(ds: Dataset, run: Run) -> None:
         if run.options.retain_safe_private else set()
     keep_blocks = set()
     for tag in private:
-        if 0x0010 <= tag.element <= 0x00FF or tag.element < 0x0010:
+        if tag.element <= 0x00FF:  # private creators (and invalid 0001-000F): below
             continue
         block = Tag(tag.group, tag.element >> 8)
         creator = ds.get(block)
         name = str(creator.value).strip() if creator is not None and creator.VM else None
         if name is not None and (name, tag.group, tag.element & 0xFF) in safe:
             keep_blocks.add(block)
-            elem = ds[tag]
-            if elem.VR in TEXT_VRS or elem.VR == "PN":
-                _clean_value(ds, elem, run)
+            _clean_if_text(ds, ds[tag], run)
             run.counts["kept"] += 1
             continue
         del ds[tag]

@@ -206,6 +206,14 @@ def _check_layers(ds: Dataset, plan: RedactionPlan) -> list[int]:
     return sorted(int(n.split(":", 1)[1]) for n in plan.layers() if n.startswith("highbit:"))
 
 
+def _as_list(value) -> list:
+    if value is None or value == "":
+        return []
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+        return [value]
+    return list(value)
+
+
 def _update_header(new: Dataset, info: ImageInfo, target: EncodeTarget,
                    result: EncodeResult, ratios: list[float]) -> None:
     new.file_meta.TransferSyntaxUID = _uid.UID(target.transfer_syntax)
@@ -231,10 +239,8 @@ def _update_header(new: Dataset, info: ImageInfo, target: EncodeTarget,
         new.LossyImageCompression = "01"
         ratio = DSfloat(f"{sum(ratios) / len(ratios):.4g}"[:16])
         method = _METHOD.get(target.transfer_syntax, "")
-        old_r = list(new.get("LossyImageCompressionRatio", []) or [])
-        old_r = old_r if isinstance(old_r, list) else [old_r]
-        old_m = new.get("LossyImageCompressionMethod", []) or []
-        old_m = list(old_m) if not isinstance(old_m, str) else [old_m]
+        old_r = _as_list(new.get("LossyImageCompressionRatio"))
+        old_m = _as_list(new.get("LossyImageCompressionMethod"))
         new.LossyImageCompressionRatio = old_r + [ratio]
         new.LossyImageCompressionMethod = old_m + [method]
 

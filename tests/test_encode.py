@@ -82,3 +82,98 @@ def test_empty_plan_round_trip(path, tmp_path):
         assert out.get(kw) == ds.get(kw)
     assert int(out.get("NumberOfFrames", 1)) == len(frames_in)
     assert not [f for f in os.listdir(tmp_path) if f.startswith((".out", "pixelscrub-"))]
+
+
+def _decodable(paths):
+    out = []
+    for p in paths:
+        try:
+            ds = read_dataset(p)
+            next(iter_frames(ds))
+            out.append(p)
+        except ScrubError:
+            continue
+    return out
+
+
+DECODABLE = _decodable(IMAGE_FILES)
+
+
+def _region(info) -> Box:
+    """A box a quarter of the way in, at least one pixel, not block aligned."""
+    x0, y0 = info.columns // 4 + 1, info.rows // 4 + 1
+    x1 = max(x0 + 1, min(info.columns, info.columns // 2 + 3))
+    y1 = max(y0 + 1, min(info.rows, info.rows // 2 + 3))
+    return Box(min(x0, info.columns - 1), min(y0, info.rows - 1), x1, y1)
+
+
+def _mask(info, box: Box, grow: int = 0, mcu=(1, 1)) -> np.ndarray:
+    """Pixels that may differ: ``box`` rounded out to ``mcu`` and grown by ``grow``."""
+    mw, mh = mcu
+    x0, y0 = (box.x0 // mw) * mw - grow, (box.y0 // mh) * mh - grow
+    x1, y1 = -(-box.x1 // mw) * mw + grow, -(-box.y1 // mh) * mh + grow
+    m = np.zeros((info.rows, info.columns), bool)
+    m[max(0, y0):max(0, y1), max(0, x0):max(0, x1)] = True
+    return m
+
+
+@pytest.mark.parametrize("path", DECODABLE, ids=lambda p: p.name)
+def test_region_filled_inside_identical_outside(path, tmp_path):
+    ds = read_dataset(path)
+    info = image_info(ds)
+    box = _region(info)
+    plan = plan_redactions([Hit(box, "user-region", frames=(0,))], info, margin=0)
+    out, result = _write_read(ds, plan, tmp_path)
+    assert result.frames_changed == 1
+    a = list(iter_frames(ds))
+    b = list(iter_frames(out))
+    ts_out = out.file_meta.TransferSyntaxUID
+    inside = _mask(info, box)
+    for k in range(1, len(a)):  # other frames: untouched
+        np.testing.assert_array_equal(a[k], b[k])
+    if result.transfer_syntax_out == uid.JPEGBaseline8Bit and ds.file_meta.TransferSyntaxUID == ts_out:
+        from pixelscrub.codecs.jpeg_dct import color_model
+        stream = next(iter_encoded_frames(out))
+        j = jpeglib.read_dct(str(_tmp_jpeg(tmp_path, stream)))
+        j.load()
+        samp = [tuple(r) for r in j.c_samp_factor()][: (3 if j.Cb is not None else 1)]
+        mcu = (8 * max(h for _, h in samp), 8 * max(v for v, _ in samp))
+        changed = _mask(info, box, grow=1, mcu=mcu)
+        np.testing.assert_array_equal(a[0][~changed], b[0][~changed])
+        rgb = out.pixel_array if info.frames == 1 else out.pixel_array[0]
+        if color_model(stream, info.photometric) == "YCbCr":
+            assert (b[0][inside][..., 0] == 0).all()  # luma exactly black
+            core = _mask(info, Box(box.x0 + 1, box.y0 + 1, box.x1 - 1, box.y1 - 1))
+            assert (np.abs(b[0][core][..., 1:].astype(int) - 128) <= 1).all()
+        else:
+            assert (b[0][inside] == 0).all()
+        assert rgb[inside].max() <= 2 if box.area > 4 else True
+        assert result.blocks_changed > 0
+        return
+    fill = np.asarray(fill_value(image_info(out)))
+    if ts_out in LOSSLESS_OUT or not result.lossy_recompressed:
+        np.testing.assert_array_equal(a[0][~inside], b[0][~inside])
+        assert (b[0][inside] == fill).all()
+    elif ts_out == uid.JPEGLSNearLossless:
+        from pixelscrub.codecs.jpegls import near_of
+        near = near_of(next(iter_encoded_frames(out)))
+        diff = np.abs(a[0][~inside].astype(np.int64) - b[0][~inside])
+        assert diff.max() <= near
+        assert (np.abs(b[0][inside].astype(np.int64) - fill) <= near).all()
+        assert result.lossy_recompressed
+    elif ts_out == uid.JPEG2000:
+        # lossy re-encode at the original ratio: outside close, inside near the fill
+        assert result.lossy_recompressed
+        assert out.LossyImageCompression == "01"
+        span = float(info.stored_max - info.stored_min)
+        err = np.abs(a[0][~inside].astype(np.float64) - b[0][~inside]).mean()
+        assert err < 0.05 * span
+        assert np.abs(b[0][inside].astype(np.float64) - fill).mean() < 0.05 * span
+    else:
+        raise AssertionError(f"unexpected output syntax {ts_out}")
+
+
+def _tmp_jpeg(tmp_path, data):
+    p = tmp_path / "frame.jpg"
+    p.write_bytes(data)
+    return p

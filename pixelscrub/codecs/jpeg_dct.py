@@ -80,19 +80,26 @@ def supports(info: ImageInfo, first_frame: Optional[bytes]) -> bool:
     return marker in (0xC0, 0xC1) and seg[4] == 8 and seg[9] in (1, 3)
 
 
-def color_model(data: bytes) -> str:
-    """'YCbCr', 'RGB' or 'GRAY': how a libjpeg-style decoder reads the components."""
+def color_model(data: bytes, photometric: str = "") -> str:
+    """'YCbCr', 'RGB' or 'GRAY': how decoders read the components of ``data``.
+
+    Same order as pydicom's decoder: component ids 'R','G','B' mean RGB; an
+    Adobe marker's transform flag, or a JFIF marker (YCbCr), come next; else the
+    DICOM PhotometricInterpretation decides.
+    """
     segments, _ = _segments(data)
     _, sof = _sof(segments)
     if sof[9] == 1:
         return "GRAY"
+    ids = bytes(sof[10 + 3 * k] for k in range(3))
+    if ids in (b"RGB", b"rgb"):
+        return "RGB"
     for marker, seg in segments:
         if marker == 0xEE and seg[4:9] == b"Adobe" and len(seg) >= 16:
-            return "YCbCr" if seg[15] == 1 else "RGB"
+            return "YCbCr" if seg[15] in (1, 2) else "RGB"
     if any(m == 0xE0 and seg[4:9] == b"JFIF\x00" for m, seg in segments):
         return "YCbCr"
-    ids = bytes(sof[10 + 3 * k] for k in range(3))
-    return "RGB" if ids == b"RGB" else "YCbCr"
+    return "RGB" if photometric == "RGB" else "YCbCr"
 
 
 def _component_ids(sof: bytes) -> list[int]:
@@ -145,7 +152,7 @@ def redact_frame(codestream: bytes, boxes: Sequence[Box], info: ImageInfo, *,
     """The frame with every block touching ``boxes`` set to black; blocks changed."""
     if not boxes:
         return codestream, 0
-    model = color_model(codestream)
+    model = color_model(codestream, info.photometric)
     mono1 = info.photometric == "MONOCHROME1"
     with tempfile.TemporaryDirectory(dir=workdir, prefix="pixelscrub-dct-") as tmp:
         src, dst = os.path.join(tmp, "in.jpg"), os.path.join(tmp, "out.jpg")

@@ -62,9 +62,8 @@ def load_config(path: str) -> dict[str, Any]:
     p = Path(path)
     try:
         if p.suffix.lower() == ".toml":
-            import tomllib
             with open(p, "rb") as f:
-                data = tomllib.load(f)
+                data = _toml().load(f)
         else:
             with open(p, encoding="utf-8") as f:
                 data = json.load(f)
@@ -89,6 +88,19 @@ def load_config(path: str) -> dict[str, Any]:
         else:
             out[key] = None if value is None else str(value)
     return out
+
+
+def _toml():
+    """The TOML reader: the standard library's (Python 3.11+) or tomli."""
+    try:
+        import tomllib
+    except ImportError:
+        try:
+            import tomli as tomllib
+        except ImportError:
+            raise ScrubError("TOML configs need Python 3.11 or the tomli package; use JSON",
+                             reason="config") from None
+    return tomllib
 
 
 def _safe_private(entry: Any) -> SafePrivate:

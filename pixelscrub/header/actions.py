@@ -76,6 +76,7 @@ class Run:
     pixels_cleaned: bool = False
     counts: Counter = field(default_factory=Counter)
     notes: list[str] = field(default_factory=list)
+    columns: frozenset[str] = field(init=False)  # the option columns, computed once
 
     def __post_init__(self):
         self.columns = self.options.columns

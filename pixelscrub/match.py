@@ -1,0 +1,463 @@
+"""Match OCR words against PHI: header terms, pattern rules and labels.
+
+How a header term is found, and why:
+
+* Both sides go through one normalisation: accents stripped, upper case, OCR
+  confusions mapped (O->0, I/L->1, S->5, B->8, Z->2, G->6, ``match.json``), then
+  split into runs of letters and digits ("tokens").  "1O2345B7" and "102345B7"
+  become the same token, and lost or extra punctuation no longer matters.
+* Windows of consecutive tokens on one line are joined without spaces (so split
+  and merged words match too) and compared with each term's joined key; a
+  term may differ by a few edits that grow with its length (``max_edits``), short
+  keys must match exactly.  A name wrapped onto the next line is found by reading
+  the end of one line and the start of the line just below it as one line.
+* Overlapping candidates are resolved greedily: best score first, then the
+  longest span.  Terms that are not identifying on their own (initials, short
+  names, 3-digit IDs) are hits only within a few tokens of another hit, or on a
+  line next to one.
+
+The allowlist rule: a word on the allowlist (``models/v1/allowlist.txt``) is
+never a hit by itself.  A window made only of allowlisted words is a header hit
+only when it equals a *full* header value form exactly (after normalisation),
+e.g. the patient name GAIN^MARK written "GAIN MARK", never a single name
+component, initials, a partial date or a fuzzy match.  Pattern and label rules
+never fire on allowlisted words alone.
+"""
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any, Iterable, Mapping, Optional, Sequence
+
+from rapidfuzz.distance import Levenshtein
+
+from .assets import load_json, load_words
+from .patterns import pattern_spans
+from .phi_terms import PhiTerm
+from .records import Box, Hit, Word
+
+__all__ = ["match_words", "find_phi_in_text", "is_allowlisted", "normalize", "match_params"]
+
+MODES = ("phi", "all-text")
+
+
+def match_params(params: Optional[Mapping[str, Any]] = None) -> dict[str, Any]:
+    """``models/v1/match.json`` with the top-level keys of ``params`` overriding it."""
+    merged = dict(load_json("match.json"))
+    if params:
+        merged.update(params)
+    return merged
+
+
+# -------------------------------------------------------------------- normalise
+
+@lru_cache(maxsize=4096)
+def _fold_char(c: str, confusions: tuple[tuple[str, str], ...]) -> str:
+    conf = dict(confusions)
+    if c in conf:
+        return conf[c]
+    d = "".join(x for x in unicodedata.normalize("NFKD", c) if not unicodedata.combining(x))
+    return "".join(conf.get(x, x) for x in d.upper())
+
+
+@lru_cache(maxsize=1 << 16)
+def _tokens(text: str, confusions: tuple[tuple[str, str], ...]) -> tuple[tuple[str, int, int], ...]:
+    """(key, start, end) for each run of letters/digits of ``text`` after folding."""
+    out = []
+    cur: list[str] = []
+    start = -1
+    for i, c in enumerate(text):
+        f = _fold_char(c, confusions)
+        if f and all(x.isalnum() for x in f):
+            if start < 0:
+                start = i
+            cur.append(f)
+        elif start >= 0:
+            out.append(("".join(cur), start, i))
+            cur, start = [], -1
+    if start >= 0:
+        out.append(("".join(cur), start, len(text)))
+    return tuple(out)
+
+
+def _conf(params: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
+    return tuple(sorted(params["confusions"].items()))
+
+
+def normalize(text: str, params: Optional[Mapping[str, Any]] = None) -> str:
+    """The compact comparison key of ``text``: "Doe, J0hn" -> "D0EJ0HN"."""
+    p = match_params(params)
+    return "".join(k for k, _, _ in _tokens(text, _conf(p)))
+
+
+# -------------------------------------------------------------------- allowlist
+
+_STRIP = " \t.,:;()[]{}\"'`"
+_NUM_UNIT = re.compile(r"^[-+]?\d+(?:[.,]\d+)?\s?([^\d\s.,:;]+)$")
+_LABEL_NUM = re.compile(r"^([^\W\d_]+)\s?([:=]?)\s?[-+]?\d{1,4}(?:[.,]\d+)?(?:/\d{1,4})?"
+                        r"\s?([^\W\d_%]*%?)$")
+
+
+@lru_cache(maxsize=1)
+def _allow() -> frozenset[str]:
+    return frozenset(w.casefold() for w in load_words("allowlist.txt"))
+
+
+@lru_cache(maxsize=1 << 14)
+def is_allowlisted(text: str) -> bool:
+    """True for overlay vocabulary never redacted on its own.
+
+    An allowlist entry ("Gain", "TIS", "C5-1"), an entry glued to a number
+    ("3.5MHz", "60dB", "W:400", "Im:23/120"), or a word with no letter or digit
+    at all.  A one-letter entry glued to a number needs a colon ("L:40", not
+    "A1234567").
+    """
+    allow = _allow()
+    s = text.strip().strip(_STRIP)
+    if not any(c.isalnum() for c in s):
+        return True
+    if s.casefold() in allow:
+        return True
+    m = _NUM_UNIT.match(s)
+    if m and m.group(1).casefold() in allow:
+        return True
+    m = _LABEL_NUM.match(s)
+    if m and m.group(1).casefold() in allow and (not m.group(3) or m.group(3).casefold() in allow):
+        return len(m.group(1)) > 1 or bool(m.group(2)) or bool(m.group(3))
+    return False
+
+
+# ------------------------------------------------------------------------ index
+
+@dataclass(frozen=True)
+class _Entry:
+    key: str
+    toks: tuple[str, ...]
+    term: PhiTerm
+    max_edits: int
+    exact_split: bool   # short numeric key: token split must be identical
+
+
+@dataclass(frozen=True)
+class _Index:
+    exact: dict[str, tuple[_Entry, ...]]
+    by_len: dict[int, tuple[_Entry, ...]]
+    max_len: int
+    max_edits: int
+
+
+def _edits_for(kind: str, length: int, table: Mapping[str, Any]) -> int:
+    steps = table.get(kind, table.get("text", []))
+    edits = 0
+    for min_len, n in steps:
+        if length >= min_len:
+            edits = n
+    return edits
+
+
+def _build_index(terms: Sequence[PhiTerm], p: Mapping[str, Any]) -> _Index:
+    conf = _conf(p)
+    exact: dict[str, list[_Entry]] = {}
+    by_len: dict[int, list[_Entry]] = {}
+    seen: set[tuple[str, bool, bool]] = set()
+    for t in terms:
+        toks = tuple(k for k, _, _ in _tokens(t.text, conf))
+        key = "".join(toks)
+        if len(key) < p["min_key_length"]:
+            continue
+        # the first term (patient-first order) with a key and flags represents it
+        sig = (key, t.full, t.standalone)
+        if sig in seen:
+            continue
+        seen.add(sig)
+        e = _Entry(key, toks, t, _edits_for(t.kind, len(key), p["max_edits"]),
+                   key.isdigit() and len(key) < p["short_numeric_key"])
+        exact.setdefault(key, []).append(e)
+        if e.max_edits:
+            by_len.setdefault(len(key), []).append(e)
+    return _Index({k: tuple(v) for k, v in exact.items()},
+                  {k: tuple(v) for k, v in by_len.items()},
+                  max((len(k) for k in exact), default=0),
+                  max((e.max_edits for v in by_len.values() for e in v), default=0))
+
+
+# ------------------------------------------------------------------- candidates
+
+@dataclass(frozen=True)
+class _Tok:
+    key: str
+    ref: Any        # (line, word position) for words; (start, end) for text
+    allow: bool
+
+
+@dataclass(frozen=True)
+class _Cand:
+    refs: tuple[Any, ...]
+    score: float
+    term: PhiTerm
+    order: int
+    matched: int = 0   # characters that agree: ranks a fuzzy full name above an exact part
+
+
+def _candidates(toks: Sequence[_Tok], index: _Index, window: int, order: dict[PhiTerm, int],
+                must_cross: Optional[int] = None) -> Iterable[_Cand]:
+    """Windows of ``toks`` that match a term; with ``must_cross``, only windows
+    that start before and end at or after that token position."""
+    n = len(toks)
+    limit = index.max_len + index.max_edits
+    for i in range(n):
+        if must_cross is not None and i >= must_cross:
+            break
+        key = ""
+        only_allowed = True
+        for j in range(i, min(n, i + window)):
+            key += toks[j].key
+            only_allowed = only_allowed and toks[j].allow
+            if len(key) > limit:
+                break
+            if must_cross is not None and j < must_cross:
+                continue
+            refs = tuple(t.ref for t in toks[i:j + 1])
+            length = len(key)
+            for e in index.exact.get(key, ()):
+                if only_allowed and not e.term.full:
+                    continue
+                if e.exact_split and tuple(t.key for t in toks[i:j + 1]) != e.toks:
+                    continue
+                yield _Cand(refs, 100.0, e.term, order[e.term], length)
+            if only_allowed:
+                continue
+            for n2 in range(length - index.max_edits, length + index.max_edits + 1):
+                for e in index.by_len.get(n2, ()):
+                    if abs(n2 - length) > e.max_edits or e.key == key:
+                        continue
+                    d = Levenshtein.distance(key, e.key, score_cutoff=e.max_edits)
+                    if d > e.max_edits:
+                        continue
+                    score = 100.0 * (1.0 - d / max(length, n2))
+                    if score >= e.term.min_score:
+                        yield _Cand(refs, score, e.term, order[e.term], max(length, n2) - d)
+
+
+def _select(cands: list[_Cand], taken: set, near) -> list[_Cand]:
+    """Greedy non-overlapping choice: standalone terms by agreeing characters,
+    score and length, then the others that sit next to something already chosen
+    (``near(refs)``)."""
+    cands.sort(key=lambda c: (-c.matched, -c.score, -len(c.refs), c.order))
+    chosen: list[_Cand] = []
+    for standalone in (True, False):
+        for c in cands:
+            if c.term.standalone != standalone or any(r in taken for r in c.refs):
+                continue
+            if not standalone and not near(c.refs):
+                continue
+            chosen.append(c)
+            taken.update(c.refs)
+    return chosen
+
+
+# ------------------------------------------------------------------------ words
+
+@dataclass
+class _Line:
+    words: list[Word]
+    box: Box
+    layer: str
+    frames: Optional[tuple[int, ...]]
+    toks: list[_Tok]
+    text: str
+    offsets: list[tuple[int, int]]   # char range of each word in ``text``
+
+
+def _group_lines(words: Sequence[Word], conf) -> list[_Line]:
+    groups: dict[tuple, list[Word]] = {}
+    for w in words:
+        groups.setdefault((w.layer, w.frames, w.line_id), []).append(w)
+    lines = []
+    for li, ((layer, frames, _), ws) in enumerate(groups.items()):
+        ws = sorted(ws, key=lambda w: (w.index, w.box.x0))
+        box = ws[0].box
+        for w in ws[1:]:
+            box = box.union(w.box)
+        toks, offsets, parts, pos = [], [], [], 0
+        for wi, w in enumerate(ws):
+            allow = is_allowlisted(w.text)
+            for key, _, _ in _tokens(w.text, conf):
+                toks.append(_Tok(key, (li, wi), allow))
+            offsets.append((pos, pos + len(w.text)))
+            parts.append(w.text)
+            pos += len(w.text) + 1
+        lines.append(_Line(ws, box, layer, frames, toks, " ".join(parts), offsets))
+    return lines
+
+
+def _below(a: _Line, b: _Line, max_gap: float) -> bool:
+    """True when ``b`` is the line just under ``a`` with an overlapping x-range."""
+    if a.layer != b.layer or a.frames != b.frames:
+        return False
+    h = max(1, a.box.height)
+    return (b.box.y0 >= a.box.y0 + h / 2 and b.box.y0 - a.box.y1 <= max_gap * h
+            and min(a.box.x1, b.box.x1) > max(a.box.x0, b.box.x0))
+
+
+def _hit(words: list[Word], reason: str, score: float) -> Hit:
+    box = words[0].box
+    for w in words[1:]:
+        box = box.union(w.box)
+    frames: Optional[tuple[int, ...]] = ()
+    for w in words:
+        if w.frames is None or frames is None:
+            frames = None
+        else:
+            frames = tuple(sorted(set(frames) | set(w.frames)))
+    return Hit(box=box, reason=reason, frames=frames, layer=words[0].layer,
+               confidence=min(w.confidence for w in words),
+               text=" ".join(w.text for w in words), score=round(score, 1))
+
+
+def match_words(words: Sequence[Word], terms: Sequence[PhiTerm], *, mode: str = "phi",
+                params: Optional[Mapping[str, Any]] = None) -> list[Hit]:
+    """Hits for the OCR ``words`` of one image.
+
+    ``mode="phi"``: header terms (``reason="header:<Keyword>"``), pattern rules
+    (``"pattern:date"``...) and label rules (``"label:DOB"``...).
+    ``mode="all-text"``: the same, plus every other word that is not on the
+    allowlist (``"mode:all-text"``).  A hit covers words of one line; a term that
+    wraps onto the next line gives one hit per line.  ``params`` overrides
+    top-level keys of ``models/v1/match.json``.
+    """
+    if mode not in MODES:
+        raise ValueError(f"unknown match mode {mode!r}; choose one of {', '.join(MODES)}")
+    p = match_params(params)
+    conf = _conf(p)
+    lines = _group_lines(words, conf)
+    index = _build_index(terms, p)
+    order = {t: i for i, t in enumerate(terms)}
+    window = p["max_window_tokens"]
+
+    pairs = [(a, b) for a in range(len(lines)) for b in range(len(lines))
+             if a != b and _below(lines[a], lines[b], p["line_join"]["max_gap"])]
+    neighbours: dict[int, set[int]] = {i: set() for i in range(len(lines))}
+    for a, b in pairs:
+        neighbours[a].add(b)
+        neighbours[b].add(a)
+
+    # pattern and label rules, per line
+    hits: list[Hit] = []
+    covered: set[tuple[int, int]] = set()
+    rule_hits: list[tuple[list[int], int, str]] = []
+    for li, line in enumerate(lines):
+        for s, e, reason in pattern_spans(line.text):
+            idx = [wi for wi, (ws, we) in enumerate(line.offsets) if ws < e and s < we]
+            if idx and not all(is_allowlisted(line.words[wi].text) for wi in idx):
+                rule_hits.append((idx, li, reason))
+                covered.update((li, wi) for wi in idx)
+
+    # header terms, on each line and across each pair of stacked lines
+    cands: list[_Cand] = []
+    if index.exact:
+        for line in lines:
+            cands.extend(_candidates(line.toks, index, window, order))
+        for a, b in pairs:
+            tail, head = lines[a].toks[-window:], lines[b].toks[:window]
+            cands.extend(_candidates(tail + head, index, window, order, must_cross=len(tail)))
+
+    ctx = p["context_tokens"]
+    # token position of each word ref, for the "next to another hit" test
+    tok_pos: dict[tuple[int, int], list[int]] = {}
+    for li, line in enumerate(lines):
+        for ti, t in enumerate(line.toks):
+            tok_pos.setdefault(t.ref, []).append(ti)
+
+    def near(refs: tuple) -> bool:
+        hit_refs = covered | taken
+        for ref in refs:
+            li = ref[0]
+            for other in hit_refs:
+                if other[0] in neighbours[li]:
+                    return True
+                if other[0] == li and other not in refs:
+                    d = min(abs(x - y) for x in tok_pos[ref] for y in tok_pos[other])
+                    if d <= ctx:
+                        return True
+        return False
+
+    taken: set = set()
+    chosen = _select(cands, taken, near)
+
+    header_words: set[tuple[int, int]] = set()
+    for c in chosen:
+        by_line: dict[int, list[int]] = {}
+        for li, wi in c.refs:
+            if wi not in by_line.setdefault(li, []):
+                by_line[li].append(wi)
+        for li, wis in by_line.items():
+            hits.append(_hit([lines[li].words[wi] for wi in sorted(wis)],
+                             f"header:{c.term.attribute}", c.score))
+            header_words.update((li, wi) for wi in wis)
+    for idx, li, reason in rule_hits:
+        if all((li, wi) in header_words for wi in idx):
+            continue
+        hits.append(_hit([lines[li].words[wi] for wi in idx], reason, 100.0))
+
+    if mode == "all-text":
+        done = header_words | covered
+        for li, line in enumerate(lines):
+            for wi, w in enumerate(line.words):
+                if (li, wi) not in done and not is_allowlisted(w.text):
+                    hits.append(_hit([w], "mode:all-text", 100.0))
+    return hits
+
+
+# ------------------------------------------------------------------------- text
+
+def find_phi_in_text(text: str, terms: Sequence[PhiTerm], *, patterns: bool = True,
+                     params: Optional[Mapping[str, Any]] = None) -> list[tuple[int, int, str]]:
+    """Character spans of PHI in free text, e.g. a StudyDescription.
+
+    Same matching as :func:`match_words` (header terms with OCR-tolerant
+    comparison, then pattern and label rules if ``patterns``), returned as
+    sorted, non-overlapping ``(start, end, reason)``.
+    """
+    p = match_params(params)
+    conf = _conf(p)
+    toks: list[_Tok] = []
+    for m in re.finditer(r"\S+", text):
+        allow = is_allowlisted(m.group())
+        for key, s, e in _tokens(m.group(), conf):
+            toks.append(_Tok(key, (m.start() + s, m.start() + e), allow))
+    spans: list[tuple[int, int, str]] = []
+    rule = pattern_spans(text) if patterns else []
+    rule = [s for s in rule
+            if not all(t.allow for t in toks if t.ref[0] < s[1] and s[0] < t.ref[1])]
+    index = _build_index(terms, p)
+    if index.exact and toks:
+        order = {t: i for i, t in enumerate(terms)}
+        pos = {t.ref: i for i, t in enumerate(toks)}
+        rule_pos = [i for i, t in enumerate(toks)
+                    if any(s < t.ref[1] and t.ref[0] < e for s, e, _ in rule)]
+        taken: set = set()
+        ctx = p["context_tokens"]
+
+        def near(refs: tuple) -> bool:
+            mine = {pos[r] for r in refs}
+            others = [pos[r] for r in taken] + rule_pos
+            return any(abs(x - y) <= ctx for x in mine for y in others if y not in mine)
+
+        cands = list(_candidates(toks, index, p["max_window_tokens"], order))
+        for c in _select(cands, taken, near):
+            spans.append((c.refs[0][0], c.refs[-1][1], f"header:{c.term.attribute}"))
+    spans += rule
+    return _merge(spans)
+
+
+def _merge(spans: list[tuple[int, int, str]]) -> list[tuple[int, int, str]]:
+    out: list[list] = []
+    for s, e, r in sorted(spans, key=lambda x: (x[0], -x[1])):
+        if out and s < out[-1][1]:
+            out[-1][1] = max(out[-1][1], e)
+        else:
+            out.append([s, e, r])
+    return [tuple(x) for x in out]

@@ -1,0 +1,296 @@
+"""Pattern rules that find PHI without the header.
+
+Headers are often stripped before the pixels are cleaned, so dates, times, long
+IDs, phone numbers and labelled values ("DOB: ...", "Name: ...", "MRN ...") must
+be found from their shape alone.  Every rule is written so that overlay
+measurements survive: "12.5 cm", "TIS 0.4", "60 dB", "128x128", "W:400 L:40",
+"Im: 23/120" and "1:1" match none of them.
+
+Labels and month names are data (``models/v1/match.json`` ``labels``,
+``models/v1/month_names.json``).
+"""
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import lru_cache
+from typing import Optional
+
+from .assets import load_json, load_words
+
+__all__ = ["pattern_spans", "date_spans", "time_spans", "id_spans", "phone_spans",
+           "email_spans", "label_spans"]
+
+Span = tuple[int, int, str]
+
+
+def _fold(text: str) -> str:
+    """Accents stripped, same length as ``text`` so offsets still apply."""
+    out = []
+    for c in text:
+        d = "".join(x for x in unicodedata.normalize("NFKD", c) if not unicodedata.combining(x))
+        out.append(d if len(d) == 1 else c)
+    return "".join(out)
+
+
+# ------------------------------------------------------------------------ dates
+
+@lru_cache(maxsize=1)
+def _month_alternation() -> str:
+    names: set[str] = set()
+    for lang, months in load_json("month_names.json").items():
+        if lang.startswith("_"):
+            continue
+        for variants in months:
+            for n in variants:
+                names.add(_fold(n))
+    return "|".join(sorted((re.escape(n) for n in names), key=len, reverse=True))
+
+
+_D = r"(?:0?[1-9]|[12]\d|3[01])"
+_M = r"(?:0?[1-9]|1[0-2])"
+_Y4 = r"(?:1[89]\d\d|20\d\d)"
+_Y = r"(?:1[89]\d\d|20\d\d|\d\d)"
+_NB = r"(?<![\w.,/:\-])"   # no number or word glued on the left
+_NA = r"(?![\w/:]|[.,\-]\d)"  # ... nor on the right
+
+
+@lru_cache(maxsize=1)
+def _date_res() -> list[re.Pattern]:
+    mon = rf"(?:{_month_alternation()})\.?"
+    lb = r"(?<![^\W\d_])"   # month name not glued to letters
+    la = r"(?![^\W\d_])"
+    sep = r"[\s\-./,]{0,3}"
+    de = r"(?:\s+de)?"   # "15 de enero de 1980"
+    pats = [
+        rf"{_NB}{_Y4}-?{_M}-?{_D}T\d\d(?::?\d\d(?::?\d\d(?:\.\d+)?)?)?(?![\w:])",  # ISO datetime
+        rf"{_NB}{_Y4}([-/.]){_M}\1{_D}{_NA}",                           # 1980-01-15
+        rf"{_NB}{_Y4}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01]){_NA}",   # 19800115
+        rf"{_NB}{_D}([-/.]){_M}\1{_Y}{_NA}",                            # 15/01/1980, 1/15/80
+        rf"{_NB}{_M}([-/.]){_D}\1{_Y}{_NA}",                            # 01/15/1980
+        rf"{_NB}(?:0[1-9]|[12]\d|3[01])(?:0[1-9]|1[0-2]){_Y4}{_NA}",   # 15011980
+        rf"{_NB}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01]){_Y4}{_NA}",   # 01151980
+        rf"(?<![\w.])({_D}\.?{de}{sep}){lb}{mon}{la}{de}{sep}{_Y}{_NA}",    # 15-Jan-1980
+        rf"{lb}{mon}{la}{sep}{_D}(?:st|nd|rd|th)?,?{sep}{_Y4}{_NA}",      # Jan 15, 1980
+        rf"{_NB}{_Y4}[-/.\s]{lb}{mon}{la}[-/.\s]{_D}{_NA}",               # 1980-Jan-15
+        rf"(?<![\w.]){lb}{mon}{la}[\s\-./,]{{1,3}}{_Y4}{_NA}",            # Jan 1980
+    ]
+    return [re.compile(p, re.IGNORECASE) for p in pats]
+
+
+def date_spans(text: str) -> list[Span]:
+    """Dates in numeric and month-name forms (several languages)."""
+    folded = _fold(text)
+    return [(m.start(), m.end(), "pattern:date") for r in _date_res()
+            for m in r.finditer(folded)]
+
+
+# ------------------------------------------------------------------------ times
+
+_TIME_RES = [
+    # 14:30:05, 14:30:05.123, 2:30:05 PM
+    re.compile(r"(?<![\w:.])(?:[01]?\d|2[0-3]):[0-5]\d:[0-5]\d(?:\.\d+)?"
+               r"(?:\s?[AaPp]\.?[Mm]\b\.?)?(?![\d:])"),
+    # 14:30 (two-digit hour: "1:10" may be a scale ratio)
+    re.compile(r"(?<![\w:.])(?:[01]\d|2[0-3]):[0-5]\d(?:\s?[AaPp]\.?[Mm]\b\.?)?(?![\d:])"),
+    # 2:30 PM, 2.30pm
+    re.compile(r"(?<![\w:.])(?:0?[1-9]|1[0-2])[:.][0-5]\d\s?[AaPp]\.?[Mm]\b\.?"),
+    # 14h30
+    re.compile(r"(?<![\w:.])(?:[01]?\d|2[0-3])h[0-5]\d(?![\w:])"),
+]
+
+
+def time_spans(text: str) -> list[Span]:
+    """Clock times: 14:30:05, 14:30, 2:30 PM, 14h30."""
+    return [(m.start(), m.end(), "pattern:time") for r in _TIME_RES for m in r.finditer(text)]
+
+
+# ------------------------------------------------------------------ IDs, phones
+
+_LONG_DIGITS = re.compile(r"(?<![\w.,])\d{6,}(?![\w]|[.,]\d)")
+_MIXED = re.compile(r"(?<![\w.,\-])[A-Za-z0-9][A-Za-z0-9\-_]{4,}[A-Za-z0-9](?![\w]|[.,]\d)")
+_DIMENSIONS = re.compile(r"^\d+[xX]\d+(?:[xX]\d+)?$")
+_NUMBER_UNIT = re.compile(r"^\d+(?:[.,]\d+)?([A-Za-z%/]+)$")
+_SSN = re.compile(r"(?<![\w\-.])\d{3}-\d{2}-\d{4}(?![\w\-]|\.\d)")
+
+
+@lru_cache(maxsize=1)
+def _units() -> frozenset[str]:
+    return frozenset(w.casefold() for w in load_words("allowlist.txt"))
+
+
+def id_spans(text: str) -> list[Span]:
+    """Runs of 6+ digits and letter-digit IDs with 4+ digits ("A1234567", "MRN88123456").
+
+    Dimensions ("128x128"), numbers with a unit ("12345Hz") and probe names stay.
+    """
+    out = [(m.start(), m.end(), "pattern:id") for m in _LONG_DIGITS.finditer(text)]
+    out += [(m.start(), m.end(), "pattern:id") for m in _SSN.finditer(text)]
+    for m in _MIXED.finditer(text):
+        tok = m.group()
+        digits = sum(c.isdigit() for c in tok)
+        letters = sum(c.isalpha() for c in tok)
+        if digits < 4 or letters < 1 or _DIMENSIONS.match(tok):
+            continue
+        unit = _NUMBER_UNIT.match(tok)
+        if unit and unit.group(1).casefold() in _units():
+            continue
+        out.append((m.start(), m.end(), "pattern:id"))
+    return out
+
+
+_PHONE = re.compile(
+    r"(?<![\w+.,/:\-])(\+\d{1,3}[\s.\-]?)?(\(\d{1,4}\)[\s.\-]?)?\d{1,4}(?:[\s.\-]\d{2,4}){1,5}"
+    r"(?![\w]|[.,\-/:]\d)")
+
+
+def phone_spans(text: str) -> list[Span]:
+    """Phone numbers: +33 1 23 45 67 89, (555) 123-4567, 555-123-4567, 020 7946 0958."""
+    out = []
+    pos = 0
+    while (m := _PHONE.search(text, pos)) is not None:
+        if _phone_ok(m):
+            out.append((m.start(), m.end(), "pattern:phone"))
+            pos = m.end()
+        else:  # retry one character on: "3 555-123-4567" holds a phone
+            pos = m.start() + 1
+    return out
+
+
+def _phone_ok(m: re.Match) -> bool:
+    s = m.group()
+    digits = sum(c.isdigit() for c in s)
+    if not 7 <= digits <= 15:
+        return False
+    groups = re.findall(r"\d+", s)
+    if m.group(1) or m.group(2):
+        return True
+    if len(groups[0]) < 2:
+        return False
+    if re.search(r"\s", s) and not re.search(r"[.\-]", s):
+        # space-separated digits: only a trunk-prefixed number ("0...")
+        return s.startswith("0") and 9 <= digits <= 12
+    return len(groups[-1]) >= 4 and len(set(re.findall(r"[.\-\s]", s))) == 1
+
+
+_EMAIL = re.compile(r"[\w.+\-]+@[\w\-]+(?:\.[\w\-]+)+")
+
+
+def email_spans(text: str) -> list[Span]:
+    """E-mail addresses."""
+    return [(m.start(), m.end(), "pattern:email") for m in _EMAIL.finditer(text)]
+
+
+# ----------------------------------------------------------------------- labels
+
+def _label_regex(phrase: str) -> str:
+    parts = []
+    for ch in phrase:
+        if ch == " ":
+            parts.append(r"[\s._\-]*")
+        elif ch == ".":
+            parts.append(r"\.?")
+        else:
+            parts.append(re.escape(ch))
+    return "".join(parts)
+
+
+@lru_cache(maxsize=1)
+def _label_table() -> list[tuple[re.Pattern, str, str, bool, bool]]:
+    table = []
+    for entry in load_json("match.json")["labels"]:
+        words = sorted(entry["words"], key=len, reverse=True)
+        alt = "|".join(_label_regex(_fold(w)) for w in words)
+        suffix = r"(?:[\s.]*(?:No|Nr|Num|Number|#)\b\.?)?"
+        rx = re.compile(rf"(?<![^\W_])(?:{alt})(?![^\W_]){suffix}", re.IGNORECASE)
+        table.append((rx, entry["reason"], entry["value"], bool(entry.get("colon")),
+                      bool(entry.get("dot_counts"))))
+    return table
+
+
+_SEP = re.compile(r"\s*(?:[:#=]|\.(?!\d)|-(?!\d))?\s*")
+_NAME_TOKEN = re.compile(r"^[^\W\d_]+(?:['’\-.^][^\W\d_]*)*[.,;]?$")
+_TOKEN = re.compile(r"\S+")
+
+
+def _is_label_token(tok: str) -> bool:
+    return tok.endswith(":") and len(tok) > 1
+
+
+def _value_end(text: str, pos: int, kind: str) -> Optional[int]:
+    """End offset of the value of kind ``kind`` starting at ``pos``, or None."""
+    if kind == "date":
+        folded = _fold(text)
+        for r in _date_res():
+            m = r.match(folded, pos)
+            if m:
+                return m.end()
+    allow = _units()
+    end = None
+    count = 0
+    for m in _TOKEN.finditer(text, pos):
+        tok = m.group()
+        if _is_label_token(tok):
+            break
+        if kind != "name":
+            # an ID (or a date in a shape we do not parse): one token with a digit
+            return m.end() if any(c.isdigit() for c in tok) else None
+        bare = tok.rstrip(".,;")
+        if count >= 4 or not _NAME_TOKEN.match(tok) or (count and bare.casefold() in allow):
+            break
+        end = m.end()
+        count += 1
+        if tok.endswith(";"):
+            break
+    if end is not None and sum(c.isalpha() for c in text[pos:end]) < 2:
+        return None
+    return end
+
+
+def label_spans(text: str) -> list[Span]:
+    """Labelled values ("DOB: 15.01.1980", "Name: SMITH, ANNA", "MRN 88123456").
+
+    The span covers label and value; a label with no value of the right shape
+    after it ("DR 60" is a dynamic range, not a doctor) gives nothing.
+    """
+    out = []
+    for rx, reason, kind, need_colon, dot_counts in _label_table():
+        for m in rx.finditer(_fold(text)):
+            sep = _SEP.match(text, m.end())
+            sep_text = sep.group()
+            has_colon = any(c in sep_text for c in ":#=") or (dot_counts and "." in sep_text)
+            if need_colon and not has_colon:
+                continue
+            end = _value_end(text, sep.end(), kind)
+            if end is not None and end > sep.end():
+                out.append((m.start(), end, f"label:{reason}"))
+    return out
+
+
+# ---------------------------------------------------------------------- combined
+
+def _resolve(spans: list[Span]) -> list[Span]:
+    """Overlapping spans merged; the longest span's reason names the merged one."""
+    spans = sorted(spans, key=lambda s: (s[0], -(s[1] - s[0])))
+    out: list[list] = []
+    for s, e, r in spans:
+        if out and s < out[-1][1]:
+            last = out[-1]
+            if e - s > last[3]:
+                last[2], last[3] = r, e - s
+            last[1] = max(last[1], e)
+        else:
+            out.append([s, e, r, e - s])
+    return [(s, e, r) for s, e, r, _ in out]
+
+
+def pattern_spans(text: str) -> list[tuple[int, int, str]]:
+    """Character spans of header-free PHI in ``text``: (start, end, reason).
+
+    Reasons: ``pattern:date``, ``pattern:time``, ``pattern:id``,
+    ``pattern:phone``, ``pattern:email`` and ``label:<Label>`` (label and
+    value).  Spans are sorted and do not overlap.
+    """
+    spans = (label_spans(text) + date_spans(text) + time_spans(text) + phone_spans(text)
+             + email_spans(text) + id_spans(text))
+    return _resolve(spans)

@@ -1,0 +1,229 @@
+"""Matching OCR words against header terms, patterns, labels and the allowlist."""
+from __future__ import annotations
+
+import pydicom
+import pytest
+from pydicom.dataset import Dataset
+
+from conftest import pydicom_file
+from pixelscrub.match import find_phi_in_text, is_allowlisted, match_words, normalize
+from pixelscrub.phi_terms import PhiTerm, phi_terms_from_header
+from pixelscrub.records import Box, Hit, Word
+
+
+def line(texts, line_id=0, y=10, x=10, h=12, cw=8, frames=None, layer="pixels"):
+    """Words of one OCR line, laid out left to right like a monospace overlay."""
+    out = []
+    for i, t in enumerate(texts):
+        w = len(t) * cw
+        out.append(Word(t, Box(x, y, x + w, y + h), 90.0, line_id, i, frames, layer))
+        x += w + cw
+    return out
+
+
+def _header():
+    ds = Dataset()
+    ds.PatientName = "DOE^JOHN^A^DR^JR"
+    ds.PatientID = "1O2345B7"
+    ds.PatientBirthDate = "19800115"
+    ds.StudyDate = "20240302"
+    ds.StudyTime = "143005"
+    ds.AccessionNumber = "ACC998877"
+    ds.InstitutionName = "Saint Mary Hospital"
+    ds.ReferringPhysicianName = "HOUSE^GREGORY"
+    return ds
+
+
+@pytest.fixture(scope="module")
+def terms():
+    return phi_terms_from_header(_header())
+
+
+def _found(words, terms, **kw):
+    return [(h.text, h.reason) for h in match_words(words, terms, **kw)]
+
+
+@pytest.mark.parametrize("texts", [
+    ["DOE,", "JOHN"], ["DOE", "JOHN"], ["John", "Doe"], ["J.", "DOE"], ["DOE", "J"],
+    ["JOHN", "A", "DOE"], ["JOHN", "A.", "DOE"], ["DOE^JOHN^A^DR^JR"], ["Doe,John"],
+    ["DOE"], ["D0E,", "J0HN"], ["DOEJOHN"],
+])
+def test_name_forms_are_hits(terms, texts):
+    hits = match_words(line(texts), terms)
+    assert [h.reason for h in hits] == ["header:PatientName"]
+    words = line(texts)
+    box = words[0].box
+    for w in words[1:]:
+        box = box.union(w.box)
+    assert hits[0].box == box and hits[0].text == " ".join(texts)
+
+
+def test_name_with_one_ocr_error_is_a_hit_with_lower_score(terms):
+    (hit,) = match_words(line(["DOE,", "JOHM"]), terms)
+    assert hit.reason == "header:PatientName" and 80 <= hit.score < 100
+
+
+def test_initials_alone_are_not_hits_but_next_to_phi_they_are(terms):
+    assert _found(line(["JD"]), terms) == []
+    assert _found(line(["JD", "Gain", "50"]), terms) == []
+    found = _found(line(["J.D.", "15/01/1980"]), terms)
+    assert ("J.D.", "header:PatientName") in found
+    assert ("15/01/1980", "header:PatientBirthDate") in found
+
+
+def test_name_split_over_two_lines_gives_one_hit_per_line():
+    ds = Dataset()
+    ds.PatientName = "LI^WEI"
+    terms = phi_terms_from_header(ds)
+    # "LI" alone is too short to be redacted anywhere...
+    assert _found(line(["LI", "12.5", "cm"]), terms) == []
+    # ...but "LI" at the end of a line with "WEI" starting the line just below is the name
+    words = line(["Gain", "50", "LI"], line_id=0, y=10) + line(["WEI", "TIS", "0.4"], 1, y=24)
+    hits = match_words(words, terms)
+    assert sorted((h.text, h.reason) for h in hits) == [
+        ("LI", "header:PatientName"), ("WEI", "header:PatientName")]
+    assert {h.box.y0 for h in hits} == {10, 24}
+    # a line far below, or beside rather than below, does not join
+    far = line(["LI"], 0, y=10) + line(["X", "WEI"], 1, y=200)
+    assert _found(far, terms) == [("WEI", "header:PatientName")]
+
+
+def test_dates_in_other_formats(terms):
+    for texts in (["15-Jan-1980"], ["15", "JAN", "80"], ["01/15/1980"], ["19800115"],
+                  ["Jan", "15,", "1980"], ["15", "janvier", "1980"], ["2024-03-02"],
+                  ["02.03.2024"]):
+        found = _found(line(texts), terms)
+        assert len(found) == 1 and found[0][1] in ("header:PatientBirthDate",
+                                                   "header:StudyDate"), texts
+
+
+def test_times(terms):
+    assert _found(line(["14:30:05"]), terms) == [("14:30:05", "header:StudyTime")]
+    assert _found(line(["2:30", "PM"]), terms) == [("2:30 PM", "header:StudyTime")]
+
+
+def test_id_with_confusable_characters_matches(terms):
+    assert _found(line(["102345B7"]), terms) == [("102345B7", "header:PatientID")]
+    assert _found(line(["lO2345B7"]), terms) == [("lO2345B7", "header:PatientID")]
+    assert normalize("1O2345B7") == normalize("102345B7") == "10234587"
+
+
+def test_other_number_does_not_match_header_id():
+    ds = Dataset()
+    ds.PatientID = "48213067"
+    terms = phi_terms_from_header(ds)
+    hits = match_words(line(["Ref", "48213067"]), terms)
+    assert [h.reason for h in hits] == ["header:PatientID"]
+    # a different 8-digit number is redacted only by the long-number pattern rule
+    hits = match_words(line(["Ex", "93517624"]), terms)
+    assert [h.reason for h in hits] == ["pattern:id"]
+    # and a short number is not redacted at all
+    assert match_words(line(["1234"]), terms) == []
+
+
+def test_multiword_values_match_across_words(terms):
+    found = _found(line(["Saint", "Mary", "Hospita1"]), terms)
+    assert found == [("Saint Mary Hospita1", "header:InstitutionName")]
+    assert _found(line(["Dr", "Gregory", "House"]), terms) == [
+        ("Gregory House", "header:ReferringPhysicianName")]
+
+
+def test_stripped_header_text_is_caught_by_patterns_and_labels():
+    for texts, reason in ((["DOB:", "15.01.1980"], "label:DOB"),
+                          (["MRN", "88123456"], "label:MRN"),
+                          (["Name:", "SMITH,", "ANNA"], "label:Name"),
+                          (["Acc#", "A7781"], "label:Accession"),
+                          (["Dr.", "Watson"], "label:Dr"),
+                          (["Exam", "date", "03/02/2024"], "pattern:date"),
+                          (["14:22:01"], "pattern:time"),
+                          (["Tel", "(555)", "123-4567"], "pattern:phone"),
+                          (["A1234567"], "pattern:id")):
+        hits = match_words(line(texts), [])
+        assert len(hits) == 1 and hits[0].reason == reason, (texts, hits)
+
+
+MEASUREMENTS = [
+    ["12.5", "cm"], ["TIS", "0.4", "MI", "1.1"], ["60", "dB"], ["3.5MHz"], ["FR", "30Hz"],
+    ["128x128"], ["kVp", "120", "mAs", "250"], ["W:400", "L:40"], ["Im:", "23/120"],
+    ["1:1"], ["DR", "60"], ["Gain", "50", "Depth", "16cm"], ["C5-1"], ["L12-5", "P4-2"],
+    ["ANT"], ["Se:", "3", "Im:", "23"], ["D", "12.3", "mm"], ["0.123456"],
+]
+
+
+@pytest.mark.parametrize("texts", MEASUREMENTS)
+def test_measurements_survive_phi_mode(terms, texts):
+    assert match_words(line(texts), terms) == []
+
+
+def test_allowlisted_words_need_a_full_exact_header_match():
+    ds = Dataset()
+    ds.PatientName = "GAIN^MARK"
+    terms = phi_terms_from_header(ds)
+    assert is_allowlisted("Gain")
+    # the surname alone is an overlay word: kept
+    assert match_words(line(["Gain", "50"]), terms) == []
+    # the whole name is PHI even though "Gain" is on the allowlist
+    assert _found(line(["GAIN,", "MARK"]), terms) == [("GAIN, MARK", "header:PatientName")]
+    ds.PatientName = "GAIN"
+    assert _found(line(["GAIN"]), phi_terms_from_header(ds)) == [("GAIN", "header:PatientName")]
+    # fuzzy matches never override the allowlist
+    ds.PatientName = "DEPTHS"
+    assert match_words(line(["Depth"]), phi_terms_from_header(ds)) == []
+
+
+def test_is_allowlisted():
+    for word in ("TIS", "tis", "MI", "Gain", "dB", "C5-1", "3.5MHz", "60dB", "W:400", "L:40",
+                 "Im:23/120", "cm", "R", "ANT", "kVp", "(L)", "|", "-"):
+        assert is_allowlisted(word), word
+    for word in ("DOE", "A1234567", "Ex123456", "1980", "12.5", "L123456", "Smith"):
+        assert not is_allowlisted(word), word
+
+
+def test_all_text_mode_keeps_only_allowlisted_words(terms):
+    words = line(["Gain", "50", "Foo", "C5-1", "3.5MHz", "DOE", "15.01.1980"])
+    hits = match_words(words, terms, mode="all-text")
+    found = sorted((h.text, h.reason) for h in hits)
+    assert found == [("15.01.1980", "header:PatientBirthDate"), ("50", "mode:all-text"),
+                     ("DOE", "header:PatientName"), ("Foo", "mode:all-text")]
+    # phi mode on the same words: only the PHI
+    assert sorted(_found(words, terms)) == [("15.01.1980", "header:PatientBirthDate"),
+                                            ("DOE", "header:PatientName")]
+    with pytest.raises(ValueError):
+        match_words(words, terms, mode="regions-only")
+
+
+def test_hit_carries_frames_layer_and_confidence(terms):
+    words = [Word("DOE", Box(5, 5, 30, 15), 71.0, 3, 0, (2, 3), "overlay:6000"),
+             Word("JOHN", Box(34, 5, 70, 15), 88.0, 3, 1, (2, 3), "overlay:6000")]
+    (hit,) = match_words(words, terms)
+    assert isinstance(hit, Hit)
+    assert hit.box == Box(5, 5, 70, 15)
+    assert hit.frames == (2, 3) and hit.layer == "overlay:6000" and hit.confidence == 71.0
+    # words on different layers or frames are different lines
+    split = [Word("DOE", Box(5, 5, 30, 15), 90, 3, 0, (0,)),
+             Word("JOHN", Box(34, 5, 70, 15), 90, 3, 1, (1,))]
+    assert sorted(h.text for h in match_words(split, terms)) == ["DOE", "JOHN"]
+
+
+def test_find_phi_in_text(terms):
+    text = "CT for John Doe 1980-01-15, ref Dr. House"
+    spans = find_phi_in_text(text, terms)
+    assert [(text[s:e], r) for s, e, r in spans] == [
+        ("John Doe", "header:PatientName"), ("1980-01-15", "header:PatientBirthDate"),
+        ("ref Dr. House", "label:Physician")]
+    assert find_phi_in_text("CT HEAD W/O CONTRAST", terms) == []
+    # without patterns, only header values are found
+    text = "Pt seen 03/04/2021, MRN 5566778"
+    assert find_phi_in_text(text, terms, patterns=False) == []
+    assert [text[s:e] for s, e, _ in find_phi_in_text(text, terms)] == ["03/04/2021",
+                                                                        "MRN 5566778"]
+
+
+def test_pydicom_file_names_are_found_in_words():
+    terms = phi_terms_from_header(pydicom.dcmread(pydicom_file("CT_small.dcm")))
+    words = line(["CompressedSamples,", "CT1", "1CT1", "19-Jan-2004", "07:27:30"])
+    found = _found(words, terms)
+    assert ("CompressedSamples, CT1", "header:PatientName") in found
+    assert ("19-Jan-2004", "header:StudyDate") in found
+    assert ("07:27:30", "header:StudyTime") in found
+    assert any(t == "1CT1" for t, _ in found)

@@ -211,25 +211,51 @@ def _proposals_from_mask(mask: np.ndarray, p: Mapping[str, Any]) -> list[Proposa
 
 
 def _merge(props: list[Proposal]) -> list[Proposal]:
-    """Union proposals of the same rotation that overlap by half of the smaller one
-    (the same line found in both polarities, or in two planes)."""
+    """Clean up the proposals of both polarities and all planes.
+
+    The same line found twice (boxes of similar height overlapping by half of
+    the smaller) becomes one box.  A box mostly covered by shorter boxes is
+    dropped: the black-hat of tightly spaced light lines can fuse two lines into
+    one tall box, which would be read at half the scale it needs.
+    """
     props = list(props)
     merged = True
     while merged:
         merged = False
         for i in range(len(props)):
             for j in range(i + 1, len(props)):
-                a, b = props[i], props[j]
-                if a.rotation != b.rotation or not a.box.intersects(b.box):
+                a, b = props[i].box, props[j].box
+                if props[i].rotation != props[j].rotation or not a.intersects(b):
                     continue
-                if a.box.intersection(b.box).area >= 0.5 * min(a.box.area, b.box.area):
-                    props[i] = Proposal(a.box.union(b.box), rotation=a.rotation, source=a.source)
+                ha, hb = _thickness(props[i]), _thickness(props[j])
+                if max(ha, hb) > 1.5 * min(ha, hb):
+                    continue
+                if a.intersection(b).area >= 0.5 * min(a.area, b.area):
+                    props[i] = Proposal(a.union(b), rotation=props[i].rotation,
+                                        source=props[i].source)
                     del props[j]
                     merged = True
                     break
             if merged:
                 break
-    return props
+    keep = []
+    for q in props:
+        thinner = [r.box for r in props if r is not q and r.rotation == q.rotation
+                   and _thickness(r) * 1.5 <= _thickness(q) and r.box.intersects(q.box)]
+        if thinner:
+            cover = np.zeros((q.box.height, q.box.width), bool)
+            for r in thinner:
+                c = r.intersection(q.box)
+                cover[c.y0 - q.box.y0:c.y1 - q.box.y0, c.x0 - q.box.x0:c.x1 - q.box.x0] = True
+            if cover.mean() >= 0.8:
+                continue
+        keep.append(q)
+    return keep
+
+
+def _thickness(q: Proposal) -> int:
+    """Line height of a proposal: across the reading direction."""
+    return q.box.width if q.rotation % 180 else q.box.height
 
 
 def _components(mask: np.ndarray, p: Mapping[str, Any]) -> np.ndarray:

@@ -70,13 +70,18 @@ def prepare_crop(image: np.ndarray, proposal: Proposal, *, rotation: Optional[in
         return None
     rotation = proposal.rotation if rotation is None else rotation
     crop = image[box.y0:box.y1, box.x0:box.x1]
-    plane, thresh = _best_plane(crop)
+    line_h = proposal.box.width if rotation % 180 else proposal.box.height
+    plane = _stroke_image(crop, line_h, cfg)
     if plane is None:
         return None
-    plane = _dark_on_light(plane, thresh, bool(cfg["binarise"]))
+    # The padding gives the ground estimate context; its ink belongs to
+    # neighbouring lines, which would confuse a single-line read: blank it.
+    inner = proposal.box.clip(w, h)
+    keep = np.zeros(plane.shape, bool)
+    keep[inner.y0 - box.y0:inner.y1 - box.y0, inner.x0 - box.x0:inner.x1 - box.x0] = True
+    plane = np.where(keep, plane, np.uint8(255))
     k = {0: 0, 90: -1, 180: 2, 270: 1}[rotation % 360]
     upright = np.ascontiguousarray(np.rot90(plane, k))
-    line_h = proposal.box.width if rotation % 180 else proposal.box.height
     scale = min(float(cfg["max_scale"]), max(1.0, cfg["target_height"] / max(1, line_h)))
     if scale > 1.0:
         upright = cv2.resize(upright, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC)
@@ -153,34 +158,31 @@ def renumber_lines(words: Sequence[Word], first_line_id: int) -> list[Word]:
 
 # -- helpers -----------------------------------------------------------------------------
 
-def _best_plane(crop: np.ndarray) -> tuple[Optional[np.ndarray], float]:
-    """The plane where an Otsu split separates the two classes best, and its threshold."""
-    best, best_var, best_t = None, 0.0, 0.0
+def _stroke_image(crop: np.ndarray, line_h: int, cfg: Mapping[str, Any]) -> Optional[np.ndarray]:
+    """Dark strokes on white, from the plane and polarity where strokes stand out most.
+
+    The ground is estimated by a median filter about one line high (strokes fill
+    well under half of such a window) and subtracted, so a radiograph's gradient
+    or an uneven panel drops out and a label a few grey levels off its ground
+    becomes black on white.  The text polarity is the heavier tail of the
+    difference.  ``None`` if nothing stands out (a flat crop).
+    """
+    k = min(255, max(3, int(line_h * cfg["ground_kernel"])) | 1)
+    q = float(cfg["stroke_percentile"])
+    best, best_contrast = None, 0.0
     for plane in contrast_channels(np.ascontiguousarray(crop)):
-        t, _ = cv2.threshold(plane, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-        hi = plane > t
-        n1 = hi.mean()
-        if n1 in (0.0, 1.0):
-            continue
-        m1, m0 = plane[hi].mean(), plane[~hi].mean()
-        var = n1 * (1 - n1) * (m1 - m0) ** 2
-        if var > best_var:
-            best, best_var, best_t = plane, var, float(t)
-    return best, best_t
-
-
-def _dark_on_light(plane: np.ndarray, thresh: float, binarise: bool) -> np.ndarray:
-    """Text (the minority Otsu class) black, ground white, contrast stretched."""
-    hi = plane > thresh
-    light_text = hi.mean() < 0.5
-    f = plane.astype(np.float32)
-    text_level = f[hi].mean() if light_text else f[~hi].mean()
-    ground_level = f[~hi].mean() if light_text else f[hi].mean()
-    if binarise:
-        text = hi if light_text else ~hi
-        return np.where(text, 0, 255).astype(np.uint8)
-    out = (f - text_level) / (ground_level - text_level) * 255.0
-    return np.clip(out, 0, 255).astype(np.uint8)
+        ground = cv2.medianBlur(plane, k)
+        diff = plane.astype(np.float32) - ground
+        light, dark = np.percentile(diff, q), -np.percentile(diff, 100.0 - q)
+        contrast, sign = (light, 1.0) if light >= dark else (dark, -1.0)
+        if contrast > best_contrast:
+            best, best_contrast = sign * diff, float(contrast)
+    if best is None or best_contrast < cfg["min_stroke_contrast"]:
+        return None
+    ink = np.clip(best / best_contrast, 0.0, 1.0)
+    if cfg["binarise"]:
+        ink = (ink >= 0.5).astype(np.float32)
+    return (255.0 * (1.0 - ink)).astype(np.uint8)
 
 
 def _text_rows(upright: np.ndarray) -> int:

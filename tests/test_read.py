@@ -1,0 +1,139 @@
+"""Read stage with real Tesseract on synthetic crops: text, boxes, rotations, engines."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+from rapidfuzz import fuzz
+
+from pixelscrub.ocr import OcrEngine, available_engines, get_engine
+from pixelscrub.propose import propose_text_regions
+from pixelscrub.read import prepare_crop, read_proposal, read_proposals
+from pixelscrub.records import Box, Proposal, Word
+
+from test_propose import draw, fan_image, radiograph_display
+
+
+@pytest.fixture(scope="module")
+def engine():
+    return get_engine("auto")
+
+
+def texts(words):
+    return [w.text for w in words]
+
+
+def near(a: Box, b: Box, tol: int = 3) -> bool:
+    return (abs(a.x0 - b.x0) <= tol and abs(a.y0 - b.y0) <= tol
+            and abs(a.x1 - b.x1) <= tol and abs(a.y1 - b.y1) <= tol)
+
+
+def test_auto_engine_is_in_process(engine):
+    assert isinstance(engine, OcrEngine)
+    assert engine.name == "tesserocr"
+    assert available_engines()[0] == "tesserocr"
+    with pytest.raises(ValueError):
+        get_engine("nope")
+
+
+@pytest.mark.parametrize("name", ["tesserocr", "pytesseract"])
+def test_each_engine_reads_a_line_with_boxes(name):
+    eng = get_engine(name)
+    img = np.full((50, 320), 255, np.uint8)
+    box = draw(img, "12345678 15/01/1980", (8, 34), scale=0.8, color=0, thick=2)
+    words = eng.read_lines(img, psm=7)
+    assert texts(words) == ["12345678", "15/01/1980"]
+    assert all(0 <= w.confidence <= 100 for w in words)
+    assert words[0].box.x0 <= box.x0 + 3 and words[1].box.x1 >= box.x1 - 3
+    assert words[0].box.x1 < words[1].box.x0
+    with pytest.raises(ValueError):
+        eng.read_lines(np.zeros((5, 5, 3), np.uint8))
+
+
+def test_words_in_image_coordinates_with_unique_lines(engine):
+    img = np.zeros((160, 400), np.uint8)
+    a = draw(img, "DOE^JOHN", (30, 40), font=cv2.FONT_HERSHEY_DUPLEX, scale=0.8)
+    b = draw(img, "12345678", (200, 90), font=cv2.FONT_HERSHEY_SIMPLEX, scale=0.6)
+    c = draw(img, "15/01/1980", (40, 140), font=cv2.FONT_HERSHEY_COMPLEX, scale=0.6)
+    props = propose_text_regions(img)
+    words = read_proposals(img, props, engine)
+    by_text = {w.text: w for w in words}
+    assert "12345678" in by_text and "15/01/1980" in by_text
+    name = max(words, key=lambda w: fuzz.ratio(w.text, "DOE^JOHN"))
+    assert fuzz.ratio(name.text.replace("*", "^").replace("-", "^"), "DOE^JOHN") >= 85
+    assert near(by_text["12345678"].box, b)
+    assert near(by_text["15/01/1980"].box, c)
+    assert name.box.intersection(a).area >= 0.8 * a.area
+    assert len({w.line_id for w in words}) == len(props) == 3
+    assert all(w.frames is None and w.layer == "pixels" for w in words)
+
+
+def test_tiny_text_is_upscaled_and_read(engine):
+    img = np.zeros((40, 160), np.uint8)
+    box = draw(img, "12345678", (8, 25), font=cv2.FONT_HERSHEY_PLAIN, scale=0.6)
+    assert box.height <= 9
+    words = read_proposals(img, propose_text_regions(img), engine)
+    assert texts(words) == ["12345678"]
+    assert near(words[0].box, box)
+
+
+@pytest.mark.parametrize("k,expect_rotation", [(1, 90), (3, 270)])
+def test_rotated_label_is_read(engine, k, expect_rotation):
+    img = np.zeros((220, 120), np.uint8)
+    strip = np.zeros((26, 170), np.uint8)
+    draw(strip, "12345678", (6, 20), scale=0.6)
+    img[20:190, 80:106] = np.rot90(strip, k)
+    ys, xs = np.nonzero(img)
+    ink = Box(int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1)
+    props = propose_text_regions(img)
+    words = read_proposals(img, props, engine)
+    assert "12345678" in texts(words), words
+    w = next(w for w in words if w.text == "12345678")
+    assert w.rotation == expect_rotation
+    assert near(w.box, ink, tol=4)
+
+
+@pytest.mark.parametrize("color", [(255, 255, 0), (0, 255, 255), (40, 90, 255)])
+def test_coloured_label_over_speckle_is_read(engine, color):
+    rgb = np.repeat(fan_image(160, 260, seed=7)[..., None], 3, axis=2)
+    draw(rgb, "15/01/1980", (70, 90), scale=0.55, color=color)
+    words = read_proposals(rgb, propose_text_regions(rgb), engine)
+    assert "15/01/1980" in texts(words), texts(words)
+
+
+def test_low_contrast_label_is_read(engine):
+    raw, window = radiograph_display(120, 260)
+    label = np.zeros((120, 260), np.uint8)
+    draw(label, "12345678", (30, 70), scale=0.6)
+    img = window(raw + (label / 255.0) * 900)
+    words = read_proposals(img, propose_text_regions(img), engine)
+    assert "12345678" in texts(words), texts(words)
+
+
+@pytest.mark.parametrize("rotation", [0, 90, 180, 270])
+def test_prepare_crop_maps_boxes_back(rotation):
+    img = np.full((60, 90), 200, np.uint8)
+    img[20:26, 31:47] = 10  # a dark block, a stand-in for a word
+    prep = prepare_crop(img, Proposal(Box(25, 15, 60, 35), rotation=rotation))
+    ys, xs = np.nonzero(prep.pixels < 128)
+    found = Box(int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1)
+    back = prep.to_image(found)
+    assert near(back, Box(31, 20, 47, 26), tol=1), (back, rotation)
+    assert prep.scale > 1  # a 20 px high crop is upscaled
+    assert prep.pixels[0, 0] == 255  # white frame, dark text
+
+
+def test_flat_crop_is_not_sent_to_ocr(engine):
+    img = np.full((50, 50), 90, np.uint8)
+    words, calls = read_proposal(img, Proposal(Box(5, 5, 40, 20)), engine)
+    assert words == [] and calls == 0
+
+
+def test_read_proposal_keeps_frames_and_layer(engine):
+    img = np.zeros((40, 200), np.uint8)
+    draw(img, "12345678", (8, 28), scale=0.6)
+    prop = Proposal(Box(4, 8, 120, 34), frames=(3, 4), layer="overlay:6000")
+    words, calls = read_proposal(img, prop, engine)
+    assert calls == 1
+    assert [(w.text, w.frames, w.layer) for w in words] == [("12345678", (3, 4), "overlay:6000")]
+    assert isinstance(words[0], Word)

@@ -140,7 +140,7 @@ def id_spans(text: str) -> list[Span]:
 
 
 _PHONE = re.compile(
-    r"(?<![\w+.,/:\-])(\+\d{1,3}[\s.\-]?)?(\(\d{1,4}\)[\s.\-]?)?\d{1,4}(?:[\s.\-]\d{2,4}){1,5}"
+    r"(?<![\w+.,/:\-])(\+\d{1,3}[\s.\-]?)?(\(\d{1,4}\)[\s.\-]?)?\d{1,8}(?:[\s.\-]\d{2,8}){0,5}"
     r"(?![\w]|[.,\-/:]\d)")
 
 
@@ -165,7 +165,7 @@ def _phone_ok(m: re.Match) -> bool:
     groups = re.findall(r"\d+", s)
     if m.group(1) or m.group(2):
         return True
-    if len(groups[0]) < 2:
+    if len(groups) < 2 or len(groups[0]) < 2 or max(len(g) for g in groups) > 4:
         return False
     if re.search(r"\s", s) and not re.search(r"[.\-]", s):
         # space-separated digits: only a trunk-prefixed number ("0...")
@@ -236,7 +236,8 @@ def _value_end(text: str, pos: int, kind: str) -> Optional[int]:
             # an ID (or a date in a shape we do not parse): one token with a digit
             return m.end() if any(c.isdigit() for c in tok) else None
         bare = tok.rstrip(".,;")
-        if count >= 4 or not _NAME_TOKEN.match(tok) or (count and bare.casefold() in allow):
+        if (count >= 4 or not _NAME_TOKEN.match(tok)
+                or (count and len(bare) > 1 and bare.casefold() in allow)):
             break
         end = m.end()
         count += 1
@@ -291,6 +292,6 @@ def pattern_spans(text: str) -> list[tuple[int, int, str]]:
     ``pattern:phone``, ``pattern:email`` and ``label:<Label>`` (label and
     value).  Spans are sorted and do not overlap.
     """
-    spans = (label_spans(text) + date_spans(text) + time_spans(text) + phone_spans(text)
-             + email_spans(text) + id_spans(text))
+    spans = (label_spans(text) + date_spans(text) + time_spans(text) + id_spans(text)
+             + phone_spans(text) + email_spans(text))
     return _resolve(spans)

@@ -1,0 +1,124 @@
+"""Header-free pattern rules: dates, times, IDs, phones, labels; measurements survive."""
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from pixelscrub.patterns import (date_spans, id_spans, label_spans, pattern_spans,
+                                 phone_spans, time_spans)
+
+
+def _found(text):
+    return [(text[s:e], r) for s, e, r in pattern_spans(text)]
+
+
+@pytest.mark.parametrize("text", [
+    "19800115", "1980-01-15", "1980/01/15", "01/15/1980", "15/01/1980", "15.01.1980",
+    "15-01-1980", "15-Jan-1980", "15-JAN-80", "Jan 15 1980", "Jan 15, 1980", "January 15, 1980",
+    "15 January 1980", "1/15/80", "15.1.80", "15JAN1980", "1980-Jan-15", "Jan 1980",
+    "15 janvier 1980", "15 févr. 1980", "15 fevr 1980", "15. März 1980", "15. Mrz 1980",
+    "15 de enero de 1980", "15 gennaio 1980", "15 januari 1980", "15 de março de 1980",
+    "15 maart 1980", "1980-01-15T14:30:05",
+])
+def test_dates_in_every_common_format(text):
+    assert _found(text) == [(text, "pattern:date")]
+
+
+def test_dates_inside_text_keep_their_bounds():
+    text = "Exam 03/02/2024 done"
+    assert _found(text) == [("03/02/2024", "pattern:date")]
+    assert date_spans("32/01/1980") == []           # no 32nd day
+    assert _found("15/13/1980") == []
+    assert date_spans("1980-13-45") == []
+
+
+@pytest.mark.parametrize("text", ["14:30:05", "14:30", "2:30 PM", "2:30pm", "09:05:59.25",
+                                  "14h30", "7:05:00 AM"])
+def test_times(text):
+    assert _found(text) == [(text, "pattern:time")]
+
+
+@pytest.mark.parametrize("text", ["88123456", "A1234567", "MR0012345", "123-45-6789",
+                                  "ABC12345"])
+def test_ids(text):
+    assert _found(text) == [(text, "pattern:id")]
+
+
+@pytest.mark.parametrize("text", ["(555) 123-4567", "555-123-4567", "555.123.4567",
+                                  "+1 555 123 4567", "+33 1 23 45 67 89", "020 7946 0958",
+                                  "+49 (30) 1234567"])
+def test_phones(text):
+    assert _found(text) == [(text, "pattern:phone")]
+
+
+def test_email():
+    assert _found("mail john.doe@example.org") == [("john.doe@example.org", "pattern:email")]
+
+
+@pytest.mark.parametrize("text,value,reason", [
+    ("DOB: 15.01.1980", "DOB: 15.01.1980", "label:DOB"),
+    ("D.O.B. 1/15/80", "D.O.B. 1/15/80", "label:DOB"),
+    ("Date of Birth: 15 Jan 1980", "Date of Birth: 15 Jan 1980", "label:DOB"),
+    ("MRN 88123456", "MRN 88123456", "label:MRN"),
+    ("MRN: A12", "MRN: A12", "label:MRN"),
+    ("Name: SMITH, ANNA  Sex: F", "Name: SMITH, ANNA", "label:Name"),
+    ("Patient: O'Brien-Smith Mary", "Patient: O'Brien-Smith Mary", "label:Patient"),
+    ("Pt: DOE^JOHN", "Pt: DOE^JOHN", "label:Patient"),
+    ("ID: 4MR1", "ID: 4MR1", "label:ID"),
+    ("PID 7731", "PID 7731", "label:ID"),
+    ("Acc# 12345", "Acc# 12345", "label:Accession"),
+    ("Accession No. 77123", "Accession No. 77123", "label:Accession"),
+    ("Dr. Gregory House", "Dr. Gregory House", "label:Dr"),
+    ("Physician: HOUSE G", "Physician: HOUSE G", "label:Physician"),
+    ("Name:DOE", "Name:DOE", "label:Name"),
+])
+def test_labels_take_their_value(text, value, reason):
+    assert (value, reason) in _found(text)
+
+
+@pytest.mark.parametrize("text", [
+    "12.5 cm", "TIS 0.4", "TIS 0.4 MI 1.1", "60 dB", "3.5MHz", "FR 30Hz", "128x128",
+    "kVp 120", "mAs 250", "W:400 L:40", "Im: 23/120", "1:1", "DR 60", "Gain 50 Depth 16cm",
+    "C5-1", "L12-5 P4-2 S5-1", "Se: 3 Im: 23", "St: 1", "0.123456", "20.5 x 30.1 mm",
+    "1024x768", "Zoom 1.5", "HR 72 bpm", "PRF 4.5 kHz", "Patient Position HFS",
+    "Name", "ID", "Dr 5", "Ex: 12", "1/2", "10.5/3.2", "Vel 45.2 cm/s", "WL 40 WW 400",
+    "Slice 5 of 120", "12345MHz", "12 34 56", "1 23 45 67", "0.5 1.0 1.5 2.0", "2:1",
+    "1:10",
+])
+def test_measurements_survive(text):
+    assert pattern_spans(text) == []
+
+
+def test_spans_are_sorted_and_disjoint():
+    text = "DOB: 15.01.1980 14:30 MRN 88123456 tel 555-123-4567 Name: DOE, JOHN"
+    spans = pattern_spans(text)
+    assert [r for _, _, r in spans] == ["label:DOB", "pattern:time", "label:MRN",
+                                        "pattern:phone", "label:Name"]
+    for (s1, e1, _), (s2, e2, _) in zip(spans, spans[1:]):
+        assert e1 <= s2
+
+
+def test_rule_helpers_agree_with_pattern_spans():
+    assert time_spans("at 14:30") == [(3, 8, "pattern:time")]
+    assert id_spans("x 88123456") == [(2, 10, "pattern:id")]
+    assert phone_spans("555-123-4567") == [(0, 12, "pattern:phone")]
+    assert label_spans("DR 60") == []
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(1, 9999), st.integers(0, 99),
+       st.sampled_from(["cm", "mm", "dB", "Hz", "MHz", "kHz", "%", "ms", "cm/s", " cm", " dB"]))
+def test_no_measurement_with_a_unit_is_redacted(whole, frac, unit):
+    assert pattern_spans(f"{whole}.{frac}{unit}") == []
+    assert pattern_spans(f"{whole}{unit}") == []
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.dates())
+def test_every_valid_date_is_found(d):
+    if not 1900 <= d.year <= 2099:
+        return
+    for text in (d.strftime("%Y-%m-%d"), d.strftime("%d.%m.%Y"), d.strftime("%m/%d/%Y"),
+                 d.strftime("%d-%b-%Y"), d.strftime("%Y%m%d")):
+        spans = pattern_spans(text)
+        assert spans == [(0, len(text), "pattern:date")], text

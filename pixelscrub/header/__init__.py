@@ -108,15 +108,13 @@ def deidentify(ds: Dataset, options: DeidOptions = DeidOptions(), *, key: bytes,
                               csv_path=options.pseudonym_csv, prefix=options.pseudonym_prefix)
     run = Run(key=key, options=options, pseudonym=pseudonym, original_patient_id=original_id,
               original_patient_name=original_name, pixels_cleaned=pixels_cleaned)
-    if options.clean_descriptors or options.clean_structured_content or options.clean_graphics:
-        run.terms = collect_terms(ds)  # from the original header, before anything changes
-        if run.terms is None:
-            run.note("PHI matcher unavailable: text to clean is replaced by dummies")
     if options.retain_long_modified_dates:
         run.shift = shift_days(original_id, key)
         if not original_id:
             run.note("no PatientID: dates shifted by the key's shift for an empty ID")
     try:
+        if options.clean_descriptors or options.clean_structured_content or options.clean_graphics:
+            run.terms = collect_terms(ds)  # from the original header, before anything changes
         walk(ds, run, top=True)
         _file_meta(ds, run)
         codes = write_marks(ds, options, version=__version__, pixels_cleaned=pixels_cleaned,

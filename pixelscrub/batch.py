@@ -230,7 +230,11 @@ class _Journal:
     def __init__(self, outdir: Path):
         self.path = outdir / JOURNAL_NAME
         self.done: dict[str, dict] = {}
-        self._fh = open(self.path, "a+", encoding="utf-8")
+        try:
+            self._fh = open(self.path, "a+", encoding="utf-8")
+        except OSError as exc:
+            raise _usage(f"{outdir}: cannot write to the output folder ({exc.strerror})")
+        self.error: Optional[str] = None
         try:
             fcntl.flock(self._fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
@@ -257,15 +261,23 @@ class _Journal:
         return _rel_key(rel) in self.done
 
     def record(self, rel: str, input_hash: Optional[str], dst: Path, status: str) -> None:
+        """Note a finished output; if the disk is full the output stays valid and a
+        re-run simply redoes it, so a write error here only warns."""
         rec = {"out": _rel_key(rel), "in": input_hash, "status": status}
-        rec["size"] = dst.stat().st_size if status != "failed" else None
-        self.done[rec["out"]] = rec
-        self._fh.write(json.dumps(rec) + "\n")
-        self._fh.flush()
-        os.fsync(self._fh.fileno())
+        try:
+            rec["size"] = dst.stat().st_size if status != "failed" else None
+            self.done[rec["out"]] = rec
+            self._fh.write(json.dumps(rec) + "\n")
+            self._fh.flush()
+            os.fsync(self._fh.fileno())
+        except OSError as exc:
+            self.error = self.error or f"cannot write the resume journal ({exc.strerror})"
 
     def close(self) -> None:
-        self._fh.close()
+        try:
+            self._fh.close()
+        except OSError as exc:
+            self.error = self.error or f"cannot write the resume journal ({exc.strerror})"
 
 
 class _Progress:
@@ -374,8 +386,6 @@ def run_batch(inputs: Iterable, outdir, options: ScrubOptions = ScrubOptions(), 
         ohash = options_hash(options)
         tasks, by_index = [], {}
         pbar = _Progress(len(found) + len(problems), stream, progress)
-        for text in summary.warnings:
-            pbar.message(f"pixelscrub: warning: {text}")
 
         def finish(audit: FileAudit, job: Optional[Job]) -> None:
             if audit.status == "failed":
@@ -440,9 +450,14 @@ def run_batch(inputs: Iterable, outdir, options: ScrubOptions = ScrubOptions(), 
     finally:
         _clear_partial(partial)
         journal.close()
+        if journal.error:
+            summary.warnings.append(f"{out}: {journal.error}; finished files will be redone "
+                                    "by a re-run")
         summary.wall_seconds = time.monotonic() - start
         if writer is not None:
             writer.close(summary)
+            if writer.error:
+                summary.report_error = f"{report}: {writer.error}"
     return summary
 
 

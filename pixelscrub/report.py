@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
+from .errors import ScrubError
 from .records import FileAudit
 
 __all__ = ["RunSummary", "ReportWriter"]
@@ -35,6 +36,7 @@ class RunSummary:
     wall_seconds: float = 0.0
     interrupted: bool = False
     warnings: list[str] = field(default_factory=list)
+    report_error: Optional[str] = None  # the report could not be written in full
 
     def add(self, audit: FileAudit) -> None:
         self.files_in += 1
@@ -59,7 +61,7 @@ class RunSummary:
 
     @property
     def exit_status(self) -> int:
-        return 1 if self.failed or self.interrupted else 0
+        return 1 if self.failed or self.interrupted or self.report_error else 0
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -90,6 +92,9 @@ class RunSummary:
         if self.boxes_by_reason:
             lines.append("boxes: " + ", ".join(
                 f"{k} {v}" for k, v in sorted(self.boxes_by_reason.items())))
+        lines.extend(f"warning: {w}" for w in self.warnings)
+        if self.report_error:
+            lines.append(f"error: {self.report_error}")
         if self.seconds_by_stage:
             lines.append("seconds by stage: " + ", ".join(
                 f"{k} {v:.1f}" for k, v in sorted(self.seconds_by_stage.items())))
@@ -97,24 +102,43 @@ class RunSummary:
 
 
 class ReportWriter:
-    """Appends audit records to a JSON Lines file, flushing each line."""
+    """Appends audit records to a JSON Lines file, flushing each line.
+
+    A write error (a full disk) does not stop the batch: it is kept in ``error``
+    and makes the run's exit status 1, since the audit is then incomplete.
+    """
 
     def __init__(self, path: Optional[os.PathLike], *, log_phi: bool = False):
         self.log_phi = log_phi
+        self.error: Optional[str] = None
         self._fh = None
         if path is not None:
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-            self._fh = open(path, "w", encoding="utf-8")
+            try:
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+                self._fh = open(path, "w", encoding="utf-8")
+            except OSError as exc:
+                raise ScrubError(f"{path}: cannot write the report ({exc.strerror})",
+                                 reason="usage") from None
+
+    def _put(self, record: dict, sync: bool = False) -> None:
+        if self._fh is None or self.error:
+            return
+        try:
+            self._fh.write(json.dumps(record) + "\n")
+            self._fh.flush()
+            if sync:
+                os.fsync(self._fh.fileno())
+        except OSError as exc:
+            self.error = f"cannot write the report ({exc.strerror})"
 
     def write(self, audit: FileAudit) -> None:
-        if self._fh:
-            self._fh.write(json.dumps(audit.to_json(log_phi=self.log_phi)) + "\n")
-            self._fh.flush()
+        self._put(audit.to_json(log_phi=self.log_phi))
 
     def close(self, summary: RunSummary) -> None:
-        if self._fh:
-            self._fh.write(json.dumps(summary.to_json()) + "\n")
-            self._fh.flush()
-            os.fsync(self._fh.fileno())
-            self._fh.close()
+        if self._fh is not None:
+            self._put(summary.to_json(), sync=True)
+            try:
+                self._fh.close()
+            except OSError as exc:
+                self.error = self.error or f"cannot write the report ({exc.strerror})"
             self._fh = None

@@ -115,7 +115,7 @@ def plant_phi(ds: Dataset, *, series: int = 1, instance: int = 1) -> list[str]:
     date.Date = _STUDY_DATE
     ds.ContentSequence = Sequence([text, person, date])
 
-    secret = [v for k, v in p.items()]
+    secret = list(p.values())
     secret += [part for v in p.values() if "^" in v for part in v.split("^")]
     secret += [p["PatientBirthDate"], root]
     return secret

@@ -150,11 +150,8 @@ def private_rule() -> Rule:
 
 def resolve(rule: Rule, columns: Iterable[str], tag: int) -> str:
     """The single action (D Z X K C U) for ``rule`` with the option ``columns`` in force."""
-    chosen = [a for a in (rule.option_action(c) for c in columns) if a]
-    if chosen:
-        action = min(chosen, key=lambda a: _STRICTNESS.index(_single(a, tag)))
-        return _single(action, tag)
-    return _single(rule.basic, tag)
+    chosen = [_single(a, tag) for a in (rule.option_action(c) for c in columns) if a]
+    return min(chosen, key=_STRICTNESS.index) if chosen else _single(rule.basic, tag)
 
 
 def _single(action: str, tag: int) -> str:

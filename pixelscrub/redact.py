@@ -53,6 +53,9 @@ class RedactionPlan:
 def plan_redactions(hits: Sequence[Hit], info: ImageInfo, *, margin: int) -> RedactionPlan:
     """Grow each hit's box by ``margin``, clip it to the image, drop empty ones.
 
+    User regions (reason ``"user-region"``) are exact rectangles the user chose for a
+    known device layout: they get no margin.
+
     Frame indices beyond the image are dropped; a hit left with no frames is
     dropped too.  Identical boxes are kept once.
     """
@@ -61,7 +64,8 @@ def plan_redactions(hits: Sequence[Hit], info: ImageInfo, *, margin: int) -> Red
     out: list[PlannedBox] = []
     seen = set()
     for hit in hits:
-        box = hit.box.expand(margin, info.columns, info.rows)
+        grow = 0 if hit.reason == "user-region" else margin
+        box = hit.box.expand(grow, info.columns, info.rows)
         if box.is_empty():
             continue
         frames = hit.frames

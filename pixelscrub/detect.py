@@ -9,7 +9,7 @@ decoded on the fly and never held together) twice at most:
    ONCE there (Tesseract sees it over the averaged, quieter ground) and its words
    hold for every frame (``frames=None``).
 2. only if some pixels change: a dynamic pass over the frames.  Each frame is
-   proposed only inside the changing areas (grown by ``dynamic_margin``), and a
+   proposed only inside the changing areas (grown by ``dynamic_margin_x/y``), and a
    proposal is OCR'd only when its crop differs from every crop already read at
    that box (crops are hashed), so a frame timer costs one call per distinct
    value.  Those words list the frames they appear on.
@@ -242,12 +242,13 @@ def _text_is_static(summary: CineSummary, box: Box, p: Mapping[str, Any]) -> boo
 
 
 def _dynamic_windows(dynamic: np.ndarray, p: Mapping[str, Any]) -> list[Box]:
-    """Bounding boxes of the changing areas, grown so text at their edge is whole."""
+    """Bounding boxes of the changing areas, grown (mostly along the lines) so that
+    a line whose last digit changes is proposed whole, with its static part."""
     h, w = dynamic.shape
-    m = int(p["dynamic_margin"])
-    grown = cv2.dilate(dynamic.astype(np.uint8), np.ones((2 * m + 1, 2 * m + 1), np.uint8))
+    mx, my = int(p["dynamic_margin_x"]), int(p["dynamic_margin_y"])
+    grown = cv2.dilate(dynamic.astype(np.uint8), np.ones((2 * my + 1, 2 * mx + 1), np.uint8))
     n, _, stats, _ = cv2.connectedComponentsWithStats(grown, connectivity=8)
-    boxes = [Box(int(x), int(y), int(x + bw), int(y + bh)).expand(m, w, h)
+    boxes = [Box(int(x), int(y), int(x + bw), int(y + bh)).clip(w, h)
              for x, y, bw, bh, _ in stats[1:]]
     # Overlapping grown boxes would propose the same text twice: merge them.
     merged = True

@@ -1,0 +1,139 @@
+"""Detection over single images and cines (real Tesseract), and on pydicom's ultrasound files."""
+from __future__ import annotations
+
+import numpy as np
+import pydicom
+import pytest
+from pydicom.pixels import apply_color_lut
+
+from pixelscrub.detect import Detection, detect_words, summarise_frames
+from pixelscrub.ocr import get_engine
+from pixelscrub.propose import ultrasound_regions
+
+from conftest import pydicom_file
+from test_propose import draw, fan_image
+
+N = 30
+TICK = 5  # the timer shows a new value every TICK frames
+
+
+@pytest.fixture(scope="module")
+def engine():
+    return get_engine("auto")
+
+
+def cine_frame(i: int, *, timer: bool = True) -> np.ndarray:
+    """Frame i: speckle fan that changes every frame, a static name banner, a timer."""
+    img = np.zeros((200, 300), np.uint8)
+    img[40:200, 60:240] = fan_image(160, 180, seed=100 + i)
+    draw(img, "DOE^JOHN 12345678", (6, 16), scale=0.45)
+    draw(img, "15/01/1980", (200, 16), scale=0.45)
+    if timer:
+        draw(img, f"00:{i // TICK:02d}", (6, 190), scale=0.5)
+    return img
+
+
+class Counting:
+    """A frame factory that counts passes and frames, like a streaming decoder."""
+
+    def __init__(self, n, make=cine_frame, stop=None):
+        self.n, self.make, self.stop = n, make, stop
+        self.passes = 0
+
+    def __call__(self):
+        self.passes += 1
+        for i in range(self.n if self.stop is None else min(self.n, self.stop)):
+            yield self.make(i)
+
+
+def test_single_frame(engine):
+    img = cine_frame(0)
+    det = detect_words(lambda: iter([img]), 1, engine=engine)
+    assert isinstance(det, Detection)
+    texts = [w.text for w in det.words]
+    assert "12345678" in texts and "15/01/1980" in texts and "00:00" in texts
+    assert det.frames_checked == 1
+    assert det.ocr_calls == det.proposals >= 3
+    assert all(w.frames is None for w in det.words)
+    assert set(det.seconds) >= {"propose", "read"}
+
+
+def test_cine_static_once_dynamic_per_change(engine):
+    frames = Counting(N)
+    det = detect_words(frames, N, engine=engine)
+    assert frames.passes == 2
+    assert det.frames_checked == N
+    static = [w for w in det.words if w.frames is None]
+    assert [w.text for w in static].count("12345678") == 1
+    assert [w.text for w in static].count("15/01/1980") == 1
+    for v in range(N // TICK):
+        hits = [w for w in det.words if w.text == f"00:{v:02d}"]
+        assert hits, (v, [w.text for w in det.words])
+        assert hits[0].frames == tuple(range(v * TICK, (v + 1) * TICK))
+    # Static lines cost one call each per series, the timer one per value: not per frame.
+    static_lines = len({w.line_id for w in static})
+    assert det.ocr_calls <= static_lines + N // TICK + 2, det.ocr_calls
+    assert len({w.line_id for w in det.words}) == len({(w.line_id, w.frames) for w in det.words})
+
+
+def test_cine_without_changes_is_read_once(engine):
+    frame = cine_frame(0)
+    det = detect_words(lambda: (frame for _ in range(12)), 12, engine=engine)
+    assert det.frames_checked == 12
+    assert all(w.frames is None for w in det.words)
+    # Nothing changes: one proposal pass on the mean frame, one call per line.
+    assert det.ocr_calls == det.proposals == len({w.line_id for w in det.words}) == 3
+
+
+def test_short_frame_source_is_not_claimed_checked(engine):
+    det = detect_words(Counting(N, stop=20), N, engine=engine)
+    assert det.frames_checked < N
+    assert any("expected" in n for n in det.notes)
+
+
+def test_frame_source_that_changes_shape_fails(engine):
+    def frames():
+        yield np.zeros((20, 20), np.uint8)
+        yield np.zeros((21, 20), np.uint8)
+    with pytest.raises(ValueError):
+        detect_words(frames, 2, engine=engine)
+
+
+def test_summary_tolerance():
+    a = np.full((4, 4), 100, np.uint8)
+    b = a.copy()
+    b[0, 0] = 104
+    b[1, 1] = 130
+    s = summarise_frames(iter([a, b]), tolerance=6)
+    assert s.frames == 2 and s.static[0, 0] and not s.static[1, 1]
+    assert s.mean[1, 1] == 115
+    assert summarise_frames(iter([]), tolerance=6) is None
+
+
+def _display(ds) -> np.ndarray:
+    """A uint8 view of a bundled file, only for these tests (not a codec layer)."""
+    arr = ds.pixel_array  # pydicom 3 returns RGB for YBR by default
+    if ds.PhotometricInterpretation == "PALETTE COLOR":
+        arr = apply_color_lut(arr, ds)
+    if arr.dtype != np.uint8:
+        arr = (arr >> 8).astype(np.uint8)
+    return arr
+
+
+@pytest.mark.parametrize("name,expected", [
+    ("examples_rgb_color.dcm", {"BAPTIST", "LYMPH", "NODE"}),
+    ("examples_palette.dcm", {"PHILIPS", "Healthcare", "11-05-25-142825"}),
+    ("examples_ybr_color.dcm", {"Gen"}),
+])
+def test_real_ultrasound_files(engine, name, expected):
+    ds = pydicom.dcmread(pydicom_file(name))
+    arr = _display(ds)
+    n = int(ds.get("NumberOfFrames", 1) or 1)
+    frames = (lambda: iter(arr)) if n > 1 else (lambda: iter([arr]))
+    det = detect_words(frames, n, engine=engine, imaging_regions=ultrasound_regions(ds))
+    texts = {w.text for w in det.words}
+    assert expected <= texts, sorted(texts)
+    assert det.frames_checked == n
+    h, w = arr.shape[1:3] if n > 1 else arr.shape[:2]
+    assert all(0 <= wd.box.x0 < wd.box.x1 <= w and 0 <= wd.box.y0 < wd.box.y1 <= h
+               for wd in det.words)

@@ -1,0 +1,149 @@
+"""image_info, per-frame decoding, display views, and streaming memory use."""
+from __future__ import annotations
+
+import io
+import tracemalloc
+import warnings
+
+import numpy as np
+import pydicom
+import pytest
+from pydicom import uid
+from pydicom.pixels import convert_color_space, iter_pixels
+
+from conftest import pydicom_file
+from pixelscrub.decode import display_view, image_info, iter_display, iter_frames
+from pixelscrub.dicomio import read_dataset, write_atomic
+from pixelscrub.encode import redact_dataset, release
+from pixelscrub.errors import ScrubError
+from pixelscrub.records import Box, Hit
+from pixelscrub.redact import plan_redactions
+from test_codec_matrix import synthetic
+
+
+def _pydicom_frames(name, raw=True):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return list(iter_pixels(pydicom.dcmread(pydicom_file(name)), raw=raw))
+
+
+@pytest.mark.parametrize("name", ["CT_small.dcm", "MR_small_bigendian.dcm", "SC_rgb_rle_2frame.dcm",
+                                  "examples_ybr_color.dcm", "SC_ybr_full_422_uncompressed.dcm",
+                                  "examples_jpeg2k.dcm", "JPEGLSNearLossless_16.dcm",
+                                  "liver_1frame.dcm", "image_dfl.dcm", "rtdose_rle.dcm",
+                                  "SC_rgb_small_odd_big_endian.dcm"])
+def test_iter_frames_matches_pydicom(name):
+    ds = read_dataset(pydicom_file(name))
+    mine = list(iter_frames(ds))
+    ref = _pydicom_frames(name)
+    assert len(mine) == len(ref) == image_info(ds).frames
+    for a, b in zip(mine, ref):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_image_info_fields_and_colour_space():
+    info = image_info(read_dataset(pydicom_file("examples_ybr_color.dcm")))
+    assert (info.rows, info.columns, info.frames, info.samples_per_pixel) == (240, 320, 30, 3)
+    assert info.photometric == "YBR_FULL_422" and info.frame_photometric == "YBR_FULL"
+    assert info.transfer_syntax == uid.JPEGBaseline8Bit and info.is_encapsulated
+    j2k = image_info(read_dataset(pydicom_file("GDCMJ2K_TextGBR.dcm")))
+    assert j2k.photometric == "YBR_RCT" and j2k.frame_photometric == "RGB"
+    mr = image_info(read_dataset(pydicom_file("MR_small.dcm")))
+    assert mr.signed and mr.stored_min == -32768 and mr.stored_max == 32767
+
+
+def test_image_info_refusals():
+    with pytest.raises(ScrubError) as e:
+        image_info(read_dataset(pydicom_file("nested_priv_SQ.dcm")))
+    assert e.value.reason == "bad-pixel-module"
+    ds = read_dataset(pydicom_file("CT_small.dcm"))
+    ds.file_meta.TransferSyntaxUID = uid.MPEG2MPML
+    with pytest.raises(ScrubError) as e:
+        image_info(ds)
+    assert e.value.reason == "unsupported-syntax"
+
+
+def test_short_pixel_data_is_refused():
+    ds = read_dataset(pydicom_file("MR_truncated.dcm"))
+    with pytest.raises(ScrubError) as e:
+        list(iter_frames(ds))
+    assert e.value.reason == "short-pixel-data"
+
+
+def test_file_object_source():
+    data = pydicom_file("SC_rgb_rle_2frame.dcm").read_bytes()
+    ds = read_dataset(io.BytesIO(data))
+    assert len(list(iter_frames(ds))) == 2
+
+
+def test_display_ybr_is_rgb_and_matches_pydicom():
+    ds = read_dataset(pydicom_file("SC_rgb_jpeg_dcmtk.dcm"))
+    view = next(iter_display(ds))
+    ref = _pydicom_frames("SC_rgb_jpeg_dcmtk.dcm", raw=False)[0]
+    assert view.dtype == np.uint8 and view.shape == (100, 100, 3)
+    np.testing.assert_array_equal(view, ref)
+
+
+def test_display_palette_and_monochrome1():
+    ds = read_dataset(pydicom_file("examples_palette.dcm"))
+    view = next(iter_display(ds))
+    assert view.shape == (350, 800, 3) and view.dtype == np.uint8
+    mono2 = synthetic("mono8", frames=1)
+    mono1 = synthetic("mono1-8", frames=1)
+    f2 = np.frombuffer(mono2.PixelData, np.uint8).reshape(48, 64)
+    v2 = display_view(f2, mono2, image_info(mono2))
+    v1 = display_view(f2, mono1, image_info(mono1))
+    np.testing.assert_array_equal(v1, 255 - v2)
+    assert v2[15, 20] == 255  # the "text" is the brightest thing
+
+
+def test_display_window_is_applied():
+    ds = read_dataset(pydicom_file("CT_small.dcm"))
+    ds.WindowCenter, ds.WindowWidth = 0, 2
+    ds.RescaleSlope, ds.RescaleIntercept = 1, 0
+    frame = next(iter_frames(ds))
+    view = display_view(frame, ds, image_info(ds))
+    assert set(np.unique(view)) <= {0, 255}
+    assert ((frame > 0) == (view == 255)).all()
+
+
+def _cine(tmp_path, frames=100, rows=256, cols=256):
+    ds = synthetic("mono12", frames=1)
+    rng = np.random.default_rng(1)
+    ds.Rows, ds.Columns, ds.NumberOfFrames = rows, cols, frames
+    ds.PixelData = rng.integers(0, 4096, (frames, rows, cols), dtype=np.uint16).tobytes()
+    path = tmp_path / "cine.dcm"
+    write_atomic(ds, path)
+    return path, frames * rows * cols * 2
+
+
+def test_frames_are_streamed_not_materialised(tmp_path):
+    path, size = _cine(tmp_path)
+    ds = read_dataset(path)
+    tracemalloc.start()
+    n = 0
+    for frame in iter_frames(ds):
+        n += 1
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert n == 100
+    assert peak < size / 10, f"peak {peak} bytes for a {size} byte stack"
+
+
+def test_redact_dataset_streams_big_cine(tmp_path):
+    path, size = _cine(tmp_path)
+    ds = read_dataset(path)
+    info = image_info(ds)
+    plan = plan_redactions([Hit(Box(10, 10, 80, 30), "user-region")], info, margin=0)
+    tracemalloc.start()
+    new, result = redact_dataset(ds, plan, workdir=str(tmp_path))
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert result.frames_changed == 100
+    assert peak < size / 10, f"peak {peak} bytes for a {size} byte stack"
+    assert new["PixelData"].is_buffered
+    write_atomic(new, tmp_path / "out.dcm")
+    release(new)
+    out = read_dataset(tmp_path / "out.dcm")
+    last = list(iter_frames(out))[-1]
+    assert (last[10:30, 10:80] == 0).all()

@@ -84,7 +84,7 @@ def _copy_without_pixels(ds: Dataset) -> Dataset:
         new.add(copy.deepcopy(ds[tag]))
     _convert_all(new)
     new.file_meta = FileMetaDataset(copy.deepcopy(ds.file_meta))
-    new.preamble = ds.preamble
+    new.preamble = getattr(ds, "preamble", None)
     return new
 
 

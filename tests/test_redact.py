@@ -1,0 +1,115 @@
+"""Redaction plans, display-black fill values, and DCT-domain JPEG redaction."""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pydicom
+import pytest
+from pydicom import uid
+
+from conftest import pydicom_file
+from pixelscrub.codecs.jpeg_dct import mcu_box
+from pixelscrub.decode import display_view, image_info, iter_encoded_frames, iter_frames
+from pixelscrub.dicomio import read_dataset, write_atomic
+from pixelscrub.encode import redact_dataset, release
+from pixelscrub.records import Box, Hit
+from pixelscrub.redact import RedactionPlan, fill_frame, fill_value, plan_redactions
+from test_codec_matrix import synthetic
+
+jpeglib = pytest.importorskip("jpeglib")
+
+
+def test_plan_margin_clip_frames_and_dedup():
+    info = image_info(synthetic("mono8", frames=3))  # 64 x 48
+    hits = [Hit(Box(60, 40, 70, 50), "a"), Hit(Box(60, 40, 70, 50), "b"),
+            Hit(Box(0, 0, 4, 4), "c", frames=(1, 7)), Hit(Box(5, 5, 6, 6), "d", frames=(9,)),
+            Hit(Box(10, 10, 12, 12), "e", frames=(0, 1, 2))]
+    plan = plan_redactions(hits, info, margin=2)
+    assert plan.boxes_for("pixels", 0) == [Box(58, 38, 64, 48), Box(8, 8, 14, 14)]
+    assert Box(0, 0, 6, 6) in plan.boxes_for("pixels", 1)
+    assert Box(0, 0, 6, 6) not in plan.boxes_for("pixels", 2)
+    assert len(plan.boxes) == 3 and plan.boxes[2].frames is None  # all frames -> None
+    assert plan.boxes_for("overlay:6000", 0) == []
+    assert RedactionPlan().is_empty() and not plan.is_empty()
+    with pytest.raises(ValueError):
+        plan_redactions(hits, info, margin=-1)
+
+
+def test_fill_values_are_display_black():
+    assert fill_value(image_info(synthetic("mono8"))) == 0
+    assert fill_value(image_info(synthetic("mono1-8"))) == 255
+    assert fill_value(image_info(synthetic("signed12"))) == -2048
+    assert fill_value(image_info(synthetic("rgb"))) == (0, 0, 0)
+    assert fill_value(image_info(synthetic("ybr"))) == (0, 128, 128)
+    mono = synthetic("mono12")
+    mono.RescaleSlope, mono.RescaleIntercept = -1, 4095
+    assert fill_value(mono) == 4095
+    j2k = read_dataset(pydicom_file("GDCMJ2K_TextGBR.dcm"))  # YBR_RCT decodes as RGB
+    assert fill_value(j2k) == (0, 0, 0)
+
+
+@pytest.mark.parametrize("name", ["examples_palette.dcm", "SC_rgb_jpeg_dcmtk.dcm",
+                                  "SC_ybr_full_422_uncompressed.dcm", "MR_small.dcm"])
+def test_filled_box_displays_black(name):
+    ds = read_dataset(pydicom_file(name))
+    info = image_info(ds)
+    frame = next(iter_frames(ds))
+    filled = fill_frame(frame, [Box(2, 3, 20, 15)], fill_value(info))
+    assert not np.shares_memory(filled, frame)
+    view = display_view(filled, ds, info)
+    black = view[3:15, 2:20]
+    if view.ndim == 3:
+        luma = view.astype(float) @ [0.299, 0.587, 0.114]
+        assert luma[3:15, 2:20].max() <= luma.min() + 1
+    else:
+        assert (black == view.min()).all()
+
+
+def test_dct_multiframe_only_touched_blocks_change(tmp_path):
+    """30-frame YBR_FULL_422 baseline JPEG: coefficients outside MCUs bit-exact."""
+    ds = read_dataset(pydicom_file("examples_ybr_color.dcm"))
+    info = image_info(ds)
+    box = Box(37, 21, 90, 50)
+    plan = plan_redactions([Hit(box, "user-region", frames=(3, 17))], info, margin=0)
+    new, result = redact_dataset(ds, plan, workdir=str(tmp_path))
+    write_atomic(new, tmp_path / "out.dcm")
+    release(new)
+    out = read_dataset(tmp_path / "out.dcm")
+    assert out.file_meta.TransferSyntaxUID == uid.JPEGBaseline8Bit
+    assert out.PhotometricInterpretation == "YBR_FULL_422"
+    assert not result.lossy_recompressed and result.frames_changed == 2
+    assert result.frames_copied == 28
+    mcu = mcu_box(box, 16, 16)  # 4:2:0 here: 16 x 16 MCUs
+    changed_blocks = 0
+    for k, (a, b) in enumerate(zip(iter_encoded_frames(ds), iter_encoded_frames(out))):
+        if k not in (3, 17):
+            assert a == b
+            continue
+        (tmp_path / "a.jpg").write_bytes(a)
+        (tmp_path / "b.jpg").write_bytes(b)
+        ja, jb = jpeglib.read_dct(str(tmp_path / "a.jpg")), jpeglib.read_dct(str(tmp_path / "b.jpg"))
+        for comp, scale in (("Y", 8), ("Cb", 16), ("Cr", 16)):
+            ca, cb = getattr(ja, comp), getattr(jb, comp)
+            sel = np.zeros(ca.shape[:2], bool)
+            sel[mcu.y0 // scale:mcu.y1 // scale, mcu.x0 // scale:mcu.x1 // scale] = True
+            np.testing.assert_array_equal(ca[~sel], cb[~sel])
+            assert (cb[sel][:, 1:, :] == 0).all() and (cb[sel][:, 0, 1:] == 0).all()
+            changed_blocks += int(sel.sum())
+    assert result.blocks_changed == changed_blocks
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        rgb = pydicom.dcmread(tmp_path / "out.dcm").pixel_array
+    assert rgb[3, box.y0:box.y1, box.x0:box.x1].max() <= 2  # display black
+    assert rgb[17, box.y0:box.y1, box.x0:box.x1].max() <= 2
+
+
+def test_dct_monochrome_and_box_at_image_edge(tmp_path):
+    ds = read_dataset(pydicom_file("SC_rgb_small_odd_jpeg.dcm"))  # 3 x 3 pixels
+    info = image_info(ds)
+    plan = plan_redactions([Hit(Box(1, 1, 3, 3), "user-region")], info, margin=0)
+    new, result = redact_dataset(ds, plan, workdir=str(tmp_path))
+    write_atomic(new, tmp_path / "out.dcm")
+    release(new)
+    rgb = read_dataset(tmp_path / "out.dcm").pixel_array
+    assert rgb.max() <= 2 and result.blocks_changed == 3

@@ -131,6 +131,11 @@ def is_allowlisted(text: str) -> bool:
 
 # ------------------------------------------------------------------------ index
 
+#: Term kinds whose whole value may be found with a few characters glued on by
+#: OCR ("DrLea Nguyen" holds "LEA NGUYEN"); numbers never: "123456789" must not
+#: hold the ID "12345678".
+_GLUE_KINDS = ("name", "text", "address")
+
 @dataclass(frozen=True)
 class _Entry:
     key: str
@@ -144,8 +149,10 @@ class _Entry:
 class _Index:
     exact: dict[str, tuple[_Entry, ...]]
     by_len: dict[int, tuple[_Entry, ...]]
+    glued: dict[int, tuple[_Entry, ...]]   # may carry a few glued-on characters
     max_len: int
     max_edits: int
+    max_glue: int
 
 
 def _edits_for(kind: str, length: int, table: Mapping[str, Any]) -> int:
@@ -161,6 +168,7 @@ def _build_index(terms: Sequence[PhiTerm], p: Mapping[str, Any]) -> _Index:
     conf = _conf(p)
     exact: dict[str, list[_Entry]] = {}
     by_len: dict[int, list[_Entry]] = {}
+    glued: dict[int, list[_Entry]] = {}
     seen: set[tuple[str, bool, bool]] = set()
     for t in terms:
         toks = tuple(k for k, _, _ in _tokens(t.text, conf))
@@ -177,10 +185,15 @@ def _build_index(terms: Sequence[PhiTerm], p: Mapping[str, Any]) -> _Index:
         exact.setdefault(key, []).append(e)
         if e.max_edits:
             by_len.setdefault(len(key), []).append(e)
+        if (t.kind in _GLUE_KINDS and t.standalone and t.full
+                and len(key) >= p["min_glued_key"] and not key.isdigit()):
+            glued.setdefault(len(key), []).append(e)
     return _Index({k: tuple(v) for k, v in exact.items()},
                   {k: tuple(v) for k, v in by_len.items()},
+                  {k: tuple(v) for k, v in glued.items()},
                   max((len(k) for k in exact), default=0),
-                  max((e.max_edits for v in by_len.values() for e in v), default=0))
+                  max((e.max_edits for v in by_len.values() for e in v), default=0),
+                  p["max_glued_chars"])
 
 
 # ------------------------------------------------------------------- candidates
@@ -206,7 +219,7 @@ def _candidates(toks: Sequence[_Tok], index: _Index, window: int, order: dict[Ph
     """Windows of ``toks`` that match a term; with ``must_cross``, only windows
     that start before and end at or after that token position."""
     n = len(toks)
-    limit = index.max_len + index.max_edits
+    limit = index.max_len + max(index.max_edits, index.max_glue)
     for i in range(n):
         if must_cross is not None and i >= must_cross:
             break
@@ -239,6 +252,13 @@ def _candidates(toks: Sequence[_Tok], index: _Index, window: int, order: dict[Ph
                     score = 100.0 * (1.0 - d / max(length, n2))
                     if score >= e.term.min_score:
                         yield _Cand(refs, score, e.term, order[e.term], max(length, n2) - d)
+            # a whole name glued to a short word at either end of the window
+            for n2 in range(length - index.max_glue, length):
+                for e in index.glued.get(n2, ()):
+                    if key.startswith(e.key) or key.endswith(e.key):
+                        score = 100.0 * n2 / length
+                        if score >= e.term.min_score:
+                            yield _Cand(refs, score, e.term, order[e.term], n2)
 
 
 def _select(cands: list[_Cand], taken: set, near) -> list[_Cand]:

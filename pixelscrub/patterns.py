@@ -109,7 +109,8 @@ def time_spans(text: str) -> list[Span]:
 
 _LONG_DIGITS = re.compile(r"(?<![\w.,])\d{6,}(?![\w]|[.,]\d)")
 _MIXED = re.compile(r"(?<![\w.,\-])[A-Za-z0-9][A-Za-z0-9\-_]{4,}[A-Za-z0-9](?![\w]|[.,]\d)")
-_DIMENSIONS = re.compile(r"^\d+[xX]\d+(?:[xX]\d+)?$")
+# "128x128", also as OCR reads it ("l28xZ56"): confusable letters count as digits
+_DIMENSIONS = re.compile(r"^[\dOoIlSBZG]+[xX][\dOoIlSBZG]+(?:[xX][\dOoIlSBZG]+)?$")
 _NUMBER_UNIT = re.compile(r"^\d+(?:[.,]\d+)?([A-Za-z%/]+)$")
 _SSN = re.compile(r"(?<![\w\-.])\d{3}-\d{2}-\d{4}(?![\w\-]|\.\d)")
 

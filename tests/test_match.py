@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import pydicom
 import pytest
+from hypothesis import given, settings, strategies as st
 from pydicom.dataset import Dataset
 
 from conftest import pydicom_file
@@ -227,3 +228,32 @@ def test_pydicom_file_names_are_found_in_words():
     assert ("19-Jan-2004", "header:StudyDate") in found
     assert ("07:27:30", "header:StudyTime") in found
     assert any(t == "1CT1" for t, _ in found)
+
+
+def test_name_glued_to_a_short_word_is_found(terms):
+    found = _found(line(["DrGregory", "House"]), terms)
+    assert found == [("DrGregory House", "header:ReferringPhysicianName")]
+    # numbers never match with extra digits glued on
+    ds = Dataset()
+    ds.PatientID = "48213067"
+    assert [h.reason for h in match_words(line(["Ref", "4821306712"]), phi_terms_from_header(ds))
+            ] == ["pattern:id"]
+
+
+def test_noisy_dimensions_are_not_ids():
+    for text in ("l28x256", "Z56x128", "512xG4"):
+        assert match_words(line([text]), []) == [], text
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.text("0123456789", min_size=8, max_size=8))
+def test_other_8_digit_numbers_never_match_the_header_id(number):
+    ds = Dataset()
+    ds.PatientID = "48213067"
+    terms = phi_terms_from_header(ds)
+    diff = sum(a != b for a, b in zip(number, "48213067"))
+    reasons = {h.reason for h in match_words(line(["Ref", number]), terms)}
+    if diff >= 2:
+        assert "header:PatientID" not in reasons
+    else:
+        assert reasons == {"header:PatientID"}

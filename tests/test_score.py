@@ -1,0 +1,162 @@
+"""Benchmark scorer: untouched copies score 0 % removed, exact truth redaction 100 %."""
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pydicom
+import pytest
+
+from pixelscrub.bench.__main__ import main as bench_main
+from pixelscrub.bench.ocr import is_readable, similarity
+from pixelscrub.bench.score import (format_summary, load_presidio_truth, score_folder,
+                                    write_presidio_truth)
+from pixelscrub.synth import generate_set, read_truth
+
+#: Uncompressed cases, so the tests can rewrite pixels with pydicom alone.
+PLAIN = ["us_gray", "sc_dose", "hard_rotated", "stripped_us", "negative_blank"]
+
+
+@pytest.fixture(scope="module")
+def plainset(tmp_path_factory):
+    out = tmp_path_factory.mktemp("plain")
+    generate_set(out, len(PLAIN), seed=3, cases=PLAIN)
+    return out
+
+
+def _copy(src_dir, dst_dir):
+    shutil.copytree(src_dir / "dicom", dst_dir)
+    return dst_dir
+
+
+def _redact(out_dir, truth_dir, *, phi_only=True, fraction=1.0, strip_header=False):
+    """Black out each PHI item's box (or its left ``fraction``) with pydicom."""
+    for tp in sorted(truth_dir.glob("*.json")):
+        t = read_truth(tp)
+        path = out_dir / t.file
+        ds = pydicom.dcmread(path)
+        arr = ds.pixel_array.copy()
+        for it in t.items:
+            if phi_only and not it.is_phi:
+                continue
+            b = it.box
+            x1 = b.x0 + max(1, int(round(b.width * fraction)))
+            arr[b.y0:b.y1, b.x0:x1] = 0
+        ds.PixelData = arr.tobytes()
+        if strip_header:  # blank every element holding a header PHI value
+            values = set(t.header_phi.values())
+            for elem in ds:
+                if elem.VR in ("PN", "LO", "SH", "DA", "TM", "DT") and str(elem.value) in values:
+                    elem.value = ""
+        ds.save_as(path)
+
+
+def test_untouched_copies_remove_nothing(plainset, tmp_path):
+    out = _copy(plainset, tmp_path / "out")
+    r = score_folder(plainset / "truth", out)
+    o = r.overall
+    assert o.files == len(PLAIN) and o.invalid == 0
+    assert o.phi_items > 0 and o.phi_removed == 0 and o.phi_coverage_mean == 0.0
+    assert o.nonphi_kept == o.nonphi_items > 0
+    assert o.collateral_mean == 0.0
+    assert o.phi_readable_after == o.phi_readable_before > 0
+    assert o.header_phi_files == len(PLAIN) - 1  # the stripped file has no header PHI
+
+
+def test_exact_truth_redaction_removes_everything(plainset, tmp_path):
+    out = _copy(plainset, tmp_path / "out")
+    _redact(out, plainset / "truth", strip_header=True)
+    r = score_folder(plainset / "truth", out)
+    o = r.overall
+    assert o.phi_removed == o.phi_items > 0
+    assert o.phi_coverage_mean > 0.9
+    assert o.phi_readable_after == 0
+    assert o.nonphi_kept == o.nonphi_items
+    assert o.collateral_mean == 0.0
+    assert o.header_phi_files == 0
+    assert "overall" in format_summary(r, "exact")
+
+
+def test_half_redaction_does_not_count_as_removed(plainset, tmp_path):
+    out = _copy(plainset, tmp_path / "out")
+    _redact(out, plainset / "truth", fraction=0.5)
+    r = score_folder(plainset / "truth", out, ocr=False)
+    assert r.overall.phi_removed == 0
+    assert 0.2 < r.overall.phi_coverage_mean < 0.8
+
+
+def test_redacting_everything_loses_nonphi_and_counts_collateral(plainset, tmp_path):
+    out = _copy(plainset, tmp_path / "out")
+    for p in out.glob("*.dcm"):
+        ds = pydicom.dcmread(p)
+        arr = ds.pixel_array.copy()
+        arr[-30:] = 255  # a blunt white band over the bottom of every image
+        ds.PixelData = arr.tobytes()
+        ds.save_as(p)
+    _redact(out, plainset / "truth", phi_only=False)
+    r = score_folder(plainset / "truth", out, ocr=False)
+    assert r.overall.nonphi_kept == 0
+    assert r.overall.collateral_mean > 0.0
+
+
+def test_invalid_outputs_are_reported_and_count_as_not_removed(plainset, tmp_path):
+    out = _copy(plainset, tmp_path / "out")
+    files = sorted(out.glob("*.dcm"))
+    files[0].unlink()                          # missing
+    files[1].write_bytes(b"not a dicom file")  # unreadable
+    ds = pydicom.dcmread(files[2])             # geometry changed
+    arr = ds.pixel_array[: ds.Rows // 2].copy()
+    ds.Rows = arr.shape[0]
+    ds.PixelData = arr.tobytes()
+    ds.save_as(files[2])
+    r = score_folder(plainset / "truth", out, ocr=False)
+    status = {f.file: f.status for f in r.files}
+    assert sorted(status.values()).count("ok") == len(PLAIN) - 3
+    assert {"missing", "unreadable", "geometry"} <= set(status.values())
+    assert r.overall.invalid == 3
+    bad_phi = sum(it.is_phi for f in r.files if f.status != "ok" for it in f.items)
+    assert bad_phi > 0 and r.overall.phi_items >= bad_phi
+
+
+def test_outputs_matched_by_sop_instance_uid_when_renamed(plainset, tmp_path):
+    out = _copy(plainset, tmp_path / "out")
+    for i, p in enumerate(sorted(out.glob("*.dcm"))):
+        p.rename(out / f"renamed_{i}.bin")
+    r = score_folder(plainset / "truth", out, ocr=False)
+    assert r.overall.invalid == 0
+
+
+def test_presidio_ground_truth_round_trip(plainset, tmp_path):
+    truths = [read_truth(p) for p in sorted((plainset / "truth").glob("*.json"))]
+    gt = tmp_path / "ground_truth.json"
+    write_presidio_truth(truths, gt)
+    data = json.loads(gt.read_text())
+    first = next(iter(data.values()))
+    assert set(first[0]) == {"label", "left", "top", "width", "height"}
+    loaded = load_presidio_truth(gt, plainset / "dicom")
+    assert sum(len(t.items) for t in loaded) == sum(it.is_phi for t in truths for it in t.items)
+    assert all(it.ink is not None and it.ink.any() for t in loaded for it in t.items)
+    out = _copy(plainset, tmp_path / "out")
+    assert score_folder(gt, out, plainset / "dicom", ocr=False).overall.phi_removed == 0
+    _redact(out, plainset / "truth")
+    r = score_folder(gt, out, plainset / "dicom", ocr=False)
+    assert r.overall.phi_removed == r.overall.phi_items > 0
+
+
+def test_similarity_tolerates_ocr_noise_but_not_other_text():
+    assert is_readable("DOE, JOHN", "Name: DOE JOHN")
+    assert is_readable("10234587", "1O2345B7 ".replace("O", "0").replace("B", "8"))
+    assert not is_readable("DOE, JOHN", "")
+    assert similarity("GARCIA", "TIS 0.4 MI 1.1") < 50
+
+
+def test_cli_score_prints_table_and_writes_json(plainset, tmp_path, capsys):
+    out = _copy(plainset, tmp_path / "out")
+    js = tmp_path / "score.json"
+    rc = bench_main(["score", "--truth", str(plainset / "truth"), "--output", str(out),
+                     "--json", str(js), "--no-ocr"])
+    assert rc == 0
+    text = capsys.readouterr().out
+    assert "PHI removed" in text and "overall" in text
+    assert json.loads(js.read_text())["overall"]["phi_removed"] == 0

@@ -172,7 +172,7 @@ def test_redact_and_second_decoder(kind, syntax, tmp_path):
     ds = read_dataset(src)
     info = image_info(ds)
     a = list(iter_frames(ds))
-    plan = plan_redactions([Hit(BOX, "user-region", frames=(1,))], info, margin=2)
+    plan = plan_redactions([Hit(BOX, "pattern:date", frames=(1,))], info, margin=2)
     new, result = redact_dataset(ds, plan, workdir=str(tmp_path))
     out_path = tmp_path / "out.dcm"
     write_atomic(new, out_path)

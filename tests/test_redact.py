@@ -113,3 +113,10 @@ def test_dct_monochrome_and_box_at_image_edge(tmp_path):
     release(new)
     rgb = read_dataset(tmp_path / "out.dcm").pixel_array
     assert rgb.max() <= 2 and result.blocks_changed == 3
+
+
+def test_user_regions_get_no_margin():
+    info = image_info(synthetic("mono8"))
+    plan = plan_redactions([Hit(Box(10, 10, 20, 20), "user-region"),
+                            Hit(Box(30, 30, 40, 40), "pattern:date")], info, margin=3)
+    assert plan.boxes_for("pixels", 0) == [Box(10, 10, 20, 20), Box(27, 27, 43, 43)]

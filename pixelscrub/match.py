@@ -25,6 +25,7 @@ never fire on allowlisted words alone.
 """
 from __future__ import annotations
 
+import json
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -62,9 +63,20 @@ def _fold_char(c: str, confusions: tuple[tuple[str, str], ...]) -> str:
     return "".join(conf.get(x, x) for x in d.upper())
 
 
+_ASCII_RUN = re.compile(r"[A-Z0-9]+")
+
+
+@lru_cache(maxsize=16)
+def _ascii_table(confusions: tuple[tuple[str, str], ...]) -> dict[int, str]:
+    return str.maketrans({k: v for k, v in confusions if len(k) == 1 and k.isascii()})
+
+
 @lru_cache(maxsize=1 << 16)
 def _tokens(text: str, confusions: tuple[tuple[str, str], ...]) -> tuple[tuple[str, int, int], ...]:
     """(key, start, end) for each run of letters/digits of ``text`` after folding."""
+    if text.isascii():  # fast path: upper() keeps the length, one translate
+        folded = text.upper().translate(_ascii_table(confusions))
+        return tuple((m.group(), m.start(), m.end()) for m in _ASCII_RUN.finditer(folded))
     out = []
     cur: list[str] = []
     start = -1
@@ -162,6 +174,18 @@ def _edits_for(kind: str, length: int, table: Mapping[str, Any]) -> int:
         if length >= min_len:
             edits = n
     return edits
+
+
+def _index_for(terms: Sequence[PhiTerm], p: Mapping[str, Any]) -> _Index:
+    """The index of ``terms``, cached: the pipeline matches many frames per header."""
+    keys = ("confusions", "max_edits", "min_key_length", "short_numeric_key",
+            "min_glued_key", "max_glued_chars")
+    return _cached_index(tuple(terms), json.dumps({k: p[k] for k in keys}, sort_keys=True))
+
+
+@lru_cache(maxsize=16)
+def _cached_index(terms: tuple[PhiTerm, ...], params_json: str) -> _Index:
+    return _build_index(terms, json.loads(params_json))
 
 
 def _build_index(terms: Sequence[PhiTerm], p: Mapping[str, Any]) -> _Index:
@@ -353,7 +377,7 @@ def match_words(words: Sequence[Word], terms: Sequence[PhiTerm], *, mode: str = 
     p = match_params(params)
     conf = _conf(p)
     lines = _group_lines(words, conf)
-    index = _build_index(terms, p)
+    index = _index_for(terms, p)
     order = {t: i for i, t in enumerate(terms)}
     window = p["max_window_tokens"]
 
@@ -452,7 +476,7 @@ def find_phi_in_text(text: str, terms: Sequence[PhiTerm], *, patterns: bool = Tr
     rule = pattern_spans(text) if patterns else []
     rule = [s for s in rule
             if not all(t.allow for t in toks if t.ref[0] < s[1] and s[0] < t.ref[1])]
-    index = _build_index(terms, p)
+    index = _index_for(terms, p)
     if index.exact and toks:
         order = {t: i for i, t in enumerate(terms)}
         pos = {t.ref: i for i, t in enumerate(toks)}

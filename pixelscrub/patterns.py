@@ -19,13 +19,15 @@ from typing import Optional
 from .assets import load_json, load_words
 
 __all__ = ["pattern_spans", "date_spans", "time_spans", "id_spans", "phone_spans",
-           "email_spans", "label_spans"]
+           "email_spans", "label_spans", "ocr_digits"]
 
 Span = tuple[int, int, str]
 
 
 def _fold(text: str) -> str:
     """Accents stripped, same length as ``text`` so offsets still apply."""
+    if text.isascii():
+        return text
     out = []
     for c in text:
         d = "".join(x for x in unicodedata.normalize("NFKD", c) if not unicodedata.combining(x))
@@ -256,8 +258,9 @@ def label_spans(text: str) -> list[Span]:
     after it ("DR 60" is a dynamic range, not a doctor) gives nothing.
     """
     out = []
+    folded = _fold(text)
     for rx, reason, kind, need_colon, dot_counts in _label_table():
-        for m in rx.finditer(_fold(text)):
+        for m in rx.finditer(folded):
             sep = _SEP.match(text, m.end())
             sep_text = sep.group()
             has_colon = any(c in sep_text for c in ":#=") or (dot_counts and "." in sep_text)
@@ -286,13 +289,45 @@ def _resolve(spans: list[Span]) -> list[Span]:
     return [(s, e, r) for s, e, r, _ in out]
 
 
+_DIGITISH = re.compile(r"[A-Za-z0-9|.,/:\-]+")
+_AS_DIGIT = str.maketrans("OoQDIl|SsBZzG", "0000111558226")
+
+
+def ocr_digits(text: str) -> str:
+    """``text`` with confusable letters read as digits inside number-like runs.
+
+    A run of letters, digits and ``./,:-`` with no more letters than digits
+    ("l5.0l.198O", "8812345B") is read as digits ("15.01.1980", "88123458"); words stay as they
+    are.  The length never changes, so spans found in the result apply to ``text``.
+    """
+    def fix(m: re.Match) -> str:
+        run = m.group()
+        digits = sum(c.isdigit() for c in run)
+        letters = sum(c.isalpha() for c in run)
+        if digits < 2 or letters > digits:
+            return run
+        unit = _NUMBER_UNIT.match(run)
+        if unit and unit.group(1).casefold() in _units():
+            return run   # "100MHz" stays a frequency
+        return run.translate(_AS_DIGIT)
+    return _DIGITISH.sub(fix, text)
+
+
+def _rule_spans(text: str) -> list[Span]:
+    return (label_spans(text) + date_spans(text) + time_spans(text) + id_spans(text)
+            + phone_spans(text) + email_spans(text))
+
+
 def pattern_spans(text: str) -> list[tuple[int, int, str]]:
     """Character spans of header-free PHI in ``text``: (start, end, reason).
 
     Reasons: ``pattern:date``, ``pattern:time``, ``pattern:id``,
     ``pattern:phone``, ``pattern:email`` and ``label:<Label>`` (label and
-    value).  Spans are sorted and do not overlap.
+    value).  The rules also run on the text with OCR-confused digits read back
+    (:func:`ocr_digits`).  Spans are sorted and do not overlap.
     """
-    spans = (label_spans(text) + date_spans(text) + time_spans(text) + id_spans(text)
-             + phone_spans(text) + email_spans(text))
+    spans = _rule_spans(text)
+    digits = ocr_digits(text)
+    if digits != text:
+        spans += _rule_spans(digits)
     return _resolve(spans)

@@ -122,3 +122,17 @@ def test_every_valid_date_is_found(d):
                  d.strftime("%d-%b-%Y"), d.strftime("%Y%m%d")):
         spans = pattern_spans(text)
         assert spans == [(0, len(text), "pattern:date")], text
+
+
+@pytest.mark.parametrize("text,reason", [("l5.0l.198O", "pattern:date"),
+                                         ("l4:3O:O5", "pattern:time"),
+                                         ("88l2345B", "pattern:id")])
+def test_ocr_confused_digits_are_read_back(text, reason):
+    assert _found(text) == [(text, reason)]
+
+
+def test_ocr_digits_leaves_words_and_units():
+    from pixelscrub.patterns import ocr_digits
+    assert ocr_digits("DOB: l5.0l.198O") == "DOB: 15.01.1980"
+    for text in ("SMITH", "100MHz", "TIS0.4", "Gain", "C5-1", "W:4OO"):
+        assert ocr_digits(text) == text

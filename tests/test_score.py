@@ -84,6 +84,7 @@ def test_half_redaction_does_not_count_as_removed(plainset, tmp_path):
     r = score_folder(plainset / "truth", out, ocr=False)
     assert r.overall.phi_removed == 0
     assert 0.2 < r.overall.phi_coverage_mean < 0.8
+    assert r.overall.nonphi_kept == r.overall.nonphi_items
 
 
 def test_redacting_everything_loses_nonphi_and_counts_collateral(plainset, tmp_path):
@@ -160,3 +161,22 @@ def test_cli_score_prints_table_and_writes_json(plainset, tmp_path, capsys):
     text = capsys.readouterr().out
     assert "PHI removed" in text and "overall" in text
     assert json.loads(js.read_text())["overall"]["phi_removed"] == 0
+
+
+def test_fill_in_the_inks_own_colour_counts_as_removed(plainset, tmp_path):
+    """Ink pixels keep their value under a box of the same colour, yet nothing is readable."""
+    out = _copy(plainset, tmp_path / "out")
+    for tp in sorted((plainset / "truth").glob("*.json")):
+        t = read_truth(tp)
+        ds = pydicom.dcmread(out / t.file)
+        arr = ds.pixel_array.copy()
+        for it in t.items:
+            if it.is_phi:
+                b = it.box
+                arr[b.y0:b.y1, b.x0:b.x1] = arr[b.y0:b.y1, b.x0:b.x1].max()
+        ds.PixelData = arr.tobytes()
+        ds.save_as(out / t.file)
+    r = score_folder(plainset / "truth", out, ocr=False)
+    assert r.overall.phi_removed == r.overall.phi_items > 0
+    changed = [it.changed for f in r.files for it in f.items if it.is_phi]
+    assert np.mean(changed) < 0.5  # most ink pixels did not change value

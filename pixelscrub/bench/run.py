@@ -87,6 +87,8 @@ def run_pixelscrub(input_dir: Path, output_dir: Path, options=None, *,
     frames = failed = 0
     if trace_memory:
         tracemalloc.start()
+    if report:
+        Path(report).parent.mkdir(parents=True, exist_ok=True)
     rep = open(report, "w", encoding="utf-8") if report else None
     t0 = time.perf_counter()
     try:

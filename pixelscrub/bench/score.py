@@ -2,17 +2,20 @@
 
 Rules (per text item, in display units of the original, see :mod:`.display`):
 
-- ``contrast``: on the original, the largest channel difference between the mean of the
-  item's ink pixels and the mean of the other pixels of its box.
+- ``contrast`` C: on the original, the largest channel difference between the mean of
+  the item's ink pixels and the mean of the other pixels of its box.
 - an ink pixel is *changed* when the output differs from the original by more than
-  ``max(CHANGE_FLOOR, CHANGE_OF_CONTRAST * contrast)`` in any channel.
-- ``coverage``: the fraction of ink pixels changed; ``contrast_left``: the same
-  ink-vs-box contrast measured on the output, divided by the original's.
-- a PHI item is **removed** when ``coverage >= REMOVED_COVERAGE`` or
-  ``contrast_left <= REMOVED_CONTRAST_LEFT`` on every frame it is on (up to
-  ``MAX_FRAMES_CHECKED`` frames spread over its frames are checked).
-- a non-PHI item is **kept** when ``coverage <= KEPT_COVERAGE`` and
-  ``contrast_left >= KEPT_CONTRAST_LEFT`` on every checked frame.
+  ``max(CHANGE_FLOOR, CHANGE_OF_CONTRAST * C)`` in any channel.
+- an ink pixel is *visible* when it is unchanged and still differs by at least
+  ``VISIBLE_OF_CONTRAST * C`` from the mean of the non-ink pixels around it (a
+  ``VISIBLE_WINDOW`` square) in the output. That catches fills of the ink's own colour
+  and blurs, and partial boxes do not fool it. Ink pixels not visible on the original
+  itself are left out.
+- ``coverage``: the fraction of (originally visible) ink pixels no longer visible;
+  ``changed``: the fraction of ink pixels changed.
+- a PHI item is **removed** when ``coverage >= REMOVED_COVERAGE`` on every frame it is
+  on (up to ``MAX_FRAMES_CHECKED`` frames spread over its frames are checked).
+- a non-PHI item is **kept** when ``coverage <= KEPT_COVERAGE`` on every checked frame.
 - PHI **still readable**: Tesseract re-reads the item's area (box plus margin) on the
   output and the reading matches the item's text (see :mod:`.ocr`); the same reading
   on the original says whether OCR could read it at all.
@@ -33,6 +36,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Iterable, Optional, Sequence
 
+import cv2
 import numpy as np
 import pydicom
 
@@ -45,15 +49,15 @@ __all__ = [
     "ItemScore", "FileScore", "GroupSummary", "ScoreReport",
     "score_file", "score_folder", "summarize", "load_presidio_truth",
     "write_presidio_truth", "format_summary",
-    "REMOVED_COVERAGE", "REMOVED_CONTRAST_LEFT", "KEPT_COVERAGE", "KEPT_CONTRAST_LEFT",
+    "REMOVED_COVERAGE", "KEPT_COVERAGE",
 ]
 
 REMOVED_COVERAGE = 0.90
-REMOVED_CONTRAST_LEFT = 0.15
 KEPT_COVERAGE = 0.25
-KEPT_CONTRAST_LEFT = 0.60
 CHANGE_FLOOR = 6.0
 CHANGE_OF_CONTRAST = 0.5
+VISIBLE_OF_CONTRAST = 0.35
+VISIBLE_WINDOW = 7
 COLLATERAL_TOLERANCE = 12.0
 TEXT_MARGIN = 8
 MAX_FRAMES_CHECKED = 5
@@ -70,7 +74,7 @@ class ItemScore:
     why: str
     tags: tuple[str, ...]
     coverage: float
-    contrast_left: float
+    changed: float
     removed: bool
     kept: bool
     readable_before: Optional[bool] = None
@@ -164,21 +168,41 @@ def _ink_contrast(crop: np.ndarray, ink: np.ndarray) -> float:
     return float(np.abs(crop[ink].mean(axis=0) - crop[rest].mean(axis=0)).max())
 
 
+def _visible(crop: np.ndarray, ink: np.ndarray, contrast: float) -> np.ndarray:
+    """Ink pixels that stand out from the mean of the non-ink pixels around them."""
+    bgmask = (~ink).astype(np.float32)
+    k = (VISIBLE_WINDOW, VISIBLE_WINDOW)
+    count = cv2.boxFilter(bgmask, -1, k, normalize=False, borderType=cv2.BORDER_CONSTANT)
+    diff = np.zeros(ink.shape, np.float32)
+    for ch in range(crop.shape[-1]):
+        plane = crop[..., ch].astype(np.float32)
+        total = cv2.boxFilter(plane * bgmask, -1, k, normalize=False,
+                              borderType=cv2.BORDER_CONSTANT)
+        local = np.divide(total, count, out=plane.copy(), where=count > 0)
+        diff = np.maximum(diff, np.abs(plane - local))
+    return (diff >= VISIBLE_OF_CONTRAST * contrast) & ink
+
+
 def _item_pixels(item: TextItem, before: np.ndarray, after: np.ndarray,
                  frame: int) -> tuple[float, float]:
-    """(coverage, contrast_left) of ``item`` on one frame."""
+    """(coverage, changed) of ``item`` on one frame."""
     b = item.box
     ink = item.ink
     crop_in = before[frame, b.y0:b.y1, b.x0:b.x1]
     crop_out = after[frame, b.y0:b.y1, b.x0:b.x1]
     if ink is None or ink.shape != crop_in.shape[:2]:
         ink = np.ones(crop_in.shape[:2], bool)
+    if not ink.any():
+        return 0.0, 0.0
     c0 = _ink_contrast(crop_in, ink)
     tol = max(CHANGE_FLOOR, CHANGE_OF_CONTRAST * c0)
-    diff = np.abs(crop_out - crop_in).max(axis=-1)
-    coverage = float((diff[ink] > tol).mean()) if ink.any() else 0.0
-    left = _ink_contrast(crop_out, ink) / c0 if c0 > 0 else 0.0
-    return coverage, float(left)
+    changed = np.abs(crop_out - crop_in).max(axis=-1) > tol
+    seen_before = _visible(crop_in, ink, c0)
+    if not seen_before.any():
+        seen_before = ink
+    seen_after = _visible(crop_out, ink, c0) & ~changed & seen_before
+    coverage = 1.0 - seen_after.sum() / seen_before.sum()
+    return float(coverage), float(changed[ink].mean())
 
 
 def _ocr_item(img: np.ndarray, item: TextItem, frame: int) -> str:
@@ -253,7 +277,7 @@ def _unhandled(truth: FileTruth) -> tuple[ItemScore, ...]:
     """Item scores of a file with no valid output: nothing removed, nothing kept."""
     return tuple(ItemScore(file=truth.file, category=truth.category, text=it.text,
                            is_phi=it.is_phi, why=it.why, tags=it.tags, coverage=0.0,
-                           contrast_left=1.0, removed=False, kept=False)
+                           changed=0.0, removed=False, kept=False)
                  for it in truth.items)
 
 
@@ -303,11 +327,10 @@ def score_file(truth: FileTruth, original: Path, output: Optional[Path], *,
     items = []
     for i, it in enumerate(truth.items):
         frames = _frames_to_check(it, before.shape[0])
-        per = [_item_pixels(it, before, after, f) for f in frames] or [(0.0, 1.0)]
+        per = [_item_pixels(it, before, after, f) for f in frames] or [(0.0, 0.0)]
         cov = [p[0] for p in per]
-        left = [p[1] for p in per]
-        removed = all(c >= REMOVED_COVERAGE or l <= REMOVED_CONTRAST_LEFT for c, l in per)
-        kept = all(c <= KEPT_COVERAGE and l >= KEPT_CONTRAST_LEFT for c, l in per)
+        removed = all(c >= REMOVED_COVERAGE for c in cov)
+        kept = all(c <= KEPT_COVERAGE for c in cov)
         rb = ra = None
         if ocr and it.is_phi:
             rb = readable_before.get(i)
@@ -315,7 +338,7 @@ def score_file(truth: FileTruth, original: Path, output: Optional[Path], *,
         items.append(ItemScore(
             file=truth.file, category=truth.category, text=it.text, is_phi=it.is_phi,
             why=it.why, tags=it.tags, coverage=float(np.mean(cov)),
-            contrast_left=float(np.max(left)), removed=removed, kept=kept,
+            changed=float(np.mean([p[1] for p in per])), removed=removed, kept=kept,
             readable_before=rb, readable_after=ra))
     return FileScore(status="ok", output=str(output), items=tuple(items),
                      collateral=_collateral(truth, before, after),

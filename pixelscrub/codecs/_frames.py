@@ -28,6 +28,10 @@ def run_encoder(encoder, frame: np.ndarray, info: ImageInfo, photometric: str,
     GDCM's RLE encoder aborts the process on some inputs)."""
     opts = pixel_options(frame, info, photometric)
     opts.update(kwargs)
+    # Decoders may hand back narrower samples than Bits Allocated (e.g. 8-bit
+    # precision JPEG 2000 in a 16-bit image); encode in the header's width.
+    dtype = np.dtype(f"{'i' if info.signed else 'u'}{info.bits_allocated // 8}")
+    arr = np.ascontiguousarray(frame.astype(dtype, copy=False))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return encoder.encode(np.ascontiguousarray(frame), encoding_plugin=plugin, **opts)
+        return encoder.encode(arr, encoding_plugin=plugin, **opts)

@@ -285,7 +285,7 @@ def _candidates(toks: Sequence[_Tok], index: _Index, window: int, order: dict[Ph
                             yield _Cand(refs, score, e.term, order[e.term], n2)
 
 
-def _select(cands: list[_Cand], taken: set, near) -> list[_Cand]:
+def _select(cands: list[_Cand], taken: set, near, veto=None) -> list[_Cand]:
     """Greedy non-overlapping choice: standalone terms by agreeing characters,
     score and length, then the others that sit next to something already chosen
     (``near(refs)``)."""
@@ -294,6 +294,8 @@ def _select(cands: list[_Cand], taken: set, near) -> list[_Cand]:
     for standalone in (True, False):
         for c in cands:
             if c.term.standalone != standalone or any(r in taken for r in c.refs):
+                continue
+            if veto is not None and veto(c):
                 continue
             if not standalone and not near(c.refs):
                 continue
@@ -361,6 +363,25 @@ def _hit(words: list[Word], reason: str, score: float) -> Hit:
                text=" ".join(w.text for w in words), score=round(score, 1))
 
 
+def _short_number(c: _Cand, lines: list[_Line], short: int) -> bool:
+    text = "".join(lines[li].words[wi].text for li, wi in dict.fromkeys(c.refs))
+    digits = sum(ch.isdigit() for ch in text)
+    return digits < short and not any(ch.isalpha() for ch in text)
+
+
+def _looks_measured(refs: tuple, lines: list[_Line]) -> bool:
+    """A bare number right after or before overlay vocabulary ("kVp 120", "120 cm")
+    is a measurement, whatever short header value it happens to equal."""
+    li = refs[0][0]
+    wis = sorted({wi for l2, wi in refs if l2 == li})
+    words = lines[li].words
+    if not all(any(c.isdigit() for c in words[wi].text) for wi in wis):
+        return False
+    side = [wi for wi in (wis[0] - 1, wis[-1] + 1) if 0 <= wi < len(words)]
+    return any(is_allowlisted(words[wi].text) and any(c.isalpha() for c in words[wi].text)
+               for wi in side)
+
+
 def match_words(words: Sequence[Word], terms: Sequence[PhiTerm], *, mode: str = "phi",
                 params: Optional[Mapping[str, Any]] = None) -> list[Hit]:
     """Hits for the OCR ``words`` of one image.
@@ -415,6 +436,13 @@ def match_words(words: Sequence[Word], terms: Sequence[PhiTerm], *, mode: str = 
         for ti, t in enumerate(line.toks):
             tok_pos.setdefault(t.ref, []).append(ti)
 
+    short = p["short_numeric_key"]
+
+    def veto(c: _Cand) -> bool:
+        # a short number equal to a header ID, but standing as a measurement
+        return (c.term.kind in ("id", "phone") and _short_number(c, lines, short)
+                and _looks_measured(c.refs, lines))
+
     def near(refs: tuple) -> bool:
         hit_refs = covered | taken
         for ref in refs:
@@ -429,7 +457,7 @@ def match_words(words: Sequence[Word], terms: Sequence[PhiTerm], *, mode: str = 
         return False
 
     taken: set = set()
-    chosen = _select(cands, taken, near)
+    chosen = _select(cands, taken, near, veto)
 
     header_words: set[tuple[int, int]] = set()
     for c in chosen:

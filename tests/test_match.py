@@ -257,3 +257,26 @@ def test_other_8_digit_numbers_never_match_the_header_id(number):
         assert "header:PatientID" not in reasons
     else:
         assert reasons == {"header:PatientID"}
+
+
+def test_short_numeric_study_id_needs_context_and_is_never_a_measurement():
+    ds = Dataset()
+    ds.PatientName = "DOE^JOHN"
+    ds.StudyID = "120"
+    terms = phi_terms_from_header(ds)
+    assert _found(line(["120"]), terms) == []
+    # next to the patient name, the study ID is redacted too
+    assert sorted(_found(line(["DOE", "JOHN", "120"]), terms)) == [
+        ("120", "header:StudyID"), ("DOE JOHN", "header:PatientName")]
+    # but after a setting name it is a measurement, even next to PHI
+    assert _found(line(["DOE", "JOHN", "kVp", "120"]), terms) == [
+        ("DOE JOHN", "header:PatientName")]
+
+
+def test_short_header_number_next_to_a_setting_is_a_measurement():
+    ds = Dataset()
+    ds.StudyID = "1250"
+    terms = phi_terms_from_header(ds)
+    assert _found(line(["1250"]), terms) == [("1250", "header:StudyID")]
+    assert _found(line(["Vol", "1250", "ml"]), terms) == []
+    assert _found(line(["1250", "cm"]), terms) == []

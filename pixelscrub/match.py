@@ -35,7 +35,7 @@ from typing import Any, Iterable, Mapping, Optional, Sequence
 from rapidfuzz.distance import Levenshtein
 
 from .assets import load_json, load_words
-from .patterns import pattern_spans
+from .patterns import dangling_label, label_value_spans, pattern_spans
 from .phi_terms import PhiTerm
 from .records import Box, Hit, Word
 
@@ -420,6 +420,20 @@ def match_words(words: Sequence[Word], terms: Sequence[PhiTerm], *, mode: str = 
                 rule_hits.append((idx, li, reason))
                 covered.update((li, wi) for wi in idx)
 
+    # a label that ends a line takes its value from the start of the line below
+    for a, b in pairs:
+        dangling = dangling_label(lines[a].text)
+        if dangling is None:
+            continue
+        start, reason, kind = dangling
+        for s, e, why in label_value_spans(lines[b].text, kind, reason):
+            below = [wi for wi, (ws, we) in enumerate(lines[b].offsets) if ws < e and s < we]
+            above = [wi for wi, (ws, we) in enumerate(lines[a].offsets) if we > start]
+            if below and not all(is_allowlisted(lines[b].words[wi].text) for wi in below):
+                rule_hits += [(above, a, why), (below, b, why)]
+                covered.update((a, wi) for wi in above)
+                covered.update((b, wi) for wi in below)
+
     # header terms, on each line and across each pair of stacked lines
     cands: list[_Cand] = []
     if index.exact:
@@ -469,9 +483,13 @@ def match_words(words: Sequence[Word], terms: Sequence[PhiTerm], *, mode: str = 
             hits.append(_hit([lines[li].words[wi] for wi in sorted(wis)],
                              f"header:{c.term.attribute}", c.score))
             header_words.update((li, wi) for wi in wis)
+    # one hit per set of words; a label names it better than a bare pattern
+    rule_hits.sort(key=lambda r: not r[2].startswith("label:"))
+    seen: set[tuple] = set()
     for idx, li, reason in rule_hits:
-        if all((li, wi) in header_words for wi in idx):
+        if all((li, wi) in header_words for wi in idx) or (li, tuple(idx)) in seen:
             continue
+        seen.add((li, tuple(idx)))
         hits.append(_hit([lines[li].words[wi] for wi in idx], reason, 100.0))
 
     if mode == "all-text":

@@ -19,7 +19,7 @@ from typing import Optional
 from .assets import load_json, load_words
 
 __all__ = ["pattern_spans", "date_spans", "time_spans", "id_spans", "phone_spans",
-           "email_spans", "label_spans", "ocr_digits"]
+           "email_spans", "label_spans", "ocr_digits", "dangling_label", "label_value_spans"]
 
 Span = tuple[int, int, str]
 
@@ -270,6 +270,36 @@ def label_spans(text: str) -> list[Span]:
             if end is not None and end > sep.end():
                 out.append((m.start(), end, f"label:{reason}"))
     return out
+
+
+def dangling_label(text: str) -> Optional[tuple[int, str, str]]:
+    """A label that ends ``text`` with no value after it ("... Name:"), as
+    (start, reason, value kind); its value is then at the start of the next line."""
+    folded = _fold(text)
+    best = None
+    for rx, reason, kind, need_colon, dot_counts in _label_table():
+        for m in rx.finditer(folded):
+            sep = _SEP.match(text, m.end())
+            if text[sep.end():].strip():
+                continue
+            if need_colon and not (any(c in sep.group() for c in ":#=")
+                                   or (dot_counts and "." in sep.group())):
+                continue
+            if best is None or m.start() < best[0]:
+                best = (m.start(), reason, kind)
+    return best
+
+
+def label_value_spans(text: str, kind: str, reason: str) -> list[Span]:
+    """The value of a label of ``kind`` that starts ``text`` (the line below a
+    dangling label), as a span with ``reason``; empty if the shape is wrong."""
+    start = len(text) - len(text.lstrip())
+    end = _value_end(text, start, kind)
+    if end is None or end <= start:
+        digits = ocr_digits(text)
+        if digits != text and kind != "name":
+            end = _value_end(digits, start, kind)
+    return [(start, end, f"label:{reason}")] if end is not None and end > start else []
 
 
 # ---------------------------------------------------------------------- combined

@@ -280,3 +280,14 @@ def test_short_header_number_next_to_a_setting_is_a_measurement():
     assert _found(line(["1250"]), terms) == [("1250", "header:StudyID")]
     assert _found(line(["Vol", "1250", "ml"]), terms) == []
     assert _found(line(["1250", "cm"]), terms) == []
+
+
+def test_label_at_line_end_takes_the_value_below():
+    words = (line(["Gain", "50", "Name:"], 0, y=10) + line(["SMITH,", "ANNA", "TIS", "0.4"], 1, y=24)
+             + line(["DOB"], 2, y=38) + line(["l5.0l.198O"], 3, y=52))
+    found = sorted(_found(words, []))
+    assert found == [("DOB", "label:DOB"), ("Name:", "label:Name"),
+                     ("SMITH, ANNA", "label:Name"), ("l5.0l.198O", "label:DOB")]
+    # a value of the wrong shape below a label is left alone
+    words = line(["DR"], 0, y=10) + line(["60", "dB"], 1, y=24)
+    assert match_words(words, []) == []

@@ -136,3 +136,13 @@ def test_ocr_digits_leaves_words_and_units():
     assert ocr_digits("DOB: l5.0l.198O") == "DOB: 15.01.1980"
     for text in ("SMITH", "100MHz", "TIS0.4", "Gain", "C5-1", "W:4OO"):
         assert ocr_digits(text) == text
+
+
+def test_dangling_label_and_its_value_on_the_next_line():
+    from pixelscrub.patterns import dangling_label, label_value_spans
+    assert dangling_label("Gain 50 Name:") == (8, "Name", "name")
+    assert dangling_label("Name: DOE") is None
+    assert dangling_label("Patient") is None            # needs its colon
+    assert label_value_spans("SMITH, ANNA TIS 0.4", "name", "Name") == [(0, 11, "label:Name")]
+    assert label_value_spans("60 dB", "name", "Dr") == []
+    assert label_value_spans("88123456", "id", "MRN") == [(0, 8, "label:MRN")]

@@ -75,14 +75,37 @@ def _convert_all(ds: Dataset) -> None:
                 _convert_all(item)
 
 
+_WORD = {"OW": 2, "OL": 4, "OF": 4, "OD": 8, "OV": 8}
+
+
+def _swap_words(ds: Dataset) -> None:
+    """Byte-swap O* values read from a big endian file (pydicom keeps their bytes)."""
+    for tag in list(ds.keys()):
+        elem = ds[tag]
+        if elem.VR == "SQ":
+            for item in elem.value:
+                _swap_words(item)
+        elif elem.VR in _WORD and isinstance(elem.value, (bytes, bytearray)) and elem.value:
+            size = _WORD[elem.VR]
+            n = len(elem.value) // size * size
+            body = np.frombuffer(elem.value[:n], f">u{size}").astype(f"<u{size}").tobytes()
+            elem.value = body + bytes(elem.value[n:])
+
+
 def _copy_without_pixels(ds: Dataset) -> Dataset:
-    """A deep copy of ``ds`` (file meta included) without its Pixel Data."""
+    """A deep copy of ``ds`` (file meta included) without its Pixel Data.
+
+    Values from a big endian file are converted, since the copy is written as
+    little endian.
+    """
     new = Dataset()
     for tag in ds.keys():
         if tag == PIXEL_DATA_TAG:
             continue
         new.add(copy.deepcopy(ds[tag]))
     _convert_all(new)
+    if ds.file_meta.get("TransferSyntaxUID") == _uid.ExplicitVRBigEndian:
+        _swap_words(new)
     new.file_meta = FileMetaDataset(copy.deepcopy(ds.file_meta))
     new.preamble = getattr(ds, "preamble", None)
     return new

@@ -96,7 +96,12 @@ def overlay_frame_index(layer: OverlayLayer, frame: int, image_frames: int) -> i
 def overlay_planes(ds: Dataset, layer: OverlayLayer) -> np.ndarray:
     """The overlay plane bits as uint8 (frames, rows, columns) 0/1."""
     g = overlay_group(layer.name)
-    data = ds[(g, 0x3000)].value
+    elem = ds[(g, 0x3000)]
+    data = elem.value
+    meta = getattr(ds, "file_meta", None)
+    if (elem.VR == "OW" and meta is not None
+            and meta.get("TransferSyntaxUID") == "1.2.840.10008.1.2.2"):
+        data = np.frombuffer(data[: len(data) // 2 * 2], ">u2").astype("<u2").tobytes()
     count = layer.rows * layer.columns * layer.frames
     bits = unpack_bits(data)
     if bits.size < count:

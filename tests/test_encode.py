@@ -177,3 +177,43 @@ def _tmp_jpeg(tmp_path, data):
     p = tmp_path / "frame.jpg"
     p.write_bytes(data)
     return p
+
+
+def test_new_dataset_shares_nothing_mutable(tmp_path):
+    ds = read_dataset(pydicom_file("examples_ybr_color.dcm"))
+    ds.add_new(0x00081110, "SQ", [pydicom.Dataset()])
+    ds[0x00081110].value[0].ReferencedSOPInstanceUID = "1.2.3"
+    new, _ = redact_dataset(ds, RedactionPlan(), workdir=str(tmp_path))
+    for tag in ds.keys():
+        if tag != 0x7FE00010:
+            assert new[tag] is not ds[tag]
+    new[0x00081110].value[0].ReferencedSOPInstanceUID = "9.9.9"
+    new.PatientName = "Changed^Name"
+    new.file_meta.ImplementationVersionName = "X"
+    assert ds[0x00081110].value[0].ReferencedSOPInstanceUID == "1.2.3"
+    assert ds.PatientName != "Changed^Name"
+    assert ds.file_meta.get("ImplementationVersionName") != "X"
+    assert ds._dict[0x7FE00010].value is None  # input Pixel Data was never loaded
+    release(new)
+
+
+def test_corrupt_compressed_frame_is_refused(tmp_path):
+    ds = pydicom.dcmread(pydicom_file("MR_small_jp2klossless.dcm"))
+    from pydicom.encaps import encapsulate
+    ds.PixelData = encapsulate([b"\xff\x4f\xff\x51" + b"\x00" * 64])
+    ds.save_as(tmp_path / "bad.dcm")
+    bad = read_dataset(tmp_path / "bad.dcm")
+    plan = plan_redactions([Hit(Box(0, 0, 8, 8), "user-region")], image_info(bad), margin=0)
+    with pytest.raises(ScrubError) as e:
+        redact_dataset(bad, plan, workdir=str(tmp_path))
+    assert e.value.reason == "undecodable" and "\n" not in str(e.value)
+    assert [f for f in os.listdir(tmp_path) if f.startswith("pixelscrub-")] == []
+
+
+def test_missing_frames_are_refused(tmp_path):
+    ds = pydicom.dcmread(pydicom_file("SC_rgb_rle_2frame.dcm"))
+    ds.NumberOfFrames = 3
+    ds.save_as(tmp_path / "short.dcm")
+    with pytest.raises(ScrubError):
+        redact_dataset(read_dataset(tmp_path / "short.dcm"), RedactionPlan(),
+                       workdir=str(tmp_path))

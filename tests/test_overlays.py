@@ -138,3 +138,25 @@ def test_multi_frame_overlay_maps_frames():
     assert len(views) == 3 and not views[0].any()
     assert views[1][5:10, 5:10].all() and views[2][20:25, 20:25].all()
     assert views[1].sum() == 25 * 255 and views[2].sum() == 25 * 255
+
+
+def test_big_endian_overlay_survives_conversion(tmp_path):
+    import shutil
+    import subprocess
+    if shutil.which("dcmconv") is None:
+        pytest.skip("dcmconv not installed")
+    be = tmp_path / "be.dcm"
+    subprocess.run(["dcmconv", "+tb", str(pydicom_file("examples_overlay.dcm")), str(be)],
+                   check=True)
+    ref = read_dataset(pydicom_file("examples_overlay.dcm")).overlay_array(0x6000)
+    ds = read_dataset(be)
+    (layer,) = overlay_layers(ds)
+    (view,) = list(iter_overlay_display(ds, layer))
+    np.testing.assert_array_equal(view > 0, ref > 0)
+    new, result = redact_dataset(ds, RedactionPlan(), workdir=str(tmp_path))
+    assert "big endian" in result.notes[0]
+    write_atomic(new, tmp_path / "out.dcm")
+    release(new)
+    out = read_dataset(tmp_path / "out.dcm")
+    np.testing.assert_array_equal(out.overlay_array(0x6000), ref)
+    np.testing.assert_array_equal(next(iter_frames(out)), next(iter_frames(ds)))

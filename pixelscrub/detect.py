@@ -5,14 +5,16 @@ decoded on the fly and never held together) twice at most:
 
 1. a summary pass: per-pixel minimum, maximum and mean.  Pixels that never change
    (max - min within ``static_tolerance``) are the static overlay.  Text lines are
-   proposed ONCE on the mean frame; a line whose text pixels are all static is read
-   ONCE there (Tesseract sees it over the averaged, quieter ground) and its words
-   hold for every frame (``frames=None``).
+   proposed ONCE on the mean frame; a line with ink present on every frame (seen
+   in the minimum frame for light ink, the maximum for dark ink) is read ONCE
+   there (Tesseract sees it over the averaged, quieter ground) and its words hold
+   for every frame (``frames=None``).
 2. only if some pixels change: a dynamic pass over the frames.  Each frame is
    proposed only inside the changing areas (grown by ``dynamic_margin_x/y``), and a
    proposal is OCR'd only when its crop differs from every crop already read at
    that box (crops are hashed), so a frame timer costs one call per distinct
-   value.  Those words list the frames they appear on.
+   value; a line whose ink is only its every-frame ink, already read, is skipped.
+   Those words list the frames they appear on.
 
 ``frames_checked`` counts the frames really covered by both passes; the caller
 may only claim a clean image when it equals the number of frames.
@@ -28,7 +30,7 @@ import cv2
 import numpy as np
 
 from .ocr import get_engine
-from .propose import propose_params, propose_text_regions
+from .propose import propose_params, propose_with_strokes, text_mask
 from .read import read_proposal, renumber_lines
 from .records import PIXEL_LAYER, Box, Proposal, Word
 
@@ -52,6 +54,8 @@ class CineSummary:
     """Per-pixel statistics of a frame stack (channels collapsed for ``static``)."""
 
     mean: np.ndarray      # uint8, shape of a frame
+    lo: np.ndarray        # per-pixel minimum: light ink present on every frame shows here
+    hi: np.ndarray        # per-pixel maximum: dark ink present on every frame shows here
     static: np.ndarray    # bool (H, W): never changed by more than the tolerance
     frames: int           # frames summarised
 
@@ -80,7 +84,7 @@ def summarise_frames(frames: Iterator[np.ndarray], tolerance: int) -> Optional[C
     if spread.ndim == 3:
         spread = spread.max(axis=2)
     mean = np.clip(np.rint(total / n), 0, 255).astype(np.uint8)
-    return CineSummary(mean, spread <= tolerance, n)
+    return CineSummary(mean, lo, hi, spread <= tolerance, n)
 
 
 def detect_words(display_frames: Callable[[], Iterator[np.ndarray]], n_frames: int, *,
@@ -110,7 +114,7 @@ def detect_words(display_frames: Callable[[], Iterator[np.ndarray]], n_frames: i
         checked = 0
         for frame in display_frames():
             if checked == 0:
-                props = run.propose(frame)
+                props, _ = run.propose(frame)
                 run.read(frame, [_tag(q, None, layer, "single") for q in props], None)
             checked += 1
         if checked > 1:
@@ -133,12 +137,16 @@ class _Run:
         self.seconds = {"propose": 0.0, "read": 0.0, "summary": 0.0}
         self.notes: list[str] = []
 
-    def propose(self, image: np.ndarray) -> list[Proposal]:
+    def propose(self, image: np.ndarray, offset: tuple[int, int] = (0, 0)
+                ) -> tuple[list[Proposal], dict[str, np.ndarray]]:
+        """Proposals and stroke mask of ``image``, a window at ``offset`` of the frame."""
         t = time.perf_counter()
-        props = propose_text_regions(image, params=self.p, imaging_regions=self.imaging)
+        ox, oy = offset
+        regions = [Box(b.x0 - ox, b.y0 - oy, b.x1 - ox, b.y1 - oy) for b in self.imaging]
+        props, strokes = propose_with_strokes(image, params=self.p, imaging_regions=regions)
         self.seconds["propose"] += time.perf_counter() - t
         self.proposals += len(props)
-        return props
+        return props, strokes
 
     def read_one(self, image: np.ndarray, prop: Proposal) -> list[Word]:
         t = time.perf_counter()
@@ -179,10 +187,19 @@ def _detect_cine(display_frames, n_frames: int, run: _Run) -> Detection:
     if summary.frames != n_frames:
         run.notes.append(f"expected {n_frames} frames, decoded {summary.frames}")
 
-    # Static overlay: proposed and read once, on the mean frame.
-    for prop in run.propose(summary.mean):
-        if _text_is_static(summary, prop.box, p):
+    # Static overlay: proposed and read once, on the mean frame.  Ink present on
+    # every frame shows in the minimum (light ink) or maximum (dark ink) frame.
+    always = {"light": text_mask(summary.lo, params=p, imaging_regions=run.imaging,
+                                 polarity="light"),
+              "dark": text_mask(summary.hi, params=p, imaging_regions=run.imaging,
+                                polarity="dark")}
+    props, strokes = run.propose(summary.mean)
+    static_cover = np.zeros(summary.static.shape, bool)
+    for prop in props:
+        if _ink_is_static(strokes, prop.box, always, prop.box, p):
             run.read(summary.mean, [_tag(prop, None, run.layer, "static")], None)
+            b = prop.box
+            static_cover[b.y0:b.y1, b.x0:b.x1] = True
 
     dynamic = ~summary.static
     if not dynamic.any():
@@ -190,7 +207,8 @@ def _detect_cine(display_frames, n_frames: int, run: _Run) -> Detection:
     windows = _dynamic_windows(dynamic, p)
     run.notes.append(f"dynamic areas: {len(windows)}")
 
-    # Dynamic text: proposed per frame inside the changing areas, read per new crop.
+    # Dynamic text: proposed per frame inside the changing areas, read per new crop,
+    # unless all its character-sized ink is the static overlay read above.
     seen: dict[bytes, list[Word]] = {}       # crop hash -> words read from it
     frames_of: dict[bytes, list[int]] = {}   # crop hash -> frames it appeared on
     order: list[bytes] = []
@@ -202,11 +220,13 @@ def _detect_cine(display_frames, n_frames: int, run: _Run) -> Detection:
         frame = np.asarray(frame)
         for win in windows:
             sub = frame[win.y0:win.y1, win.x0:win.x1]
-            for prop in run.propose(sub):
+            props, strokes = run.propose(sub, (win.x0, win.y0))
+            for prop in props:
                 box = Box(prop.box.x0 + win.x0, prop.box.y0 + win.y0,
                           prop.box.x1 + win.x0, prop.box.y1 + win.y0)
-                if _text_is_static(summary, box, p):
-                    continue  # already read from the mean frame
+                if (static_cover[box.y0:box.y1, box.x0:box.x1].mean() >= p["static_cover"]
+                        and _ink_is_static(strokes, prop.box, always, box, p)):
+                    continue  # the static overlay, already read from the mean frame
                 key = _crop_key(frame, box, prop.rotation)
                 if key not in seen:
                     full = Proposal(box, None, run.layer, prop.rotation, "dynamic", prop.score)
@@ -224,21 +244,31 @@ def _detect_cine(display_frames, n_frames: int, run: _Run) -> Detection:
     return run.result(min(checked, summary.frames, n_frames))
 
 
-def _text_is_static(summary: CineSummary, box: Box, p: Mapping[str, Any]) -> bool:
-    """Whether the text pixels (minority Otsu class of the mean crop) never change."""
-    static = summary.static[box.y0:box.y1, box.x0:box.x1]
-    if static.all():
-        return True
-    crop = summary.mean[box.y0:box.y1, box.x0:box.x1]
-    if crop.ndim == 3:
-        crop = crop.max(axis=2)
-    crop = np.ascontiguousarray(crop)
-    t, _ = cv2.threshold(crop, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-    hi = crop > t
-    text = hi if hi.mean() <= 0.5 else ~hi
-    if not text.any():
+def _polarity(always: Mapping[str, np.ndarray], box: Box, p: Mapping[str, Any]) -> Optional[str]:
+    """The polarity of the ink that ``box`` holds on every frame, if any."""
+    counts = {pol: int(m[box.y0:box.y1, box.x0:box.x1].sum()) for pol, m in always.items()}
+    pol = max(counts, key=counts.get)
+    return pol if counts[pol] >= p["min_char_area"] else None
+
+
+def _ink_is_static(strokes: Mapping[str, np.ndarray], local: Box,
+                   always: Mapping[str, np.ndarray], box: Box, p: Mapping[str, Any]) -> bool:
+    """Whether the ink of a frame's line (``strokes`` at ``local``) is only the ink
+    that line has on every frame (``always`` at ``box``).
+
+    Only the line's own polarity counts: the other polarity marks the ground
+    between its letters.  The rims of static letters over a moving ground (text
+    burned over an ultrasound fan) vary, but touch the always-present ink;
+    anything else counts once it adds up to the ink of a small character (a new
+    timer digit does; the odd speckle peak does not).
+    """
+    pol = _polarity(always, box, p)
+    if pol is None:
         return False
-    return static[text].mean() >= p["static_text_fraction"]
+    ink = strokes[pol][local.y0:local.y1, local.x0:local.x1]
+    base = always[pol][box.y0:box.y1, box.x0:box.x1].astype(np.uint8)
+    near = cv2.dilate(base, np.ones((3, 3), np.uint8)).astype(bool)
+    return int((ink & ~near).sum()) < p["min_char_area"]
 
 
 def _dynamic_windows(dynamic: np.ndarray, p: Mapping[str, Any]) -> list[Box]:

@@ -33,8 +33,8 @@ from scipy.sparse.csgraph import connected_components
 from .assets import load_json
 from .records import Box, Proposal
 
-__all__ = ["propose_text_regions", "ultrasound_regions", "propose_params", "contrast_channels",
-           "text_mask"]
+__all__ = ["propose_text_regions", "propose_with_strokes", "ultrasound_regions",
+           "propose_params", "contrast_channels", "text_mask"]
 
 #: RegionSpatialFormat values of SequenceOfUltrasoundRegions that hold image data
 #: (1 2D tissue/flow, 2 M-mode, 3 spectral, 4 waveform); 0 none and 5 graphics are not.
@@ -136,18 +136,32 @@ def propose_text_regions(image: np.ndarray, *, params: Optional[Mapping[str, Any
         vertical lines carry ``rotation=90`` (bottom-to-top text; the read
         stage also tries 270).
     """
+    return propose_with_strokes(image, params=params, imaging_regions=imaging_regions)[0]
+
+
+def propose_with_strokes(image: np.ndarray, *, params: Optional[Mapping[str, Any]] = None,
+                         imaging_regions: Sequence[Box] = ()
+                         ) -> tuple[list[Proposal], dict[str, np.ndarray]]:
+    """:func:`propose_text_regions` and the stroke masks it came from, by polarity
+    (``"light"``, ``"dark"``).
+
+    The cine logic uses the strokes to tell whether a line's ink is the static
+    overlay or something that moves.
+    """
     p = propose_params(params)
     image = _check_image(image)
     h, w = image.shape[:2]
     found: list[Proposal] = []
+    strokes = {}
     for polarity in ("light", "dark"):
         mask = text_mask(image, params=p, imaging_regions=imaging_regions, polarity=polarity)
         found.extend(_proposals_from_mask(mask, p))
+        strokes[polarity] = mask
     out = _merge(found)
     limit = p["max_area_fraction"] * h * w
     out = [q for q in out if q.box.area <= limit]
     out.sort(key=lambda q: (q.box.y0, q.box.x0))
-    return out
+    return out, strokes
 
 
 # -- helpers -----------------------------------------------------------------------------

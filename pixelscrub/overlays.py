@@ -25,9 +25,11 @@ class OverlayLayer:
     """One overlay: ``name`` is ``overlay:60xx`` or ``highbit:<bit>``.
 
     ``origin`` is the 0-based image (row, col) of the overlay's first pixel;
-    ``frames`` the number of overlay frames stored (1 for most overlays, which
-    then apply to every image frame); ``first_frame`` the 0-based image frame the
-    first overlay frame belongs to.
+    ``frames`` the number of views :func:`iter_overlay_display` yields (one per
+    IMAGE frame, so frame indices match the pixel layer); ``overlay_frames`` the
+    number of overlay frames stored (1 for most overlays, which then apply to
+    every image frame); ``first_frame`` the 0-based image frame the first
+    overlay frame belongs to.
     """
 
     name: str
@@ -35,6 +37,7 @@ class OverlayLayer:
     columns: int
     origin: tuple[int, int]
     frames: int = 1
+    overlay_frames: int = 1
     first_frame: int = 0
     bit: int = 0
 
@@ -72,14 +75,15 @@ def overlay_layers(ds: Dataset) -> list[OverlayLayer]:
         f0_e = ds.get((g, 0x0051))
         first = int(f0_e.value) - 1 if f0_e is not None and f0_e.value not in (None, "") else 0
         if (g, 0x3000) in ds:
-            out.append(OverlayLayer(f"overlay:{g:04X}", rows, cols, origin, max(n, 1), first))
+            out.append(OverlayLayer(f"overlay:{g:04X}", rows, cols, origin, info.frames,
+                                    max(n, 1), first))
             continue
         bit_e = ds.get((g, 0x0102))
         if (bit_e is not None and not info.is_encapsulated
                 and info.bits_stored <= int(bit_e.value) < info.bits_allocated):
             bit = int(bit_e.value)
             out.append(OverlayLayer(f"highbit:{bit}", info.rows, info.columns, (0, 0),
-                                    info.frames, 0, bit))
+                                    info.frames, info.frames, 0, bit))
     return out
 
 
@@ -87,10 +91,10 @@ def overlay_frame_index(layer: OverlayLayer, frame: int, image_frames: int) -> i
     """The overlay frame shown on image ``frame``, or None."""
     if not layer.is_plane:
         return frame
-    if layer.frames == 1 and layer.first_frame == 0:
+    if layer.overlay_frames == 1 and layer.first_frame == 0:
         return 0
     k = frame - layer.first_frame
-    return k if 0 <= k < layer.frames else None
+    return k if 0 <= k < layer.overlay_frames else None
 
 
 def overlay_planes(ds: Dataset, layer: OverlayLayer) -> np.ndarray:
@@ -102,11 +106,12 @@ def overlay_planes(ds: Dataset, layer: OverlayLayer) -> np.ndarray:
     if (elem.VR == "OW" and meta is not None
             and meta.get("TransferSyntaxUID") == "1.2.840.10008.1.2.2"):
         data = np.frombuffer(data[: len(data) // 2 * 2], ">u2").astype("<u2").tobytes()
-    count = layer.rows * layer.columns * layer.frames
+    count = layer.rows * layer.columns * layer.overlay_frames
     bits = unpack_bits(data)
     if bits.size < count:
         raise ScrubError("overlay data shorter than declared", reason="bad-overlay")
-    return bits[:count].reshape(layer.frames, layer.rows, layer.columns).astype(np.uint8)
+    return bits[:count].reshape(layer.overlay_frames, layer.rows,
+                                layer.columns).astype(np.uint8)
 
 
 def set_overlay_planes(ds: Dataset, layer: OverlayLayer, planes: np.ndarray) -> None:

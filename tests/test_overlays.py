@@ -133,7 +133,7 @@ def test_multi_frame_overlay_maps_frames():
     ds.add_new(0x60000102, "US", 0)
     ds.add_new(0x60003000, "OW", pack_bits(planes.reshape(-1)))
     (layer,) = overlay_layers(ds)
-    assert layer.frames == 2 and layer.first_frame == 1
+    assert layer.overlay_frames == 2 and layer.first_frame == 1 and layer.frames == 3
     views = list(iter_overlay_display(ds, layer))
     assert len(views) == 3 and not views[0].any()
     assert views[1][5:10, 5:10].all() and views[2][20:25, 20:25].all()

@@ -1,6 +1,8 @@
 """Read stage with real Tesseract on synthetic crops: text, boxes, rotations, engines."""
 from __future__ import annotations
 
+import threading
+
 import cv2
 import numpy as np
 import pytest
@@ -34,6 +36,12 @@ def test_auto_engine_is_in_process(engine):
     assert available_engines()[0] == "tesserocr"
     with pytest.raises(ValueError):
         get_engine("nope")
+    assert get_engine("auto") is get_engine("tesserocr")  # started once per thread
+    other = []
+    t = threading.Thread(target=lambda: other.append(get_engine("tesserocr")))
+    t.start()
+    t.join()
+    assert other[0] is not engine and other[0].name == "tesserocr"
 
 
 @pytest.mark.parametrize("name", ["tesserocr", "pytesseract"])

@@ -7,14 +7,26 @@ The read stage never names a backend: it asks :func:`get_engine` for one.
 """
 from __future__ import annotations
 
+import threading
+
 from .base import OcrEngine, OcrWord, ocr_settings
 
 __all__ = ["OcrEngine", "OcrWord", "get_engine", "available_engines", "ocr_settings"]
 
 _ENGINES = ("tesserocr", "pytesseract")
+#: One engine per backend and thread: starting Tesseract (loading its model) costs
+#: far more than reading a crop, and a handle must not be shared between threads.
+_local = threading.local()
 
 
 def _make(name: str) -> OcrEngine:
+    cache = _local.__dict__.setdefault("engines", {})
+    if name not in cache:
+        cache[name] = _new(name)
+    return cache[name]
+
+
+def _new(name: str) -> OcrEngine:
     if name == "tesserocr":
         from .tesserocr_engine import TesserocrEngine
         return TesserocrEngine()
@@ -38,6 +50,8 @@ def available_engines() -> list[str]:
 
 def get_engine(name: str = "auto") -> OcrEngine:
     """An OCR engine: ``"auto"``, ``"tesserocr"`` or ``"pytesseract"``.
+
+    The same calling thread gets the same engine back (created on first use).
 
     Raises
     ------

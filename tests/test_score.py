@@ -180,3 +180,36 @@ def test_fill_in_the_inks_own_colour_counts_as_removed(plainset, tmp_path):
     assert r.overall.phi_removed == r.overall.phi_items > 0
     changed = [it.changed for f in r.files for it in f.items if it.is_phi]
     assert np.mean(changed) < 0.5  # most ink pixels did not change value
+
+
+def test_presidio_report_parsing(tmp_path):
+    from pixelscrub.bench.presidio import parse_report
+    rep = tmp_path / "p.jsonl"
+    rep.write_text("\n".join(json.dumps(r) for r in [
+        {"setup_seconds": 2.0},
+        {"file": "a.dcm", "status": "ok", "error": None, "frames": 1, "seconds": 0.5},
+        {"file": "b.dcm", "status": "failed", "error": "TypeError: x", "frames": 20,
+         "seconds": 0.1},
+        {"tracemalloc_peak_bytes": 3 * 2**20}]))
+    run = parse_report(rep, peak_rss_mb=100.0)
+    assert (run.files, run.failed, run.frames) == (2, 1, 21)
+    assert run.seconds == pytest.approx(0.6) and run.setup_seconds == 2.0
+    assert run.tracemalloc_peak_mb == pytest.approx(3.0)
+    assert run.errors == ("b.dcm: TypeError: x",)
+
+
+def test_bench_run_scrubs_scores_and_times_stages(tmp_path, capsys):
+    """End to end through pixelscrub.pipeline on two small generated files."""
+    pytest.importorskip("pixelscrub.pipeline")
+    js = tmp_path / "run.json"
+    rc = bench_main(["run", "--count", "2", "--seed", "4", "--out", str(tmp_path / "b"),
+                     "--no-ocr", "--json", str(js)])
+    assert rc == 0
+    text = capsys.readouterr().out
+    assert "frames/s" in text and "| read |" in text
+    res = json.loads(js.read_text())
+    run = res["pixelscrub (phi)"]["run"]
+    assert run["files"] == 2 and run["frames"] >= 2
+    assert run["stage_seconds"].get("total", 0) > 0
+    assert run["peak_rss_mb"] > 0
+    assert res["pixelscrub (phi)"]["score"]["overall"]["files"] == 2

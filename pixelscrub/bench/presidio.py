@@ -19,7 +19,8 @@ from typing import Optional
 
 from .run import ToolRun
 
-__all__ = ["PRESIDIO_PACKAGES", "ensure_presidio", "run_presidio", "default_paths"]
+__all__ = ["PRESIDIO_PACKAGES", "ensure_presidio", "run_presidio", "parse_report",
+           "default_paths"]
 
 PRESIDIO_PACKAGES = ("presidio-image-redactor>=0.0.57", "presidio-analyzer>=2.2.360")
 
@@ -65,8 +66,17 @@ def run_presidio(input_dir: Path, output_dir: Path, report: Path, *,
     if proc.returncode != 0:
         raise RuntimeError(f"Presidio runner failed: {proc.stderr.strip()[-500:]}")
     after = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    kb = max(after, before)
+    rss = kb / (1024 * 1024) if sys.platform == "darwin" else kb / 1024
+    return parse_report(Path(report), peak_rss_mb=rss, wall_seconds=seconds)
+
+
+def parse_report(report: Path, *, peak_rss_mb: Optional[float] = None,
+                 wall_seconds: Optional[float] = None) -> ToolRun:
+    """A :class:`ToolRun` from the runner's JSON lines (set-up, one per file, memory)."""
     setup = 0.0
     per_file, errors = [], []
+    per_file_info: list[dict] = []
     frames = failed = 0
     tm_peak = None
     for line in Path(report).read_text(encoding="utf-8").splitlines():
@@ -78,16 +88,17 @@ def run_presidio(input_dir: Path, output_dir: Path, report: Path, *,
         else:
             per_file.append(rec["seconds"])
             frames += int(rec.get("frames", 1))
+            per_file_info.append({"file": rec["file"], "frames": int(rec.get("frames", 1)),
+                                  "status": rec["status"], "seconds": rec["seconds"]})
             if rec["status"] != "ok":
                 failed += 1
                 errors.append(f"{rec['file']}: {rec['error']}")
-    kb = max(after, before)
-    rss = kb / (1024 * 1024) if sys.platform == "darwin" else kb / 1024
+    notes = ["no_op NLP engine (no spaCy model can be downloaded here): pattern "
+             "recognizers and the header deny-list (use_metadata=True) only"]
+    if wall_seconds is not None:
+        notes.append(f"wall time including start-up: {wall_seconds:.1f} s")
     return ToolRun(
         tool="Presidio DicomImageRedactorEngine", files=len(per_file), failed=failed,
         frames=frames, seconds=sum(per_file), per_file_seconds=tuple(per_file),
-        peak_rss_mb=rss, tracemalloc_peak_mb=tm_peak, setup_seconds=setup,
-        errors=tuple(errors),
-        notes=("no_op NLP engine (no spaCy model can be downloaded here): pattern "
-               "recognizers and the header deny-list (use_metadata=True) only",
-               f"wall time including start-up: {seconds:.1f} s"))
+        peak_rss_mb=peak_rss_mb, tracemalloc_peak_mb=tm_peak, setup_seconds=setup,
+        errors=tuple(errors), per_file=tuple(per_file_info), notes=tuple(notes))

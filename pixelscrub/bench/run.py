@@ -30,7 +30,8 @@ class ToolRun:
     ``stage_seconds`` and ``stage_counts`` sum each stage's seconds and numeric counters
     over all files (pixelscrub only); ``peak_rss_mb`` is the process's (or the tool
     subprocess's) peak resident memory; ``tracemalloc_peak_mb`` the peak of Python-level
-    allocations when traced.
+    allocations when traced; ``per_file`` one dict per file (file, frames, status,
+    seconds, ocr_calls).
     """
 
     tool: str
@@ -46,6 +47,7 @@ class ToolRun:
     setup_seconds: float = 0.0
     errors: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
+    per_file: tuple[dict, ...] = ()
 
     @property
     def frames_per_second(self) -> Optional[float]:
@@ -84,6 +86,7 @@ def run_pixelscrub(input_dir: Path, output_dir: Path, options=None, *,
     stage_s: dict[str, float] = defaultdict(float)
     stage_c: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
     per_file, errors = [], []
+    per_file_info: list[dict] = []
     frames = failed = 0
     if trace_memory:
         tracemalloc.start()
@@ -101,11 +104,16 @@ def run_pixelscrub(input_dir: Path, output_dir: Path, options=None, *,
             if audit.status == "failed":
                 failed += 1
                 errors.append(str(audit.error))
+            ocr_calls = 0
             for s in audit.stages:
                 stage_s[s.stage] += s.seconds
-                for k, v in s.counts.items():
-                    if isinstance(v, (int, float)) and not isinstance(v, bool):
-                        stage_c[s.stage][k] += v
+                for k, v in _flat(s.counts):
+                    stage_c[s.stage][k] += v
+                    if k.endswith("ocr_calls"):
+                        ocr_calls += int(v)
+            per_file_info.append({"file": str(src.relative_to(input_dir)),
+                                  "frames": audit.frames, "status": audit.status,
+                                  "seconds": per_file[-1], "ocr_calls": ocr_calls})
             if rep:
                 rep.write(json.dumps(audit.to_json()) + "\n")
     finally:
@@ -120,7 +128,16 @@ def run_pixelscrub(input_dir: Path, output_dir: Path, options=None, *,
         tool=f"pixelscrub ({options.mode})", files=len(files), failed=failed, frames=frames,
         seconds=seconds, per_file_seconds=tuple(per_file), stage_seconds=dict(stage_s),
         stage_counts={k: dict(v) for k, v in stage_c.items()}, peak_rss_mb=_peak_rss_mb(),
-        tracemalloc_peak_mb=tm_peak, errors=tuple(errors))
+        tracemalloc_peak_mb=tm_peak, errors=tuple(errors), per_file=tuple(per_file_info))
+
+
+def _flat(counts: dict, prefix: str = ""):
+    """Numeric counters of a stage report, nested dicts flattened to ``a.b`` keys."""
+    for k, v in counts.items():
+        if isinstance(v, dict):
+            yield from _flat(v, f"{prefix}{k}.")
+        elif isinstance(v, (int, float)) and not isinstance(v, bool):
+            yield f"{prefix}{k}", v
 
 
 def format_runs(runs: list[ToolRun]) -> str:

@@ -123,9 +123,10 @@ def _units() -> frozenset[str]:
 
 
 def id_spans(text: str) -> list[Span]:
-    """Runs of 6+ digits and letter-digit IDs with 4+ digits ("A1234567", "MRN88123456").
+    """Runs of 6+ digits and letter-digit IDs with a run of 4+ digits ("A1234567").
 
-    Dimensions ("128x128"), numbers with a unit ("12345Hz") and probe names stay.
+    Dimensions ("128x128"), numbers with a unit ("12345Hz"), probe names and
+    scan ranges ("I176-S40") stay.
     """
     out = [(m.start(), m.end(), "pattern:id") for m in _LONG_DIGITS.finditer(text)]
     out += [(m.start(), m.end(), "pattern:id") for m in _SSN.finditer(text)]
@@ -133,7 +134,8 @@ def id_spans(text: str) -> list[Span]:
         tok = m.group()
         digits = sum(c.isdigit() for c in tok)
         letters = sum(c.isalpha() for c in tok)
-        if digits < 4 or letters < 1 or _DIMENSIONS.match(tok):
+        run = max((len(r) for r in re.findall(r"\d+", tok)), default=0)
+        if digits < 4 or run < 4 or letters < 1 or _DIMENSIONS.match(tok):
             continue
         unit = _NUMBER_UNIT.match(tok)
         if unit and unit.group(1).casefold() in _units():
@@ -199,7 +201,7 @@ def _label_regex(phrase: str) -> str:
 
 
 @lru_cache(maxsize=1)
-def _label_table() -> list[tuple[re.Pattern, str, str, bool, bool]]:
+def _label_table() -> list[tuple[re.Pattern, str, str, bool, bool, bool]]:
     table = []
     for entry in load_json("match.json")["labels"]:
         words = sorted(entry["words"], key=len, reverse=True)
@@ -207,7 +209,7 @@ def _label_table() -> list[tuple[re.Pattern, str, str, bool, bool]]:
         suffix = r"(?:[\s.]*(?:No|Nr|Num|Number|#)\b\.?)?"
         rx = re.compile(rf"(?<![^\W_])(?:{alt})(?![^\W_]){suffix}", re.IGNORECASE)
         table.append((rx, entry["reason"], entry["value"], bool(entry.get("colon")),
-                      bool(entry.get("dot_counts"))))
+                      bool(entry.get("dot_counts")), entry.get("keep_label", True)))
     return table
 
 
@@ -254,12 +256,14 @@ def _value_end(text: str, pos: int, kind: str) -> Optional[int]:
 def label_spans(text: str) -> list[Span]:
     """Labelled values ("DOB: 15.01.1980", "Name: SMITH, ANNA", "MRN 88123456").
 
-    The span covers label and value; a label with no value of the right shape
-    after it ("DR 60" is a dynamic range, not a doctor) gives nothing.
+    The span covers the value, and the label too where the label is part of it
+    (``keep_label: false`` in ``match.json``: "Dr. Watson").  A label with no
+    value of the right shape after it ("DR 60" is a dynamic range, not a doctor)
+    gives nothing.
     """
     out = []
     folded = _fold(text)
-    for rx, reason, kind, need_colon, dot_counts in _label_table():
+    for rx, reason, kind, need_colon, dot_counts, keep in _label_table():
         for m in rx.finditer(folded):
             sep = _SEP.match(text, m.end())
             sep_text = sep.group()
@@ -268,16 +272,17 @@ def label_spans(text: str) -> list[Span]:
                 continue
             end = _value_end(text, sep.end(), kind)
             if end is not None and end > sep.end():
-                out.append((m.start(), end, f"label:{reason}"))
+                out.append((sep.end() if keep else m.start(), end, f"label:{reason}"))
     return out
 
 
 def dangling_label(text: str) -> Optional[tuple[int, str, str]]:
     """A label that ends ``text`` with no value after it ("... Name:"), as
-    (start, reason, value kind); its value is then at the start of the next line."""
+    (start, reason, value kind); its value is then at the start of the next line.
+    ``start`` is ``len(text)`` for a label that stays (only its value goes)."""
     folded = _fold(text)
     best = None
-    for rx, reason, kind, need_colon, dot_counts in _label_table():
+    for rx, reason, kind, need_colon, dot_counts, keep in _label_table():
         for m in rx.finditer(folded):
             sep = _SEP.match(text, m.end())
             if text[sep.end():].strip():
@@ -285,8 +290,9 @@ def dangling_label(text: str) -> Optional[tuple[int, str, str]]:
             if need_colon and not (any(c in sep.group() for c in ":#=")
                                    or (dot_counts and "." in sep.group())):
                 continue
-            if best is None or m.start() < best[0]:
-                best = (m.start(), reason, kind)
+            start = len(text) if keep else m.start()
+            if best is None or start < best[0]:
+                best = (start, reason, kind)
     return best
 
 

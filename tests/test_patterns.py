@@ -56,21 +56,22 @@ def test_email():
 
 
 @pytest.mark.parametrize("text,value,reason", [
-    ("DOB: 15.01.1980", "DOB: 15.01.1980", "label:DOB"),
-    ("D.O.B. 1/15/80", "D.O.B. 1/15/80", "label:DOB"),
-    ("Date of Birth: 15 Jan 1980", "Date of Birth: 15 Jan 1980", "label:DOB"),
-    ("MRN 88123456", "MRN 88123456", "label:MRN"),
-    ("MRN: A12", "MRN: A12", "label:MRN"),
-    ("Name: SMITH, ANNA  Sex: F", "Name: SMITH, ANNA", "label:Name"),
-    ("Patient: O'Brien-Smith Mary", "Patient: O'Brien-Smith Mary", "label:Patient"),
-    ("Pt: DOE^JOHN", "Pt: DOE^JOHN", "label:Patient"),
-    ("ID: 4MR1", "ID: 4MR1", "label:ID"),
-    ("PID 7731", "PID 7731", "label:ID"),
-    ("Acc# 12345", "Acc# 12345", "label:Accession"),
-    ("Accession No. 77123", "Accession No. 77123", "label:Accession"),
-    ("Dr. Gregory House", "Dr. Gregory House", "label:Dr"),
-    ("Physician: HOUSE G", "Physician: HOUSE G", "label:Physician"),
-    ("Name:DOE", "Name:DOE", "label:Name"),
+    ("DOB: 15.01.1980", "15.01.1980", "label:DOB"),
+    ("D.O.B. 1/15/80", "1/15/80", "label:DOB"),
+    ("Date of Birth: 15 Jan 1980", "15 Jan 1980", "label:DOB"),
+    ("MRN 88123456", "88123456", "label:MRN"),
+    ("MRN: A12", "A12", "label:MRN"),
+    ("Name: SMITH, ANNA  Sex: F", "SMITH, ANNA", "label:Name"),
+    ("Patient: O'Brien-Smith Mary", "O'Brien-Smith Mary", "label:Patient"),
+    ("Pt: DOE^JOHN", "DOE^JOHN", "label:Patient"),
+    ("ID: 4MR1", "4MR1", "label:ID"),
+    ("PID 7731", "7731", "label:ID"),
+    ("Acc# 12345", "12345", "label:Accession"),
+    ("Accession No. 77123", "77123", "label:Accession"),
+    ("Dr. Gregory House", "Dr. Gregory House", "label:Dr"),     # the title is part of it
+    ("Physician: HOUSE G", "HOUSE G", "label:Physician"),
+    ("Referring: Dr. Amara Nguyen", "Dr. Amara Nguyen", "label:Physician"),
+    ("Name:DOE", "DOE", "label:Name"),
 ])
 def test_labels_take_their_value(text, value, reason):
     assert (value, reason) in _found(text)
@@ -92,6 +93,8 @@ def test_measurements_survive(text):
 def test_spans_are_sorted_and_disjoint():
     text = "DOB: 15.01.1980 14:30 MRN 88123456 tel 555-123-4567 Name: DOE, JOHN"
     spans = pattern_spans(text)
+    assert [text[s:e] for s, e, _ in spans] == ["15.01.1980", "14:30", "88123456",
+                                                 "555-123-4567", "DOE, JOHN"]
     assert [r for _, _, r in spans] == ["label:DOB", "pattern:time", "label:MRN",
                                         "pattern:phone", "label:Name"]
     for (s1, e1, _), (s2, e2, _) in zip(spans, spans[1:]):
@@ -140,7 +143,8 @@ def test_ocr_digits_leaves_words_and_units():
 
 def test_dangling_label_and_its_value_on_the_next_line():
     from pixelscrub.patterns import dangling_label, label_value_spans
-    assert dangling_label("Gain 50 Name:") == (8, "Name", "name")
+    assert dangling_label("Gain 50 Name:") == (13, "Name", "name")   # the label stays
+    assert dangling_label("Gain 50 Dr.") == (8, "Dr", "name")         # a title goes
     assert dangling_label("Name: DOE") is None
     assert dangling_label("Patient") is None            # needs its colon
     assert label_value_spans("SMITH, ANNA TIS 0.4", "name", "Name") == [(0, 11, "label:Name")]

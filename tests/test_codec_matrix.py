@@ -226,3 +226,32 @@ def test_redact_and_second_decoder(kind, syntax, tmp_path):
         assert np.abs(mine.astype(int) - theirs.astype(int)).max() <= 2
     else:
         np.testing.assert_array_equal(mine, theirs)
+
+
+BUNDLED = ["rtdose_rle.dcm", "SC_rgb_rle_32bit_2frame.dcm", "examples_ybr_color.dcm",
+           "JPEGLSNearLossless_16.dcm", "SC_rgb_jls_lossy_sample.dcm", "examples_jpeg2k.dcm",
+           "MR_small_jp2klossless.dcm", "SC_rgb_jpeg_gdcm.dcm", "JPGExtended.dcm",
+           "SC_rgb_dcmtk_+eb+cy+s2.dcm", "SC_jpeg_no_color_transform.dcm", "MR_small_RLE.dcm",
+           "examples_palette.dcm", "ExplVR_BigEnd.dcm", "image_dfl.dcm"]
+
+
+@pytest.mark.parametrize("name", BUNDLED)
+def test_bundled_output_second_decoder(name, tmp_path):
+    from conftest import pydicom_file
+    ds = read_dataset(pydicom_file(name))
+    info = image_info(ds)
+    plan = plan_redactions([Hit(Box(info.columns // 3, info.rows // 3, info.columns // 2 + 1,
+                                    info.rows // 2 + 1), "pattern:id")], info, margin=1)
+    new, result = redact_dataset(ds, plan, workdir=str(tmp_path))
+    out_path = tmp_path / "out.dcm"
+    write_atomic(new, out_path)
+    release(new)
+    out = read_dataset(out_path)
+    ind = independent_decode(out_path, tmp_path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        mine, theirs = out.pixel_array, ind.pixel_array
+    if out.file_meta.TransferSyntaxUID == uid.JPEGBaseline8Bit:
+        assert np.abs(mine.astype(int) - theirs.astype(int)).max() <= 2
+    else:
+        np.testing.assert_array_equal(mine, theirs)

@@ -95,8 +95,8 @@ def _swap_words(ds: Dataset) -> None:
 def _copy_without_pixels(ds: Dataset) -> Dataset:
     """A deep copy of ``ds`` (file meta included) without its Pixel Data.
 
-    Values from a big endian file are converted, since the copy is written as
-    little endian.
+    O* values keep their stored byte order, which is right as long as the copy
+    is written in the same endianness (see ``_swap_words`` otherwise).
     """
     new = Dataset()
     for tag in ds.keys():
@@ -104,8 +104,6 @@ def _copy_without_pixels(ds: Dataset) -> Dataset:
             continue
         new.add(copy.deepcopy(ds[tag]))
     _convert_all(new)
-    if ds.file_meta.get("TransferSyntaxUID") == _uid.ExplicitVRBigEndian:
-        _swap_words(new)
     new.file_meta = FileMetaDataset(copy.deepcopy(ds.file_meta))
     new.preamble = getattr(ds, "preamble", None)
     return new
@@ -239,6 +237,9 @@ def _as_list(value) -> list:
 
 def _update_header(new: Dataset, info: ImageInfo, target: EncodeTarget,
                    result: EncodeResult, ratios: list[float]) -> None:
+    if (info.transfer_syntax == _uid.ExplicitVRBigEndian
+            and target.transfer_syntax != _uid.ExplicitVRBigEndian):
+        _swap_words(new)
     new.file_meta.TransferSyntaxUID = _uid.UID(target.transfer_syntax)
     if target.photometric != info.photometric:
         new.PhotometricInterpretation = target.photometric

@@ -78,10 +78,7 @@ def choose_target(info: ImageInfo, *, first_frame: Optional[bytes] = None) -> En
                                  or ts in native.SYNTAXES or ts in _LOSSY_JPEG)
     if ts in native.SYNTAXES:
         notes = []
-        out_ts = ts
-        if ts == _uid.ExplicitVRBigEndian:
-            out_ts = _uid.ExplicitVRLittleEndian
-            notes.append("big endian input written as explicit VR little endian")
+        out_ts = ts  # pydicom 3 writes explicit VR big endian too, so it is kept
         if not same_layout:
             notes.append(f"{pi} written as {fpi} (chroma upsampled, lossless)")
         return EncodeTarget(out_ts, "native", fpi, pc, out_ts == ts and same_layout,

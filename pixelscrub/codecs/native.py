@@ -21,7 +21,7 @@ def supports(info: ImageInfo) -> bool:
 
 
 def encode_frame(frame: np.ndarray, target, info: ImageInfo) -> bytes:
-    """Little endian bytes of one frame in the target's planar configuration.
+    """Bytes of one frame in the target's byte order and planar configuration.
 
     1-bit frames are packed LSB first; callers concatenate frames only when each
     frame fills whole bytes.
@@ -29,7 +29,8 @@ def encode_frame(frame: np.ndarray, target, info: ImageInfo) -> bytes:
     if info.bits_allocated == 1:
         return np.packbits(frame.reshape(-1).astype(np.uint8) & 1, bitorder="little").tobytes()
     kind = "i" if info.signed else "u"
-    arr = np.asarray(frame).astype(f"<{kind}{info.bits_allocated // 8}", copy=False)
+    order = ">" if target.transfer_syntax == _uid.ExplicitVRBigEndian else "<"
+    arr = np.asarray(frame).astype(f"{order}{kind}{info.bits_allocated // 8}", copy=False)
     if arr.ndim == 3 and target.planar_configuration == 1:
         arr = arr.transpose(2, 0, 1)
     return np.ascontiguousarray(arr).tobytes()

@@ -75,28 +75,11 @@ def _convert_all(ds: Dataset) -> None:
                 _convert_all(item)
 
 
-_WORD = {"OW": 2, "OL": 4, "OF": 4, "OD": 8, "OV": 8}
-
-
-def _swap_words(ds: Dataset) -> None:
-    """Byte-swap O* values read from a big endian file (pydicom keeps their bytes)."""
-    for tag in list(ds.keys()):
-        elem = ds[tag]
-        if elem.VR == "SQ":
-            for item in elem.value:
-                _swap_words(item)
-        elif elem.VR in _WORD and isinstance(elem.value, (bytes, bytearray)) and elem.value:
-            size = _WORD[elem.VR]
-            n = len(elem.value) // size * size
-            body = np.frombuffer(elem.value[:n], f">u{size}").astype(f"<u{size}").tobytes()
-            elem.value = body + bytes(elem.value[n:])
-
-
 def _copy_without_pixels(ds: Dataset) -> Dataset:
     """A deep copy of ``ds`` (file meta included) without its Pixel Data.
 
-    O* values keep their stored byte order, which is right as long as the copy
-    is written in the same endianness (see ``_swap_words`` otherwise).
+    O* values keep their stored byte order, which is right because the copy
+    is written in the input's endianness (big endian stays big endian).
     """
     new = Dataset()
     for tag in ds.keys():
@@ -237,9 +220,6 @@ def _as_list(value) -> list:
 
 def _update_header(new: Dataset, info: ImageInfo, target: EncodeTarget,
                    result: EncodeResult, ratios: list[float]) -> None:
-    if (info.transfer_syntax == _uid.ExplicitVRBigEndian
-            and target.transfer_syntax != _uid.ExplicitVRBigEndian):
-        _swap_words(new)
     new.file_meta.TransferSyntaxUID = _uid.UID(target.transfer_syntax)
     if target.photometric != info.photometric:
         new.PhotometricInterpretation = target.photometric

@@ -19,7 +19,8 @@ from typing import Optional
 from .assets import load_json, load_words
 
 __all__ = ["pattern_spans", "date_spans", "time_spans", "id_spans", "phone_spans",
-           "email_spans", "label_spans", "ocr_digits", "dangling_label", "label_value_spans"]
+           "email_spans", "label_spans", "ocr_digits", "dangling_label", "label_value_spans",
+           "institution_spans"]
 
 Span = tuple[int, int, str]
 
@@ -184,6 +185,65 @@ _EMAIL = re.compile(r"[\w.+\-]+@[\w\-]+(?:\.[\w\-]+)+")
 def email_spans(text: str) -> list[Span]:
     """E-mail addresses."""
     return [(m.start(), m.end(), "pattern:email") for m in _EMAIL.finditer(text)]
+
+
+# ------------------------------------------------------------------ institutions
+
+_WORD = re.compile(r"\S+")
+_CONNECT = frozenset(["of", "the", "and", "&", "de", "du", "des", "la", "le", "di", "del",
+                      "della", "für", "fur", "van", "voor", "y", "e"])
+
+
+@lru_cache(maxsize=1)
+def _institution_words() -> frozenset[str]:
+    return frozenset(_fold(w).casefold() for w in load_json("match.json")["institution_words"])
+
+
+def _bare(tok: str) -> str:
+    return tok.strip(".,;()[]\"'")
+
+
+def _capitalised(tok: str) -> bool:
+    b = _bare(tok)
+    return (bool(b) and b[0].isupper() and all(c.isalpha() or c in "'-&." for c in b)
+            and not tok.endswith(":"))
+
+
+def institution_spans(text: str) -> list[Span]:
+    """Institution names without the header: a run of capitalised words holding a
+    word like HOSPITAL, CLINIC, HEALTH, KLINIKUM ("RIVERBEND WOMENS HEALTH") and at
+    least one word that is neither such a word nor overlay vocabulary."""
+    keys = _institution_words()
+    allow = _units()
+    toks = list(_WORD.finditer(text))
+    out = []
+    i = 0
+    while i < len(toks):
+        t = toks[i].group()
+        if not (_capitalised(t) and _fold(_bare(t)).casefold() in keys):
+            i += 1
+            continue
+        lo = hi = i
+
+        def joins(k: int) -> bool:
+            w = toks[k].group()
+            return _capitalised(w) or _bare(w).casefold() in _CONNECT
+
+        while lo > 0 and joins(lo - 1) and not toks[lo - 1].group().endswith(":"):
+            lo -= 1
+        while hi + 1 < len(toks) and joins(hi + 1) and not toks[hi].group().endswith((":", ",")):
+            hi += 1
+        while lo < i and _bare(toks[lo].group()).casefold() in _CONNECT:
+            lo += 1
+        while hi > i and _bare(toks[hi].group()).casefold() in _CONNECT:
+            hi -= 1
+        words = [_fold(_bare(toks[k].group())).casefold() for k in range(lo, hi + 1)]
+        if any(w not in keys and w not in _CONNECT and w not in allow for w in words):
+            out.append((toks[lo].start(), toks[hi].end() - (len(toks[hi].group())
+                                                            - len(toks[hi].group().rstrip(".,;"))),
+                        "pattern:institution"))
+        i = hi + 1
+    return out
 
 
 # ----------------------------------------------------------------------- labels
@@ -351,7 +411,7 @@ def ocr_digits(text: str) -> str:
 
 def _rule_spans(text: str) -> list[Span]:
     return (label_spans(text) + date_spans(text) + time_spans(text) + id_spans(text)
-            + phone_spans(text) + email_spans(text))
+            + phone_spans(text) + email_spans(text) + institution_spans(text))
 
 
 def pattern_spans(text: str) -> list[tuple[int, int, str]]:
@@ -359,11 +419,12 @@ def pattern_spans(text: str) -> list[tuple[int, int, str]]:
 
     Reasons: ``pattern:date``, ``pattern:time``, ``pattern:id``,
     ``pattern:phone``, ``pattern:email`` and ``label:<Label>`` (label and
-    value).  The rules also run on the text with OCR-confused digits read back
-    (:func:`ocr_digits`).  Spans are sorted and do not overlap.
+    value).  The date and time rules also run on the text with OCR-confused
+    digits read back (:func:`ocr_digits`).  Spans are sorted and do not overlap.
     """
     spans = _rule_spans(text)
     digits = ocr_digits(text)
     if digits != text:
-        spans += _rule_spans(digits)
+        # only the strictly shaped rules: "I169-S247" read as digits is no phone
+        spans += date_spans(digits) + time_spans(digits)
     return _resolve(spans)

@@ -150,3 +150,20 @@ def test_dangling_label_and_its_value_on_the_next_line():
     assert label_value_spans("SMITH, ANNA TIS 0.4", "name", "Name") == [(0, 11, "label:Name")]
     assert label_value_spans("60 dB", "name", "Dr") == []
     assert label_value_spans("88123456", "id", "MRN") == [(0, 8, "label:MRN")]
+
+
+@pytest.mark.parametrize("text,value", [
+    ("RIVERBEND WOMENS HEALTH", "RIVERBEND WOMENS HEALTH"), ("LAKEVIEW CLINIC", "LAKEVIEW CLINIC"),
+    ("ST MARY GENERAL HOSPITAL 05/12/2022", "ST MARY GENERAL HOSPITAL"),
+    ("Referred from Saint Louis Hospital, Paris.", "Saint Louis Hospital"),
+    ("Hôpital de la Pitié", "Hôpital de la Pitié"), ("CITY HEART INSTITUTE", "CITY HEART INSTITUTE"),
+])
+def test_institutions_without_header(text, value):
+    assert (value, "pattern:institution") in _found(text)
+
+
+@pytest.mark.parametrize("text", ["CT IMAGING", "Cardiac Imaging", "Medical history unremarkable",
+                                  "history of mental health issues", "ULTRASOUND REPORT",
+                                  "Center Line", "I169-S247", "I274-S260"])
+def test_not_institutions_nor_ids(text):
+    assert pattern_spans(text) == []

@@ -22,6 +22,7 @@ import numpy as np
 from ..decode import ImageInfo
 from ..errors import ScrubError
 from ..records import Box
+from ..redact import fill_value
 
 try:
     import jpeglib
@@ -153,7 +154,7 @@ def redact_frame(codestream: bytes, boxes: Sequence[Box], info: ImageInfo, *,
     if not boxes:
         return codestream, 0
     model = color_model(codestream, info.photometric)
-    mono1 = info.photometric == "MONOCHROME1"
+    gray_black = int(fill_value(info)) if model == "GRAY" else 0  # MONOCHROME1: 255
     with tempfile.TemporaryDirectory(dir=workdir, prefix="pixelscrub-dct-") as tmp:
         src, dst = os.path.join(tmp, "in.jpg"), os.path.join(tmp, "out.jpg")
         with open(src, "wb") as f:
@@ -170,12 +171,12 @@ def redact_frame(codestream: bytes, boxes: Sequence[Box], info: ImageInfo, *,
         hmax = max(h for _, h in samp)
         qt = np.asarray(jpg.qt)
         tbl = list(jpg.quant_tbl_no)
-        targets = []
-        for k in range(len(comps)):
-            if model == "YCbCr" and k > 0:
-                targets.append(128)
-            else:
-                targets.append(255 if mono1 else 0)
+        if model == "GRAY":
+            targets = [gray_black]
+        elif model == "YCbCr":
+            targets = [0, 128, 128]
+        else:
+            targets = [0, 0, 0]
         changed = 0
         edited = []
         for k, coef in enumerate(comps):

@@ -208,19 +208,33 @@ def _threshold(hat: np.ndarray, inside: np.ndarray, p: Mapping[str, Any]) -> np.
 
 
 def _proposals_from_mask(mask: np.ndarray, p: Mapping[str, Any]) -> list[Proposal]:
-    """Horizontal lines of components, then vertical lines of the components left."""
+    """Lines of components, horizontal or vertical.
+
+    Both groupings are made over all components; each component sides with the
+    orientation whose line holds more characters, and a line is kept in the
+    orientation most of its components side with.  So two columns of rotated
+    text next to each other are not read across as two-letter lines, and a
+    stack of short labels does not become one vertical line.
+    """
     h, w = mask.shape
     comps = _components(mask, p)
     out: list[Proposal] = []
     if not len(comps):
         return out
-    used = np.zeros(len(comps), bool)
-    for idx in _lines(comps, p, vertical=False):
-        used[idx] = True
-        out.append(Proposal(_pad(comps[idx], p, w, h), source="single"))
-    rest = comps[~used]
-    for idx in _lines(rest, p, vertical=True):
-        out.append(Proposal(_pad(rest[idx], p, w, h), rotation=90, source="single"))
+    across = _lines(comps, p, vertical=False)
+    down = _lines(comps, p, vertical=True)
+    n_across = np.zeros(len(comps), np.int64)
+    n_down = np.zeros(len(comps), np.int64)
+    for idx in across:
+        n_across[idx] = len(idx)
+    for idx in down:
+        n_down[idx] = len(idx)
+    for idx in across:
+        if (n_across[idx] >= n_down[idx]).mean() >= 0.5:
+            out.append(Proposal(_pad(comps[idx], p, w, h), source="single"))
+    for idx in down:
+        if (n_down[idx] > n_across[idx]).mean() > 0.5:
+            out.append(Proposal(_pad(comps[idx], p, w, h), rotation=90, source="single"))
     return out
 
 
@@ -299,6 +313,7 @@ def _lines(comps: np.ndarray, p: Mapping[str, Any], *, vertical: bool) -> list[n
     cand = np.flatnonzero(ok)
     if not len(cand):
         return []
+    max_gap = p["link_gap_vertical"] if vertical else p["link_gap"]
     rows, cols = [], []
     chunk = 512
     for start in range(0, len(cand), chunk):
@@ -309,7 +324,7 @@ def _lines(comps: np.ndarray, p: Mapping[str, Any], *, vertical: bool) -> list[n
         hmax = np.maximum(hgt[a], hgt[b])
         gap = np.maximum(x0[a], x0[b]) - np.minimum(x1[a], x1[b])
         link = ((overlap >= p["link_overlap"] * hmin) & (hmax <= p["link_height_ratio"] * hmin)
-                & (gap <= p["link_gap"] * hmax))
+                & (gap <= max_gap * hmax))
         ia, ib = np.nonzero(link)
         rows.append(ia + start)
         cols.append(ib)
@@ -326,7 +341,10 @@ def _lines(comps: np.ndarray, p: Mapping[str, Any], *, vertical: bool) -> list[n
         if len(idx) >= min_chars:
             if len(idx) >= 3 and heights.std() > p["max_line_height_cv"] * heights.mean():
                 continue
-            if vertical and width < 1.5 * height:
+            # Rotated letters share one thickness (the cap height), unlike the
+            # letters of stacked horizontal lines lined up in a column.
+            if vertical and (width < 1.5 * height
+                             or heights.max() > p["vertical_thickness_ratio"] * heights.min()):
                 continue
         elif vertical or width < p["single_char_min_aspect"] * height:
             continue

@@ -204,3 +204,31 @@ def test_proposals_lie_inside_any_image(h, w, seed, colour):
     img = rng.integers(0, 256, shape).astype(np.uint8)
     for p in propose_text_regions(img):
         assert 0 <= p.box.x0 < p.box.x1 <= w and 0 <= p.box.y0 < p.box.y1 <= h
+
+
+def test_two_rotated_columns_side_by_side():
+    # Two vertical lines 10 px apart: their letters must not pair up across the
+    # columns into short horizontal lines.
+    img = np.zeros((220, 120), np.uint8)
+    boxes = []
+    for x, text in ((10, "OBRIEN JOHN"), (34, "795471431")):
+        strip = np.zeros((16, 160), np.uint8)
+        draw(strip, text, (3, 13), font=cv2.FONT_HERSHEY_DUPLEX, scale=0.45)
+        img[30:190, x:x + 16] = np.rot90(strip, 1)
+        ys, xs = np.nonzero(img[:, x:x + 16])
+        boxes.append(Box(int(xs.min()) + x, int(ys.min()), int(xs.max()) + x + 1, int(ys.max()) + 1))
+    props = propose_text_regions(img)
+    vertical = [p for p in props if p.rotation == 90]
+    for box in boxes:
+        assert covered(box, vertical, slack=0.8), (box, props)
+    # Nothing pairs letters across the gap between the columns.
+    assert not any(p.box.x0 < boxes[0].x1 - 2 and p.box.x1 > boxes[1].x0 + 2 for p in props)
+
+
+def test_stacked_short_labels_stay_horizontal():
+    # A side panel of short labels, tightly stacked, is not a vertical line.
+    img = np.zeros((140, 100), np.uint8)
+    for k, text in enumerate(("MI 0.9", "TIS 0.7", "Gn 60", "FR 28", "C5-1")):
+        draw(img, text, (8, 20 + 14 * k), scale=0.35)
+    props = propose_text_regions(img)
+    assert len(props) == 5 and all(p.rotation == 0 for p in props), props

@@ -78,7 +78,7 @@ def _cmd_score(args) -> int:
 def _cmd_run(args) -> int:
     from ..options import ScrubOptions
     from ..synth import generate_set
-    from .run import BENCH_KEY, format_runs, format_stages, run_pixelscrub
+    from .run import BENCH_KEY, format_runs, format_stages, run_pixelscrub_isolated
     from .score import format_summary, score_folder
 
     out = args.out
@@ -96,7 +96,7 @@ def _cmd_run(args) -> int:
     dst = out / f"pixelscrub-{args.mode}"
     if dst.exists():
         shutil.rmtree(dst)
-    run = run_pixelscrub(dicom, dst, ScrubOptions(mode=args.mode, key=BENCH_KEY),
+    run = run_pixelscrub_isolated(dicom, dst, ScrubOptions(mode=args.mode, key=BENCH_KEY),
                          report=out / f"pixelscrub-{args.mode}-report.jsonl",
                          trace_memory=args.trace_memory)
     runs.append(run)

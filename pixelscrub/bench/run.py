@@ -17,7 +17,8 @@ from pathlib import Path
 from statistics import mean, median
 from typing import Optional
 
-__all__ = ["ToolRun", "run_pixelscrub", "dicom_files", "format_runs", "format_stages", "BENCH_KEY"]
+__all__ = ["ToolRun", "run_pixelscrub", "run_pixelscrub_isolated", "dicom_files", "format_runs",
+           "format_stages", "BENCH_KEY"]
 
 #: Fixed de-identification key for benchmark runs only, so runs are reproducible.
 BENCH_KEY = b"pixelscrub-benchmark-key-not-for-real-data"
@@ -129,6 +130,23 @@ def run_pixelscrub(input_dir: Path, output_dir: Path, options=None, *,
         seconds=seconds, per_file_seconds=tuple(per_file), stage_seconds=dict(stage_s),
         stage_counts={k: dict(v) for k, v in stage_c.items()}, peak_rss_mb=_peak_rss_mb(),
         tracemalloc_peak_mb=tm_peak, errors=tuple(errors), per_file=tuple(per_file_info))
+
+
+def run_pixelscrub_isolated(input_dir: Path, output_dir: Path, options=None, *,
+                            report: Optional[Path] = None,
+                            trace_memory: bool = False) -> ToolRun:
+    """:func:`run_pixelscrub` in a fresh process, so its peak memory is its own.
+
+    The child's start-up (imports) is not timed; the first file still pays for loading
+    OpenCV and Tesseract, as it does for any user.
+    """
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=1, mp_context=ctx) as pool:
+        return pool.submit(run_pixelscrub, Path(input_dir), Path(output_dir), options,
+                           report=report, trace_memory=trace_memory).result()
 
 
 def _flat(counts: dict, prefix: str = ""):

@@ -273,21 +273,19 @@ def _read_original(path: Path):
         return ds, dmap, display_frames(ds, dmap)
 
 
-def _unhandled(truth: FileTruth) -> tuple[ItemScore, ...]:
+def _unhandled(truth: FileTruth, readable_before: dict) -> tuple[ItemScore, ...]:
     """Item scores of a file with no valid output: nothing removed, nothing kept."""
     return tuple(ItemScore(file=truth.file, category=truth.category, text=it.text,
                            is_phi=it.is_phi, why=it.why, tags=it.tags, coverage=0.0,
-                           changed=0.0, removed=False, kept=False)
-                 for it in truth.items)
+                           changed=0.0, removed=False, kept=False,
+                           readable_before=readable_before.get(i))
+                 for i, it in enumerate(truth.items))
 
 
 def score_file(truth: FileTruth, original: Path, output: Optional[Path], *,
                ocr: bool = True, _cache: Optional[dict] = None) -> FileScore:
     """Score one output file against its truth and its original."""
     base = dict(file=truth.file, category=truth.category)
-    if output is None or not Path(output).is_file():
-        return FileScore(status="missing", detail="no output file", items=_unhandled(truth),
-                         **base)
     key = str(original)
     if _cache is not None and key in _cache:
         ds_in, dmap, before, readable_before = _cache[key]
@@ -301,13 +299,16 @@ def score_file(truth: FileTruth, original: Path, output: Optional[Path], *,
                     readable_before[i] = is_readable(it.text, _ocr_item(before, it, f))
         if _cache is not None:
             _cache[key] = (ds_in, dmap, before, readable_before)
+    if output is None or not Path(output).is_file():
+        return FileScore(status="missing", detail="no output file",
+                         items=_unhandled(truth, readable_before), **base)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             ds_out = pydicom.dcmread(output)
     except Exception as e:
         return FileScore(status="unreadable", detail=type(e).__name__, output=str(output),
-                         items=_unhandled(truth), **base)
+                         items=_unhandled(truth, readable_before), **base)
     header_left = _header_phi_left(truth, Path(output), ds_out)
     try:
         with warnings.catch_warnings():
@@ -315,11 +316,11 @@ def score_file(truth: FileTruth, original: Path, output: Optional[Path], *,
             after = display_frames(ds_out, dmap)
     except Exception as e:
         return FileScore(status="undecodable", detail=f"{type(e).__name__}: {e}"[:200],
-                         output=str(output), items=_unhandled(truth),
+                         output=str(output), items=_unhandled(truth, readable_before),
                          header_phi_left=header_left, **base)
     if after.shape[:3] != before.shape[:3]:
         return FileScore(status="geometry", detail=f"{before.shape[:3]} -> {after.shape[:3]}",
-                         output=str(output), items=_unhandled(truth),
+                         output=str(output), items=_unhandled(truth, readable_before),
                          header_phi_left=header_left, **base)
     if after.shape[-1] != before.shape[-1]:  # colour <-> gray: compare luminance
         after = after.mean(axis=-1, keepdims=True)

@@ -147,3 +147,34 @@ def test_redact_dataset_streams_big_cine(tmp_path):
     out = read_dataset(tmp_path / "out.dcm")
     last = list(iter_frames(out))[-1]
     assert (last[10:30, 10:80] == 0).all()
+
+
+def test_compressed_cine_is_streamed(tmp_path):
+    """RLE, 60 frames: redact every frame with a bounded peak allocation."""
+    ds = synthetic("mono12", frames=1)
+    rows = cols = 256
+    frames = 60
+    yy, xx = np.mgrid[0:rows, 0:cols]
+    stack = np.stack([((xx + yy + f) % 4096) for f in range(frames)]).astype(np.uint16)
+    ds.Rows, ds.Columns, ds.NumberOfFrames = rows, cols, frames
+    ds.PixelData = stack.tobytes()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ds.compress(uid.RLELossless, encoding_plugin="pylibjpeg")
+    path = tmp_path / "rle-cine.dcm"
+    write_atomic(ds, path)
+    size = stack.nbytes
+    src = read_dataset(path)
+    plan = plan_redactions([Hit(Box(5, 5, 100, 40), "user-region")], image_info(src), margin=0)
+    tracemalloc.start()
+    new, result = redact_dataset(src, plan, workdir=str(tmp_path))
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert result.frames_changed == frames and peak < size / 8
+    write_atomic(new, tmp_path / "out.dcm")
+    release(new)
+    out = read_dataset(tmp_path / "out.dcm")
+    assert out.file_meta.TransferSyntaxUID == uid.RLELossless
+    for k, frame in enumerate(iter_frames(out)):
+        assert (frame[5:40, 5:100] == 0).all()
+        np.testing.assert_array_equal(frame[40:], stack[k, 40:])

@@ -1,8 +1,8 @@
 """The ``pixelscrub`` command: a thin layer over :func:`pixelscrub.batch.run_batch`
 and :func:`pixelscrub.pipeline.inspect_file`.
 
-Exit status: 0 every file written, 1 some files failed (or the run was
-interrupted), 2 usage error.
+Exit status: 0 every file written, 1 some files failed, 2 usage error, 130
+interrupted (Ctrl-C; run the same command again to resume).
 """
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from .options import MODES, ScrubOptions, parse_region
 
 __all__ = ["main", "build_parser", "options_from_args"]
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
 def _region(text: str):
@@ -156,6 +156,8 @@ def _cmd_scrub(args) -> int:
                         timeout=args.timeout or None, scheduler=args.scheduler,
                         progress=args.progress)
     print(summary.text(), file=sys.stderr, flush=True)
+    if summary.interrupted:
+        return EXIT_INTERRUPTED
     return EXIT_FAILED if summary.exit_status else EXIT_OK
 
 
@@ -227,7 +229,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return EXIT_USAGE if exc.reason in ("usage", "config", "no-key") else EXIT_FAILED
     except KeyboardInterrupt:
         _err("interrupted")
-        return 130
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

@@ -223,3 +223,37 @@ def test_discover_names_collisions_and_duplicates(tmp_path):
     jobs, problems, _ = discover([a, b, a / "f.dcm"])
     assert [j.rel for j in jobs] == ["f.dcm"]
     assert len(problems) == 1 and "already taken" in problems[0].error
+
+
+def test_ctrl_c_keeps_finished_files_and_resumes(tmp_path):
+    import subprocess
+    import sys
+    src = tree(tmp_path, ("a.dcm", "b.dcm", "c.dcm", "slow.dcm"))
+    out = tmp_path / "out"
+    report = default_report_path(out)
+    script = (
+        "import sys; sys.path[:0] = sys.argv[1:3]\n"
+        "from test_batch import slow_scrub, OPTS\n"
+        "from pixelscrub.batch import run_batch\n"
+        "s = run_batch([sys.argv[3]], sys.argv[4], OPTS, jobs=1, progress='none', scrub=slow_scrub)\n"
+        "sys.exit(3 if s.interrupted else 0)\n")
+    tests_dir, root = str(Path(__file__).parent), str(Path(__file__).parents[1])
+    proc = subprocess.Popen([sys.executable, "-c", script, tests_dir, root, str(src), str(out)],
+                            start_new_session=True, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # wait until a, b, c are done and slow.dcm hangs
+        if report.exists() and len(report.read_text().splitlines()) >= 3:
+            break
+        time.sleep(0.1)
+    time.sleep(0.3)
+    os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C on a terminal does
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 3, err
+    assert "interrupted" in err
+    recs = records(report)
+    assert recs[-1]["record"] == "summary" and recs[-1]["interrupted"] is True
+    assert not (out / PARTIAL_DIR).exists()
+    assert sorted(p.name for p in out.glob("*.dcm")) == ["a.dcm", "b.dcm", "c.dcm"]
+    resumed = run(src, out)
+    assert resumed.skipped == 3 and resumed.files_out == 1
+    assert (out / "slow.dcm").is_file()

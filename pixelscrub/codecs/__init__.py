@@ -90,7 +90,9 @@ def choose_target(info: ImageInfo, *, first_frame: Optional[bytes] = None) -> En
     if ts in jpegls.SYNTAXES:
         near = jpegls.near_of(first_frame) if (first_frame and ts == _uid.JPEGLSNearLossless) else 0
         if jpegls.is_available(ts) and jpegls.supports(info, near=near):
-            return EncodeTarget(ts, "jpegls", fpi, 0, same_layout, near=near, lossy=near > 0)
+            notes = (f"JPEG-LS near-lossless frames with boxes re-encoded with NEAR={near}",)
+            return EncodeTarget(ts, "jpegls", fpi, 0, same_layout, near=near, lossy=near > 0,
+                                notes=notes if near else ())
         return _lossless_fallback(info, "no JPEG-LS encoder for these pixels")
     if ts in (_uid.JPEG2000Lossless, _uid.JPEG2000) or ts in _HTJ2K:
         mct = pi in ("YBR_RCT", "YBR_ICT")

@@ -213,3 +213,39 @@ def test_bench_run_scrubs_scores_and_times_stages(tmp_path, capsys):
     assert run["stage_seconds"].get("total", 0) > 0
     assert run["peak_rss_mb"] > 0
     assert res["pixelscrub (phi)"]["score"]["overall"]["files"] == 2
+
+
+def _detection_module():
+    import importlib.util
+    from pathlib import Path
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / "detection.py"
+    spec = importlib.util.spec_from_file_location("bench_detection", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_results_section_replaced_and_other_sections_kept(tmp_path):
+    det = _detection_module()
+    md = tmp_path / "RESULTS.md"
+    md.write_text("# Benchmark results\n\n## Header (lead)\n\nkeep me\n")
+    det.update_results(det.SECTION + "\n\nfirst\n", md)
+    det.update_results(det.SECTION + "\n\nsecond\n", md)
+    text = md.read_text()
+    assert "keep me" in text and "second" in text and "first" not in text
+    assert text.count(det.SECTION) == 1
+    md.write_text(det.SECTION + "\n\nold\n\n## Codec (other)\n\nstays\n")
+    det.update_results(det.SECTION + "\n\nnew\n", md)
+    text = md.read_text()
+    assert "stays" in text and "new" in text and "old" not in text
+
+
+def test_cine_text_lines_group_items_on_a_row(plainset):
+    det = _detection_module()
+    t = read_truth(sorted((plainset / "truth").glob("*us_gray.json"))[0])
+    # Header band: institution | date, Name: value ID: value | time, DOB: value -> 5 lines;
+    # the side panel has one item per line.
+    header = [it for it in t.items if it.why != "nonphi:parameter"]
+    assert det.text_lines(header) == 5
+    panel = [it for it in t.items if it.why == "nonphi:parameter"]
+    assert det.text_lines(panel) == len(panel)

@@ -34,7 +34,7 @@ from .assets import load_json
 from .records import Box, Proposal
 
 __all__ = ["propose_text_regions", "propose_with_strokes", "ultrasound_regions",
-           "propose_params", "contrast_channels", "text_mask"]
+           "propose_params", "contrast_channels", "text_mask", "plane_masks"]
 
 #: RegionSpatialFormat values of SequenceOfUltrasoundRegions that hold image data
 #: (1 2D tissue/flow, 2 M-mode, 3 spectral, 4 waveform); 0 none and 5 graphics are not.
@@ -94,10 +94,20 @@ def contrast_channels(image: np.ndarray) -> list[np.ndarray]:
 def text_mask(image: np.ndarray, *, params: Optional[Mapping[str, Any]] = None,
               imaging_regions: Sequence[Box] = (), polarity: str = "light") -> np.ndarray:
     """Boolean mask of stroke pixels of one polarity (``"light"`` text on darker
-    ground, or ``"dark"``): strong enough local contrast in any plane.
+    ground, or ``"dark"``): strong enough local contrast in any plane."""
+    planes = plane_masks(image, params=params, imaging_regions=imaging_regions,
+                         polarity=polarity)
+    return np.logical_or.reduce(planes)
 
-    The polarities are kept apart because the black-hat of light text marks the
-    gaps between its strokes, and the union would fuse a line into one blob.
+
+def plane_masks(image: np.ndarray, *, params: Optional[Mapping[str, Any]] = None,
+                imaging_regions: Sequence[Box] = (), polarity: str = "light"
+                ) -> list[np.ndarray]:
+    """Stroke masks of one polarity, one per plane of :func:`contrast_channels`.
+
+    Polarities and planes are kept apart: the black-hat of light text marks the
+    gaps between its strokes, and so does the top-hat of the saturation plane
+    for white text on a coloured panel; a union would fuse a line into a blob.
     """
     p = propose_params(params)
     op = {"light": cv2.MORPH_TOPHAT, "dark": cv2.MORPH_BLACKHAT}[polarity]
@@ -108,11 +118,11 @@ def text_mask(image: np.ndarray, *, params: Optional[Mapping[str, Any]] = None,
         c = b.clip(w, h)
         inside[c.y0:c.y1, c.x0:c.x1] = True
     kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (p["hat_kernel"], p["hat_kernel"]))
-    mask = np.zeros((h, w), bool)
+    out = []
     for plane in planes:
         hat = cv2.morphologyEx(plane, op, kernel, borderType=cv2.BORDER_REPLICATE)
-        mask |= hat > _threshold(hat, inside, p)
-    return mask
+        out.append(hat > _threshold(hat, inside, p))
+    return out
 
 
 def propose_text_regions(image: np.ndarray, *, params: Optional[Mapping[str, Any]] = None,
@@ -154,9 +164,11 @@ def propose_with_strokes(image: np.ndarray, *, params: Optional[Mapping[str, Any
     found: list[Proposal] = []
     strokes = {}
     for polarity in ("light", "dark"):
-        mask = text_mask(image, params=p, imaging_regions=imaging_regions, polarity=polarity)
-        found.extend(_proposals_from_mask(mask, p))
-        strokes[polarity] = mask
+        masks = plane_masks(image, params=p, imaging_regions=imaging_regions,
+                            polarity=polarity)
+        for mask in masks:
+            found.extend(_proposals_from_mask(mask, p))
+        strokes[polarity] = np.logical_or.reduce(masks)
     out = _merge(found)
     limit = p["max_area_fraction"] * h * w
     out = [q for q in out if q.box.area <= limit]

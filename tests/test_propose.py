@@ -232,3 +232,15 @@ def test_stacked_short_labels_stay_horizontal():
         draw(img, text, (8, 20 + 14 * k), scale=0.35)
     props = propose_text_regions(img)
     assert len(props) == 5 and all(p.rotation == 0 for p in props), props
+
+
+def test_white_text_on_coloured_panel():
+    # On a saturated panel the saturation plane shows white text dark and the
+    # panel between its letters light; that plane must not fuse the line into a blob.
+    img = np.zeros((60, 320, 3), np.uint8)
+    img[20:50] = (31, 63, 143)
+    box = draw(img, "Study 09/26/2019", (60, 42), font=cv2.FONT_HERSHEY_DUPLEX, scale=0.5,
+               color=(255, 255, 255))
+    props = propose_text_regions(img)
+    assert covered(box, props), props
+    assert all(p.box.area <= 2 * box.area for p in hugging(box, props))

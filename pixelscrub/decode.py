@@ -286,6 +286,19 @@ def _options(ds: Dataset, info: ImageInfo) -> dict[str, Any]:
     return opts
 
 
+#: Decoder plugins in the order tried: pylibjpeg's plugins first, then the
+#: others pydicom has (python-gdcm, pyjpegls, Pillow) as fallbacks.
+PLUGIN_PREFERENCE = ("pylibjpeg", "pyjpegls", "gdcm", "pillow", "pydicom")
+
+
+def _plugin_order(decoder) -> list[str]:
+    if not decoder.is_encapsulated:
+        return [""]
+    available = list(decoder.available_plugins)
+    ranked = [p for p in PLUGIN_PREFERENCE if p in available]
+    return ranked + [p for p in available if p not in ranked]
+
+
 def decode_frame(data: bytes, ds: Dataset, info: ImageInfo, *,
                  keep_unused_bits: bool = False) -> np.ndarray:
     """Decode one stored frame (from :func:`iter_encoded_frames`) to an array.
@@ -298,15 +311,18 @@ def decode_frame(data: bytes, ds: Dataset, info: ImageInfo, *,
     if keep_unused_bits:
         opts["correct_unused_bits"] = False
     src = encapsulate([data]) if info.is_encapsulated else data
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            arr, _ = decoder.as_array(src, raw=True, **opts)
-    except ScrubError:
-        raise
-    except Exception as exc:
-        raise ScrubError(f"frame could not be decoded ({type(exc).__name__})",
-                         reason="undecodable") from None
+    arr = None
+    failure = "no decoder"
+    for plugin in _plugin_order(decoder):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                arr, _ = decoder.as_array(src, raw=True, decoding_plugin=plugin, **opts)
+            break
+        except Exception as exc:
+            failure = type(exc).__name__
+    if arr is None:
+        raise ScrubError(f"frame could not be decoded ({failure})", reason="undecodable")
     expected = (info.rows, info.columns) + ((3,) if info.samples_per_pixel == 3 else ())
     if arr.shape != expected:
         raise ScrubError("decoded frame has unexpected dimensions", reason="undecodable")

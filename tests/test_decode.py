@@ -22,9 +22,12 @@ from test_codec_matrix import synthetic
 
 
 def _pydicom_frames(name, raw=True):
+    """pydicom's frames, decoded by pylibjpeg's plugins as pixelscrub prefers."""
+    ds = pydicom.dcmread(pydicom_file(name))
+    plugin = "pylibjpeg" if ds.file_meta.TransferSyntaxUID.is_compressed else ""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return list(iter_pixels(pydicom.dcmread(pydicom_file(name)), raw=raw))
+        return list(iter_pixels(ds, raw=raw, decoding_plugin=plugin))
 
 
 @pytest.mark.parametrize("name", ["CT_small.dcm", "MR_small_bigendian.dcm", "SC_rgb_rle_2frame.dcm",
@@ -178,3 +181,20 @@ def test_compressed_cine_is_streamed(tmp_path):
     for k, frame in enumerate(iter_frames(out)):
         assert (frame[5:40, 5:100] == 0).all()
         np.testing.assert_array_equal(frame[40:], stack[k, 40:])
+
+
+def test_falls_back_to_the_next_plugin(monkeypatch):
+    """If pylibjpeg fails on a frame, python-gdcm (next in line) decodes it."""
+    import pixelscrub.decode as decode_mod
+    from pydicom.pixels import get_decoder
+    if "gdcm" not in get_decoder(uid.JPEG2000Lossless).available_plugins:
+        pytest.skip("python-gdcm not installed")
+    monkeypatch.setattr(decode_mod, "PLUGIN_PREFERENCE", ("no-such-plugin", "gdcm"))
+    monkeypatch.setattr(decode_mod, "_plugin_order",
+                        lambda decoder: ["no-such-plugin", "gdcm"])
+    ds = read_dataset(pydicom_file("MR_small_jp2klossless.dcm"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = next(iter_pixels(pydicom.dcmread(pydicom_file("MR_small_jp2klossless.dcm")),
+                               raw=True, decoding_plugin="gdcm"))
+    np.testing.assert_array_equal(next(iter_frames(ds)), ref)

@@ -28,7 +28,7 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Any, Iterable, Mapping, Optional, Sequence
 
@@ -147,6 +147,9 @@ def is_allowlisted(text: str) -> bool:
 #: OCR ("DrLea Nguyen" holds "LEA NGUYEN"); numbers never: "123456789" must not
 #: hold the ID "12345678".
 _GLUE_KINDS = ("name", "text", "address")
+#: Kinds whose value may be found from its first characters only: faint or
+#: clipped text is often read only in part ("RIVERBEND WOME!", "27-JAN-1").
+_PREFIX_KINDS = ("name", "text", "address", "date")
 
 @dataclass(frozen=True)
 class _Entry:
@@ -162,6 +165,7 @@ class _Index:
     exact: dict[str, tuple[_Entry, ...]]
     by_len: dict[int, tuple[_Entry, ...]]
     glued: dict[int, tuple[_Entry, ...]]   # may carry a few glued-on characters
+    prefixes: dict[str, tuple[_Entry, ...]]  # OCR read only the start of the value
     max_len: int
     max_edits: int
     max_glue: int
@@ -179,7 +183,7 @@ def _edits_for(kind: str, length: int, table: Mapping[str, Any]) -> int:
 def _index_for(terms: Sequence[PhiTerm], p: Mapping[str, Any]) -> _Index:
     """The index of ``terms``, cached: the pipeline matches many frames per header."""
     keys = ("confusions", "max_edits", "min_key_length", "short_numeric_key",
-            "min_glued_key", "max_glued_chars")
+            "min_glued_key", "max_glued_chars", "min_prefix", "min_prefix_fraction")
     return _cached_index(tuple(terms), json.dumps({k: p[k] for k in keys}, sort_keys=True))
 
 
@@ -193,6 +197,7 @@ def _build_index(terms: Sequence[PhiTerm], p: Mapping[str, Any]) -> _Index:
     exact: dict[str, list[_Entry]] = {}
     by_len: dict[int, list[_Entry]] = {}
     glued: dict[int, list[_Entry]] = {}
+    prefixes: dict[str, list[_Entry]] = {}
     seen: set[tuple[str, bool, bool]] = set()
     for t in terms:
         toks = tuple(k for k, _, _ in _tokens(t.text, conf))
@@ -212,9 +217,14 @@ def _build_index(terms: Sequence[PhiTerm], p: Mapping[str, Any]) -> _Index:
         if (t.kind in _GLUE_KINDS and t.standalone and t.full
                 and len(key) >= p["min_glued_key"] and not key.isdigit()):
             glued.setdefault(len(key), []).append(e)
+        if t.kind in _PREFIX_KINDS and t.standalone and not key.isdigit():
+            shortest = max(p["min_prefix"], int(len(key) * p["min_prefix_fraction"] + 0.999))
+            for n in range(shortest, len(key)):
+                prefixes.setdefault(key[:n], []).append(e)
     return _Index({k: tuple(v) for k, v in exact.items()},
                   {k: tuple(v) for k, v in by_len.items()},
                   {k: tuple(v) for k, v in glued.items()},
+                  {k: tuple(v) for k, v in prefixes.items()},
                   max((len(k) for k in exact), default=0),
                   max((e.max_edits for v in by_len.values() for e in v), default=0),
                   p["max_glued_chars"])
@@ -227,6 +237,7 @@ class _Tok:
     key: str
     ref: Any        # (line, word position) for words; (start, end) for text
     allow: bool
+    word: Any = None  # the OCR word (or whitespace-separated word) it came from
 
 
 @dataclass(frozen=True)
@@ -258,13 +269,17 @@ def _candidates(toks: Sequence[_Tok], index: _Index, window: int, order: dict[Ph
                 continue
             refs = tuple(t.ref for t in toks[i:j + 1])
             length = len(key)
+            # inexact matches must take whole words: "4690543:" + "27" of "27-JAN-1"
+            # is no ID
+            whole = ((i == 0 or toks[i - 1].word != toks[i].word)
+                     and (j == n - 1 or toks[j + 1].word != toks[j].word))
             for e in index.exact.get(key, ()):
                 if only_allowed and not e.term.full:
                     continue
                 if e.exact_split and tuple(t.key for t in toks[i:j + 1]) != e.toks:
                     continue
                 yield _Cand(refs, 100.0, e.term, order[e.term], length)
-            if only_allowed:
+            if only_allowed or not whole:
                 continue
             for n2 in range(length - index.max_edits, length + index.max_edits + 1):
                 for e in index.by_len.get(n2, ()):
@@ -276,6 +291,11 @@ def _candidates(toks: Sequence[_Tok], index: _Index, window: int, order: dict[Ph
                     score = 100.0 * (1.0 - d / max(length, n2))
                     if score >= e.term.min_score:
                         yield _Cand(refs, score, e.term, order[e.term], max(length, n2) - d)
+            # the start of a long value, the rest unread
+            for e in index.prefixes.get(key, ()):
+                score = 100.0 * length / len(e.key)
+                if score >= e.term.min_score:
+                    yield _Cand(refs, score, e.term, order[e.term], length)
             # a whole name glued to a short word at either end of the window
             for n2 in range(length - index.max_glue, length):
                 for e in index.glued.get(n2, ()):
@@ -331,7 +351,7 @@ def _group_lines(words: Sequence[Word], conf) -> list[_Line]:
         for wi, w in enumerate(ws):
             allow = is_allowlisted(w.text)
             for key, _, _ in _tokens(w.text, conf):
-                toks.append(_Tok(key, (li, wi), allow))
+                toks.append(_Tok(key, (li, wi), allow, (li, wi)))
             offsets.append((pos, pos + len(w.text)))
             parts.append(w.text)
             pos += len(w.text) + 1
@@ -361,6 +381,41 @@ def _hit(words: list[Word], reason: str, score: float) -> Hit:
     return Hit(box=box, reason=reason, frames=frames, layer=words[0].layer,
                confidence=min(w.confidence for w in words),
                text=" ".join(w.text for w in words), score=round(score, 1))
+
+
+def _join_rotated(hits: list[tuple[Hit, int]]) -> list[Hit]:
+    """Header hits on vertical text that follow each other along the text ("JOHN"
+    above "OBRIEN" of one turned name), joined so the gap between them (comma,
+    space) goes too.  OCR of turned text often gives each word its own line."""
+    out: list[Hit] = []
+    for hit, _ in sorted(hits, key=lambda hr: (hr[0].reason, hr[0].box.x0, hr[0].box.y0)):
+        prev = out[-1] if out else None
+        if (prev is not None and prev.reason == hit.reason and prev.layer == hit.layer
+                and prev.frames == hit.frames):
+            a, b = prev.box, hit.box
+            overlap = min(a.x1, b.x1) - max(a.x0, b.x0)
+            thick = min(a.width, b.width)
+            gap = max(a.y0, b.y0) - min(a.y1, b.y1)
+            if overlap > thick / 2 and gap <= thick:
+                out[-1] = replace(prev, box=a.union(b), text=f"{prev.text} {hit.text}",
+                                  score=min(prev.score, hit.score),
+                                  confidence=min(prev.confidence, hit.confidence))
+                continue
+        out.append(hit)
+    return out
+
+
+def _extend_truncated(hit: Hit, words: list[Word], term: PhiTerm) -> Hit:
+    """A read shorter than the header value it matched ("RIVERBEND WOME!" for
+    RIVERBEND WOMENS HEALTH): the unread rest is most likely just after it, so
+    the box grows to the right by that many characters (left-to-right words only;
+    the redact stage clips to the image)."""
+    missing = len(term.text) - len(hit.text)
+    if missing <= 0 or any(w.rotation for w in words) or not hit.text:
+        return hit
+    char_w = hit.box.width / len(hit.text)
+    grow = int(round(missing * char_w))
+    return replace(hit, box=Box(hit.box.x0, hit.box.y0, hit.box.x1 + grow, hit.box.y1))
 
 
 def _short_number(c: _Cand, lines: list[_Line], short: int) -> bool:
@@ -474,15 +529,23 @@ def match_words(words: Sequence[Word], terms: Sequence[PhiTerm], *, mode: str = 
     chosen = _select(cands, taken, near, veto)
 
     header_words: set[tuple[int, int]] = set()
+    rotated: list[tuple[Hit, int]] = []
     for c in chosen:
         by_line: dict[int, list[int]] = {}
         for li, wi in c.refs:
             if wi not in by_line.setdefault(li, []):
                 by_line[li].append(wi)
         for li, wis in by_line.items():
-            hits.append(_hit([lines[li].words[wi] for wi in sorted(wis)],
-                             f"header:{c.term.attribute}", c.score))
+            ws = [lines[li].words[wi] for wi in sorted(wis)]
+            hit = _hit(ws, f"header:{c.term.attribute}", c.score)
+            if len(by_line) == 1 and c.score < 100.0:
+                hit = _extend_truncated(hit, ws, c.term)
+            if ws[0].rotation in (90, 270):
+                rotated.append((hit, ws[0].rotation))
+            else:
+                hits.append(hit)
             header_words.update((li, wi) for wi in wis)
+    hits.extend(_join_rotated(rotated))
     # one hit per set of words; a label names it better than a bare pattern
     rule_hits.sort(key=lambda r: not r[2].startswith("label:"))
     seen: set[tuple] = set()
@@ -517,7 +580,7 @@ def find_phi_in_text(text: str, terms: Sequence[PhiTerm], *, patterns: bool = Tr
     for m in re.finditer(r"\S+", text):
         allow = is_allowlisted(m.group())
         for key, s, e in _tokens(m.group(), conf):
-            toks.append(_Tok(key, (m.start() + s, m.start() + e), allow))
+            toks.append(_Tok(key, (m.start() + s, m.start() + e), allow, m.start()))
     spans: list[tuple[int, int, str]] = []
     rule = pattern_spans(text) if patterns else []
     rule = [s for s in rule

@@ -138,6 +138,10 @@ def id_spans(text: str) -> list[Span]:
         run = max((len(r) for r in re.findall(r"\d+", tok)), default=0)
         if digits < 4 or run < 4 or letters < 1 or _DIMENSIONS.match(tok):
             continue
+        if "-" in tok and (digits < 6 or any(re.fullmatch(r"[A-Za-z]\d{1,3}", part)
+                                            for part in tok.split("-"))):
+            # ranges and probes: "I176-S40", "L12-5", also read as "1176-S40"
+            continue
         unit = _NUMBER_UNIT.match(tok)
         if unit and unit.group(1).casefold() in _units():
             continue

@@ -355,3 +355,36 @@ def test_sample_data_truth_items_are_classified_exactly():
                 wrong += any(mine)
     assert (missed, wrong) == (0, 0)
     assert found > 90
+
+
+def test_partly_read_value_is_found_and_its_box_grown(terms):
+    # faint text: OCR read only the start of the institution name
+    words = line(["Saint", "Mary", "Hosp"])
+    (hit,) = match_words(words, terms)
+    assert hit.reason == "header:InstitutionName" and hit.score < 100
+    read = words[0].box.union(words[-1].box)
+    missing = len("Saint Mary Hospital") - len("Saint Mary Hosp")
+    assert hit.box.x0 == read.x0 and hit.box.x1 == read.x1 + round(missing * read.width / 15)
+    # a short start is not enough
+    assert match_words(line(["Sain"]), terms) == []
+
+
+def test_inexact_matches_take_whole_words():
+    ds = Dataset()
+    ds.PatientID = "46905432"
+    ds.StudyDate = "20180127"
+    terms = phi_terms_from_header(ds)
+    # "4690543" ending one line and "27" starting the next must not make the ID,
+    # stealing the date's first token
+    words = line(["4690543:"], 0, y=28) + line(["27-JAN-1"], 1, y=49)
+    found = sorted(_found(words, terms))
+    assert found == [("27-JAN-1", "header:StudyDate"), ("4690543:", "header:PatientID")]
+
+
+def test_turned_name_words_are_joined():
+    ds = Dataset()
+    ds.PatientName = "OBRIEN^JOHN"
+    words = [Word("JOHN", Box(6, 255, 19, 298), 80, 8, 0, rotation=90),
+             Word("OBRIEN", Box(6, 306, 19, 363), 80, 11, 0, rotation=90)]
+    (hit,) = match_words(words, phi_terms_from_header(ds))
+    assert hit.box == Box(6, 255, 19, 363) and hit.reason == "header:PatientName"

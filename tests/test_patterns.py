@@ -164,6 +164,6 @@ def test_institutions_without_header(text, value):
 
 @pytest.mark.parametrize("text", ["CT IMAGING", "Cardiac Imaging", "Medical history unremarkable",
                                   "history of mental health issues", "ULTRASOUND REPORT",
-                                  "Center Line", "I169-S247", "I274-S260"])
+                                  "Center Line", "I169-S247", "I274-S260", "1176-S40"])
 def test_not_institutions_nor_ids(text):
     assert pattern_spans(text) == []

@@ -249,3 +249,11 @@ def test_cine_text_lines_group_items_on_a_row(plainset):
     assert det.text_lines(header) == 5
     panel = [it for it in t.items if it.why == "nonphi:parameter"]
     assert det.text_lines(panel) == len(panel)
+
+
+def test_cli_score_refuses_presidio_truth_without_input(plainset, tmp_path, capsys):
+    gt = tmp_path / "ground_truth.json"
+    write_presidio_truth([read_truth(p) for p in (plainset / "truth").glob("*.json")], gt)
+    rc = bench_main(["score", "--truth", str(gt), "--output", str(plainset / "dicom"),
+                     "--no-ocr"])
+    assert rc == 2 and "--input" in capsys.readouterr().err

@@ -65,7 +65,11 @@ def _cmd_score(args) -> int:
     if not args.truth.exists():
         print(f"pixelscrub bench: no truth at {args.truth}", file=sys.stderr)
         return 2
-    report = score_folder(args.truth, args.output, args.input, ocr=not args.no_ocr)
+    try:
+        report = score_folder(args.truth, args.output, args.input, ocr=not args.no_ocr)
+    except ValueError as e:
+        print(f"pixelscrub bench: {e}", file=sys.stderr)
+        return 2
     print(format_summary(report, f"{args.output} vs {args.truth}"))
     for f in report.files:
         if f.status != "ok":

@@ -397,6 +397,8 @@ def score_folder(truth: Path, output_dir: Path, input_dir: Optional[Path] = None
     ``cache`` (a dict) keeps decoded originals between calls, to score several tools.
     """
     truth = Path(truth)
+    if input_dir is None and truth.is_file():
+        raise ValueError("a Presidio ground-truth file needs --input (the DICOM folder)")
     input_dir = Path(input_dir) if input_dir else truth.parent / "dicom"
     truths = load_truths(truth, input_dir)
     index = None

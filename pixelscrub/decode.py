@@ -12,6 +12,8 @@ which tries each installed plugin in turn (pylibjpeg, then python-gdcm, pyjpegls
 """
 from __future__ import annotations
 
+import io
+import struct
 import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -194,7 +196,6 @@ def _pixel_stream(ds: Dataset):
         finally:
             value.seek(pos)
         return
-    import io
     yield io.BytesIO(value), len(value)
 
 
@@ -214,7 +215,7 @@ def iter_encoded_frames(ds: Dataset, info: Optional[ImageInfo] = None) -> Iterat
                         break
                     n += 1
                     yield frame
-            except (ValueError, EOFError, OSError, struct_error()):
+            except (ValueError, EOFError, OSError, struct.error):
                 raise ScrubError("encapsulated Pixel Data is malformed",
                                  reason="bad-encapsulation") from None
             if n < info.frames:
@@ -264,11 +265,6 @@ def _be_swapped_bytes(ds: Dataset, info: ImageInfo) -> bool:
     elem = ds._dict[PIXEL_DATA_TAG]
     return (info.transfer_syntax == _uid.ExplicitVRBigEndian and info.bits_allocated == 8
             and str(elem.VR) == "OW")
-
-
-def struct_error():
-    import struct
-    return struct.error
 
 
 def _options(ds: Dataset, info: ImageInfo) -> dict[str, Any]:

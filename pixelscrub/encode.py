@@ -105,6 +105,9 @@ class _NativeWriter:
         self.n += 1
 
     def finish(self, new: Dataset) -> None:
+        for kw in ("ExtendedOffsetTable", "ExtendedOffsetTableLengths"):
+            if kw in new:  # offset tables belong to encapsulated data only
+                del new[kw]
         if self.f.tell() % 2:
             self.f.write(b"\x00")
         self.f.flush()
@@ -227,13 +230,6 @@ def _update_header(new: Dataset, info: ImageInfo, target: EncodeTarget,
         new.PlanarConfiguration = target.planar_configuration
     elif "PlanarConfiguration" in new:
         del new.PlanarConfiguration
-    if target.transfer_syntax not in (_uid.ImplicitVRLittleEndian, _uid.ExplicitVRLittleEndian,
-                                      _uid.DeflatedExplicitVRLittleEndian):
-        pass
-    elif info.is_encapsulated:
-        for kw in ("ExtendedOffsetTable", "ExtendedOffsetTableLengths"):
-            if kw in new:
-                del new[kw]
     was_lossy = info.transfer_syntax in _LOSSY_SYNTAXES or (
         info.transfer_syntax in (_uid.JPEG2000, _uid.JPEGLSNearLossless) and
         str(new.get("LossyImageCompression", "")) == "01")

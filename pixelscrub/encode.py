@@ -38,6 +38,8 @@ from .redact import RedactionPlan, fill_frame, fill_value
 __all__ = ["EncodeResult", "redact_dataset", "release"]
 
 _ITEM = b"\xfe\xff\x00\xe0"
+#: Basic Offset Table offsets are 32-bit; past this an Extended Offset Table is used.
+BOT_LIMIT = 2 ** 32
 _LOSSY_SYNTAXES = {_uid.JPEGBaseline8Bit, _uid.JPEGExtended12Bit, _uid.HTJ2K}
 _METHOD = {_uid.JPEG2000: "ISO_15444_1", _uid.JPEGLSNearLossless: "ISO_14495_1"}
 
@@ -141,7 +143,7 @@ class _EncapsulatedWriter:
             if kw in new:
                 del new[kw]
         end = self.f.tell() - self.start
-        if end < 2 ** 32:
+        if end < BOT_LIMIT:
             self.f.seek(8)
             self.f.write(struct.pack(f"<{len(self.offsets)}I", *self.offsets))
             self.f.seek(0, 2)
@@ -155,7 +157,7 @@ class _EncapsulatedWriter:
             self.f.close()
             new.ExtendedOffsetTable = struct.pack(f"<{len(self.offsets)}Q", *self.offsets)
             new.ExtendedOffsetTableLengths = struct.pack(
-                f"<{len(self.lengths)}Q", *[n + 8 for n in self.lengths])
+                f"<{len(self.lengths)}Q", *self.lengths)
         out.flush()
         out.seek(0)
         elem = DataElement(PIXEL_DATA_TAG, "OB", out, is_undefined_length=True)

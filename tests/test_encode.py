@@ -217,3 +217,23 @@ def test_missing_frames_are_refused(tmp_path):
     with pytest.raises(ScrubError):
         redact_dataset(read_dataset(tmp_path / "short.dcm"), RedactionPlan(),
                        workdir=str(tmp_path))
+
+
+def test_extended_offset_table_when_offsets_overflow(tmp_path, monkeypatch):
+    """Past 4 GiB a Basic Offset Table cannot hold offsets: EOT is written instead."""
+    import pixelscrub.encode as encode_mod
+    monkeypatch.setattr(encode_mod, "BOT_LIMIT", 100)  # pretend 100 bytes is 4 GiB
+    ds = read_dataset(pydicom_file("SC_rgb_rle_2frame.dcm"))
+    info = image_info(ds)
+    plan = plan_redactions([Hit(Box(0, 0, 10, 10), "user-region", frames=(1,))], info, margin=0)
+    new, _ = redact_dataset(ds, plan, workdir=str(tmp_path))
+    write_atomic(new, tmp_path / "out.dcm")
+    release(new)
+    out = read_dataset(tmp_path / "out.dcm")
+    assert "ExtendedOffsetTable" in out and "ExtendedOffsetTableLengths" in out
+    frames = list(iter_frames(out))
+    np.testing.assert_array_equal(frames[0], next(iter_frames(ds)))
+    assert (frames[1][:10, :10] == 0).all()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert pydicom.dcmread(tmp_path / "out.dcm").pixel_array.shape == (2, 100, 100, 3)

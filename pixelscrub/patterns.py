@@ -282,6 +282,10 @@ _NAME_TOKEN = re.compile(r"^[^\W\d_]+(?:['’\-.^][^\W\d_]*)*[.,;]?$")
 _TOKEN = re.compile(r"\S+")
 
 
+_PARTICLES = frozenset(["van", "von", "der", "den", "de", "da", "di", "del", "della", "du",
+                        "le", "la", "dos", "das", "ten", "ter", "bin", "ibn", "al", "el"])
+
+
 def _is_label_token(tok: str) -> bool:
     return tok.endswith(":") and len(tok) > 1
 
@@ -307,6 +311,9 @@ def _value_end(text: str, pos: int, kind: str) -> Optional[int]:
         bare = tok.rstrip(".,;")
         if (count >= 4 or not _NAME_TOKEN.match(tok)
                 or (count and len(bare) > 1 and bare.casefold() in allow)):
+            break
+        # names are written capitalised; "Dr. Smith requested" ends at "requested"
+        if not bare[:1].isupper() and not (count and bare.casefold() in _PARTICLES):
             break
         end = m.end()
         count += 1

@@ -72,6 +72,9 @@ def test_email():
     ("Physician: HOUSE G", "HOUSE G", "label:Physician"),
     ("Referring: Dr. Amara Nguyen", "Dr. Amara Nguyen", "label:Physician"),
     ("Name:DOE", "DOE", "label:Name"),
+    ("Dr. Smith requested", "Dr. Smith", "label:Dr"),            # names are capitalised
+    ("Name: Ludwig van Beethoven", "Ludwig van Beethoven", "label:Name"),
+    ("Patient: DE LA CRUZ, MARIA", "DE LA CRUZ, MARIA", "label:Patient"),
 ])
 def test_labels_take_their_value(text, value, reason):
     assert (value, reason) in _found(text)

@@ -117,7 +117,7 @@ def test_header_and_burned_in_phi_agree(synset):
             if it.why.startswith("header:"):
                 assert it.is_phi
                 kw = it.why.split(":", 1)[1]
-                assert str(ds.get(kw, "")).strip() or kw == "AcquisitionTime", (f.case, kw)
+                assert str(ds.get(kw, "")).strip(), (f.case, kw)
 
 
 def test_categories_have_their_defining_properties(synset):
@@ -149,9 +149,11 @@ def test_cine_has_static_overlay_and_dynamic_text(synset):
     static = [it for it in t.items if it.frames is None]
     dynamic = [it for it in t.items if it.frames is not None]
     assert static and dynamic
-    clock = [it for it in dynamic if it.why == "header:AcquisitionTime"]
+    clock = [it for it in dynamic if it.is_phi]
     covered = sorted(f for it in clock for f in it.frames)
     assert covered == list(range(t.frames)) and len(clock) >= 2
+    assert clock[0].why == "header:StudyTime"
+    assert {it.why for it in clock[1:]} == {"pattern:time"}
 
 
 def test_canvas_refuses_overlapping_and_out_of_bounds_text():

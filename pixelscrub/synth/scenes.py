@@ -243,7 +243,11 @@ def us_cine(rng, ident, frames: int = 20):
         t = (start + dt.timedelta(seconds=f / fps)).time()
         groups.setdefault(format_time(t), []).append(f)
     for text, fr in groups.items():
-        w.put(4, y, text, ("AcquisitionTime", "time"), frames=fr, tags=("dynamic",))
+        # The first second shows the header's StudyTime; later ones are times of day
+        # no header attribute holds, so only a time pattern can find them.
+        why = "header:StudyTime" if text == format_time(ident.study_time) else "pattern:time"
+        c.draw(text, 4, y, is_phi=True, why=why, color=230, font=font, cap=cap,
+               frames=fr, tags=("dynamic",))
     for f in range(frames):
         w.right(cols - 2, y, f"{f + 1}/{frames}", frames=[f], nonphi="frame_counter",
                 tags=("dynamic",))

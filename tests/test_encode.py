@@ -237,3 +237,13 @@ def test_extended_offset_table_when_offsets_overflow(tmp_path, monkeypatch):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         assert pydicom.dcmread(tmp_path / "out.dcm").pixel_array.shape == (2, 100, 100, 3)
+
+
+def test_untouched_j2k_frames_are_copied_as_stored(tmp_path):
+    """YBR_RCT/ICT JPEG 2000: frames without boxes keep their codestream (no re-encode)."""
+    for name in ("GDCMJ2K_TextGBR.dcm", "examples_jpeg2k.dcm"):
+        ds = read_dataset(pydicom_file(name))
+        new, result = redact_dataset(ds, RedactionPlan(), workdir=str(tmp_path))
+        assert result.frames_copied == 1 and not result.lossy_recompressed
+        assert new.PhotometricInterpretation == ds.PhotometricInterpretation
+        release(new)

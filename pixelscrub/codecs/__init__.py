@@ -74,8 +74,9 @@ def choose_target(info: ImageInfo, *, first_frame: Optional[bytes] = None) -> En
     pi, fpi, pc = info.photometric, info.frame_photometric, info.planar_configuration
     # Untouched frames can be copied only if the header describing them stays the
     # same; encoders here write pixel-interleaved data (Planar Configuration 0).
-    same_layout = pi == fpi and (info.samples_per_pixel == 1 or pc == 0
-                                 or ts in native.SYNTAXES or ts in _LOSSY_JPEG)
+    pc_kept = (info.samples_per_pixel == 1 or pc == 0 or ts in native.SYNTAXES
+               or ts in _LOSSY_JPEG)
+    same_layout = pi == fpi and pc_kept
     if ts in native.SYNTAXES:
         notes = []
         out_ts = ts  # pydicom 3 writes explicit VR big endian too, so it is kept
@@ -109,10 +110,10 @@ def choose_target(info: ImageInfo, *, first_frame: Optional[bytes] = None) -> En
             first_frame is not None and jpeg2000.is_reversible(first_frame))
         if reversible:
             out_pi = "YBR_RCT" if mct else fpi
-            return EncodeTarget(ts, "jpeg2000", out_pi, 0, same_layout and pi == out_pi,
+            return EncodeTarget(ts, "jpeg2000", out_pi, 0, pc_kept and pi == out_pi,
                                 use_mct=mct)
         out_pi = "YBR_ICT" if mct else fpi
-        return EncodeTarget(ts, "jpeg2000", out_pi, 0, same_layout and pi == out_pi,
+        return EncodeTarget(ts, "jpeg2000", out_pi, 0, pc_kept and pi == out_pi,
                             lossy=True, use_mct=mct,
                             notes=("lossy JPEG 2000 frames with boxes re-encoded lossily "
                                    "at their original compression ratio",))

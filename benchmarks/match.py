@@ -9,9 +9,13 @@ words merged.  Every word carries its truth (PHI or not).
 
 Reported for ``match_words`` in phi mode with the header's terms and with no
 terms (header already stripped: pattern and label rules only): word precision,
-word recall, measurement words redacted, and words per second.  Usage::
+word recall, measurement words redacted, and words per second.
 
-    .venv/bin/python benchmarks/match.py [--cases 400] [--seed 7] [--out FILE]
+Then the committed ``sample_data``: every truth item (PHI or not) scored against
+the hits for words taken from the truth text (perfect OCR) and, with ``--ocr``,
+from pixelscrub's own OCR of the pixels.  Usage::
+
+    .venv/bin/python benchmarks/match.py [--cases 400] [--seed 7] [--ocr] [--out FILE]
 """
 from __future__ import annotations
 
@@ -165,12 +169,100 @@ def run(cases: int, seed: int, rate: float) -> dict[str, dict[str, float]]:
     return results
 
 
+def _truth_words(items):
+    """Perfect-OCR words of a sample file's truth items: items side by side on a
+    row share a line; word boxes split the item box by character position."""
+    rows: list[dict] = []
+    for it in sorted(items, key=lambda it: (it["box"][1], it["box"][0])):
+        x0, y0, x1, y1 = it["box"]
+        frames = tuple(it["frames"]) if it["frames"] is not None else None
+        for row in rows:
+            h = min(y1 - y0, row["y1"] - row["y0"])
+            if (row["frames"] == frames and min(y1, row["y1"]) - max(y0, row["y0"]) > h / 2
+                    and 0 <= x0 - row["x1"] < 3 * h):
+                row["items"].append(it)
+                row["x1"] = x1
+                break
+        else:
+            rows.append({"x1": x1, "y0": y0, "y1": y1, "frames": frames, "items": [it]})
+    words = []
+    for li, row in enumerate(rows):
+        for it in row["items"]:
+            x0, y0, x1, y1 = it["box"]
+            text, pos = it["text"], 0
+            for part in text.split(" "):
+                a = x0 + (x1 - x0) * pos // len(text)
+                b = x0 + (x1 - x0) * (pos + len(part)) // len(text)
+                words.append(Word(part, Box(a, y0, max(a + 1, b), y1), 90.0, li, len(words),
+                                  row["frames"]))
+                pos += len(part) + 1
+    return words
+
+
+def _ocr_words(path: Path):
+    from pixelscrub.decode import image_info, iter_display
+    from pixelscrub.detect import detect_words
+    from pixelscrub.dicomio import read_dataset
+    from pixelscrub.ocr import get_engine
+    from pixelscrub.propose import ultrasound_regions
+    ds = read_dataset(path)
+    det = detect_words(lambda: iter_display(ds), image_info(ds).frames, engine=get_engine("auto"),
+                       imaging_regions=ultrasound_regions(ds))
+    return det.words
+
+
+def _covered(item, hits) -> float:
+    """Fraction of the item's box under hit boxes of its frames."""
+    import numpy as np
+    b = Box(*item["box"])
+    mask = np.zeros((b.height, b.width), bool)
+    for h in hits:
+        if item["frames"] is not None and h.frames is not None \
+                and not set(item["frames"]) & set(h.frames):
+            continue
+        i = h.box.intersection(b)
+        if not i.is_empty():
+            mask[i.y0 - b.y0:i.y1 - b.y0, i.x0 - b.x0:i.x1 - b.x0] = True
+    return float(mask.mean()) if mask.size else 0.0
+
+
+def sample_data(ocr: bool) -> dict[str, float]:
+    """Item-level scores on ``sample_data``: a PHI item counts as found when 90 % of
+    its box is under hits, a non-PHI item as hit when more than 20 % is."""
+    import json
+    import pydicom
+    folder = ROOT / "sample_data"
+    found = missed = wrong = nonphi = words = 0
+    secs = 0.0
+    for path in sorted((folder / "truth").glob("*.json")):
+        truth = json.loads(path.read_text())
+        dcm = folder / "dicom" / truth["file"]
+        ws = _ocr_words(dcm) if ocr else _truth_words(truth["items"])
+        terms = phi_terms_from_header(pydicom.dcmread(dcm, stop_before_pixels=True))
+        t0 = time.perf_counter()
+        hits = match_words(ws, terms)
+        secs += time.perf_counter() - t0
+        words += len(ws)
+        for it in truth["items"]:
+            cov = _covered(it, hits)
+            if it["is_phi"]:
+                found += cov >= 0.9
+                missed += cov < 0.9
+            else:
+                nonphi += 1
+                wrong += cov > 0.2
+    return {"PHI items": found + missed, "found": found, "missed": missed,
+            "non-PHI items": nonphi, "non-PHI hit": wrong, "words/s": words / max(secs, 1e-9)}
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cases", type=int, default=400)
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--noise", type=float, default=0.08, help="per-character confusion rate")
     ap.add_argument("--out", type=Path)
+    ap.add_argument("--ocr", action="store_true",
+                    help="also score sample_data with words from pixelscrub's OCR (Tesseract)")
     args = ap.parse_args(argv)
     lines = [f"# Match benchmark: {args.cases} synthetic images, seed {args.seed}, "
              f"OCR confusion rate {args.noise}", "",
@@ -180,6 +272,15 @@ def main(argv=None) -> int:
         lines.append(f"| {label} | {m['words']} | {m['precision']:.3f} | {m['recall']:.3f} | "
                      f"{m['measurement words redacted']} | {m['PHI words missed']} | "
                      f"{m['words/s']:.0f} | {m['ms/image']:.2f} |")
+    lines += ["", "## sample_data (committed synthetic DICOMs, their headers and truth)", "",
+              "| words from | PHI items | found | missed | non-PHI items | non-PHI hit | words/s |",
+              "|---|---|---|---|---|---|---|"]
+    for label, ocr in (("truth text (perfect OCR)", False), ("pixelscrub OCR", True)):
+        if ocr and not args.ocr:
+            continue
+        m = sample_data(ocr)
+        lines.append(f"| {label} | {m['PHI items']} | {m['found']} | {m['missed']} | "
+                     f"{m['non-PHI items']} | {m['non-PHI hit']} | {m['words/s']:.0f} |")
     text = "\n".join(lines) + "\n"
     print(text)
     if args.out:

@@ -230,6 +230,27 @@ def _lost(report: ScoreReport) -> str:
     return ", ".join(f"{k}: {v}" for k, v in sorted(counts.items(), key=lambda kv: -kv[1]))
 
 
+def by_reason(scores: dict[str, ScoreReport]) -> str:
+    """PHI removed per reason (header attribute or pattern kind), one column per tool."""
+    tools = list(scores)
+    table: dict[str, dict[str, list[int]]] = {}
+    for tool, rep in scores.items():
+        for f in rep.files:
+            for it in f.items:
+                if it.is_phi:
+                    cell = table.setdefault(it.why, {}).setdefault(tool, [0, 0])
+                    cell[0] += it.removed
+                    cell[1] += 1
+    head = "| PHI reason | items | " + " | ".join(tools) + " |\n| --- | --- |" + " --- |" * len(tools)
+    rows = []
+    for why in sorted(table):
+        n = max(v[1] for v in table[why].values())
+        cells = [f"{100 * table[why][t][0] / table[why][t][1]:.0f}%" if t in table[why] else "-"
+                 for t in tools]
+        rows.append(f"| {why} | {n} | " + " | ".join(cells) + " |")
+    return head + "\n" + "\n".join(rows)
+
+
 def build_section(args, scores, runs, budget, real_rows, plots, presidio_note) -> str:
     prun = runs.get("Presidio DicomImageRedactorEngine")
     presidio_setup = f"{prun.setup_seconds:.1f} s" if prun else "not run"
@@ -253,12 +274,18 @@ def build_section(args, scores, runs, budget, real_rows, plots, presidio_note) -
              "outputs whose bytes (outside pixel data) still hold an original identifying "
              "header value. Invalid outputs (missing, unreadable, undecodable, other "
              "geometry) count their PHI as not removed.", "",
+             "Score any tool the same way: `pixelscrub bench score --truth DIR/truth "
+             "--output TOOL_OUT` (originals in `DIR/dicom`), or with annotations in "
+             "Presidio's `ground_truth.json` format: `--truth ground_truth.json --input "
+             "DICOM_DIR`. Timings come from a 2-core machine shared with other jobs: "
+             "compare tools within one run, not across runs.", "",
              f"### Targets (issue #3), pixelscrub default mode ({default})", "",
              _targets(scores[default]), ""]
     for tool, rep in scores.items():
         parts += [format_summary(rep, tool), ""]
     if presidio_note:
         parts += [f"Presidio: {presidio_note}", ""]
+    parts += ["### PHI removed by reason", "", by_reason(scores), ""]
     parts += ["### Speed and memory (same files, one process each)", "",
               format_runs(list(runs.values())), "",
               "Each tool runs in its own process, one file at a time; peak RSS is that "

@@ -76,9 +76,19 @@ def default_report_path(outdir) -> Path:
     return out.parent / f"{out.name}-report.jsonl"
 
 
-def check_layout(inputs: Iterable, outdir, *, report=None, quarantine=None) -> None:
-    """Refuse runs that could write into the input tree or mix failures with outputs."""
+def check_layout(inputs: Iterable, outdir, *, report=None, quarantine=None, reid_map=None,
+                 log_phi: bool = False) -> None:
+    """Refuse runs that could write into the input tree or mix failures with outputs.
+
+    Nothing that holds PHI may travel with the outputs: not the quarantine (raw
+    inputs), not the re-identification map, not a report written with ``log_phi``.
+    """
     out = _real(outdir)
+    extras = (("report", report), ("quarantine", quarantine), ("re-identification map", reid_map))
+    for name, extra in (("re-identification map", reid_map),
+                        ("report (written with --log-phi)", report if log_phi else None)):
+        if extra is not None and _inside(_real(extra), out):
+            raise _usage(f"{extra}: the {name} must not be inside the output folder {outdir}")
     if out.exists() and not out.is_dir():
         raise _usage(f"{outdir}: output path exists and is not a folder")
     for item in inputs:
@@ -90,13 +100,13 @@ def check_layout(inputs: Iterable, outdir, *, report=None, quarantine=None) -> N
                 raise _usage(f"{outdir}: output folder is inside input folder {item}")
             if _inside(real, out):
                 raise _usage(f"{item}: input folder is inside output folder {outdir}")
-            for name, extra in (("report", report), ("quarantine", quarantine)):
+            for name, extra in extras:
                 if extra is not None and _inside(_real(extra), real):
                     raise _usage(f"{extra}: {name} path is inside input folder {item}")
         else:
             if _inside(real, out):
                 raise _usage(f"{item}: input file is inside output folder {outdir}")
-            for name, extra in (("report", report), ("quarantine", quarantine)):
+            for name, extra in extras:
                 if extra is not None and _real(extra) == real:
                     raise _usage(f"{extra}: {name} path is an input file")
     if quarantine is not None:
@@ -364,7 +374,8 @@ def run_batch(inputs: Iterable, outdir, options: ScrubOptions = ScrubOptions(), 
     if report is None:
         report = default_report_path(outdir)
     report = report or None
-    check_layout(inputs, outdir, report=report, quarantine=quarantine)
+    check_layout(inputs, outdir, report=report, quarantine=quarantine,
+                 reid_map=getattr(options.deid, "reid_map", None), log_phi=options.log_phi)
     if scrub is None:
         from .pipeline import scrub_file as scrub
 

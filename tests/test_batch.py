@@ -157,7 +157,8 @@ def test_second_run_on_same_output_is_refused(tmp_path):
 
 
 @pytest.mark.parametrize("layout", ["out-in-input", "input-in-out", "file-in-out",
-                                    "quarantine-in-out", "report-in-input", "out-is-file"])
+                                    "quarantine-in-out", "report-in-input", "out-is-file",
+                                    "reid-map-in-out", "reid-map-in-input", "phi-report-in-out"])
 def test_unsafe_layouts_are_refused(tmp_path, layout):
     src = tree(tmp_path, ("a.dcm",))
     out, kw, inputs = tmp_path / "out", {}, [src]
@@ -176,6 +177,12 @@ def test_unsafe_layouts_are_refused(tmp_path, layout):
         kw["report"] = src / "report.jsonl"
     elif layout == "out-is-file":
         out.write_bytes(b"x")
+    elif layout == "reid-map-in-out":
+        kw["reid_map"] = out / "map.csv"
+    elif layout == "reid-map-in-input":
+        kw["reid_map"] = src / "map.csv"
+    elif layout == "phi-report-in-out":
+        kw.update(report=out / "report.jsonl", log_phi=True)
     with pytest.raises(ScrubError) as info:
         check_layout(inputs, out, **kw)
     assert info.value.reason == "usage"
@@ -257,3 +264,18 @@ def test_ctrl_c_keeps_finished_files_and_resumes(tmp_path):
     resumed = run(src, out)
     assert resumed.skipped == 3 and resumed.files_out == 1
     assert (out / "slow.dcm").is_file()
+
+
+def test_report_inside_output_is_allowed_without_log_phi(tmp_path):
+    src = tree(tmp_path, ("a.dcm",))
+    out = tmp_path / "out"
+    run(src, out, report=out / "pixelscrub-report.jsonl")
+    assert records(out / "pixelscrub-report.jsonl")[-1]["files_out"] == 1
+
+
+def test_progress_bar_on_request(tmp_path):
+    import io
+    src = tree(tmp_path, ("a.dcm", "b.dcm"))
+    stream = io.StringIO()
+    run(src, tmp_path / "out", progress="bar", stream=stream)
+    assert "2/2" in stream.getvalue() and "file" in stream.getvalue()

@@ -213,6 +213,12 @@ def redact_frame(codestream: bytes, boxes: Sequence[Box], info: ImageInfo, *,
             raise ScrubError("JPEG frame could not be rewritten in the DCT domain",
                              reason="dct-write") from None
         got = [c for c in (check.Y, check.Cb, check.Cr) if c is not None]
-        if len(got) != len(edited) or not all(np.array_equal(a, b) for a, b in zip(got, edited)):
-            raise ScrubError("DCT rewrite did not keep coefficients exact", reason="dct-verify")
+        same = (len(got) == len(edited)
+                and all(np.array_equal(a, b) for a, b in zip(got, edited))
+                and np.array_equal(np.asarray(check.qt), qt)
+                and list(check.quant_tbl_no) == tbl
+                and [tuple(int(v) for v in r) for r in check.c_samp_factor()][:len(got)] == samp)
+        if not same:
+            raise ScrubError("DCT rewrite did not keep coefficients, tables and sampling exact",
+                             reason="dct-verify")
     return out, changed

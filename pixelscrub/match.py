@@ -25,6 +25,7 @@ never fire on allowlisted words alone.
 """
 from __future__ import annotations
 
+import bisect
 import json
 import re
 import unicodedata
@@ -163,7 +164,7 @@ class _Entry:
 @dataclass(frozen=True)
 class _Index:
     exact: dict[str, tuple[_Entry, ...]]
-    by_len: dict[int, tuple[_Entry, ...]]
+    by_len: dict[int, tuple[_Entry, ...]]  # window length -> entries within edit reach
     glued: dict[int, tuple[_Entry, ...]]   # may carry a few glued-on characters
     prefixes: dict[str, tuple[_Entry, ...]]  # OCR read only the start of the value
     max_len: int
@@ -212,8 +213,8 @@ def _build_index(terms: Sequence[PhiTerm], p: Mapping[str, Any]) -> _Index:
         e = _Entry(key, toks, t, _edits_for(t.kind, len(key), p["max_edits"]),
                    key.isdigit() and len(key) < p["short_numeric_key"])
         exact.setdefault(key, []).append(e)
-        if e.max_edits:
-            by_len.setdefault(len(key), []).append(e)
+        for n in range(len(key) - e.max_edits, len(key) + e.max_edits + 1) if e.max_edits else ():
+            by_len.setdefault(n, []).append(e)
         if (t.kind in _GLUE_KINDS and t.standalone and t.full
                 and len(key) >= p["min_glued_key"] and not key.isdigit()):
             glued.setdefault(len(key), []).append(e)
@@ -281,16 +282,16 @@ def _candidates(toks: Sequence[_Tok], index: _Index, window: int, order: dict[Ph
                 yield _Cand(refs, 100.0, e.term, order[e.term], length)
             if only_allowed or not whole:
                 continue
-            for n2 in range(length - index.max_edits, length + index.max_edits + 1):
-                for e in index.by_len.get(n2, ()):
-                    if abs(n2 - length) > e.max_edits or e.key == key:
-                        continue
-                    d = Levenshtein.distance(key, e.key, score_cutoff=e.max_edits)
-                    if d > e.max_edits:
-                        continue
-                    score = 100.0 * (1.0 - d / max(length, n2))
-                    if score >= e.term.min_score:
-                        yield _Cand(refs, score, e.term, order[e.term], max(length, n2) - d)
+            for e in index.by_len.get(length, ()):
+                if e.key == key:
+                    continue
+                d = Levenshtein.distance(key, e.key, score_cutoff=e.max_edits)
+                if d > e.max_edits:
+                    continue
+                longest = max(length, len(e.key))
+                score = 100.0 * (1.0 - d / longest)
+                if score >= e.term.min_score:
+                    yield _Cand(refs, score, e.term, order[e.term], longest - d)
             # the start of a long value, the rest unread
             for e in index.prefixes.get(key, ()):
                 score = 100.0 * length / len(e.key)
@@ -366,6 +367,22 @@ def _below(a: _Line, b: _Line, max_gap: float) -> bool:
     h = max(1, a.box.height)
     return (b.box.y0 >= a.box.y0 + h / 2 and b.box.y0 - a.box.y1 <= max_gap * h
             and min(a.box.x1, b.box.x1) > max(a.box.x0, b.box.x0))
+
+
+def _stacked_pairs(lines: list[_Line], max_gap: float) -> list[tuple[int, int]]:
+    """(upper, lower) line pairs read as one; lines sorted by top edge so each
+    line is compared only with the lines starting within reach below it."""
+    order = sorted(range(len(lines)), key=lambda i: lines[i].box.y0)
+    tops = [lines[i].box.y0 for i in order]
+    pairs = []
+    for a in range(len(lines)):
+        box = lines[a].box
+        reach = box.y1 + max_gap * max(1, box.height)
+        for k in range(bisect.bisect_left(tops, box.y0), bisect.bisect_right(tops, reach)):
+            b = order[k]
+            if b != a and _below(lines[a], lines[b], max_gap):
+                pairs.append((a, b))
+    return pairs
 
 
 def _hit(words: list[Word], reason: str, score: float) -> Hit:
@@ -457,8 +474,7 @@ def match_words(words: Sequence[Word], terms: Sequence[PhiTerm], *, mode: str = 
     order = {t: i for i, t in enumerate(terms)}
     window = p["max_window_tokens"]
 
-    pairs = [(a, b) for a in range(len(lines)) for b in range(len(lines))
-             if a != b and _below(lines[a], lines[b], p["line_join"]["max_gap"])]
+    pairs = _stacked_pairs(lines, p["line_join"]["max_gap"])
     neighbours: dict[int, set[int]] = {i: set() for i in range(len(lines))}
     for a, b in pairs:
         neighbours[a].add(b)

@@ -65,9 +65,13 @@ def run_task(scrub: Callable, task: Task, options: ScrubOptions) -> FileAudit:
     return audit
 
 
-def _worker_main(conn, scrub: Callable) -> None:
+def _worker_main(conn, scrub: Callable, single_thread: bool) -> None:
     # Ctrl-C goes to the whole process group; the parent decides what to stop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if single_thread:
+        # Tesseract's OpenMP threads would fight the other workers for the cores;
+        # set before the OCR library is loaded (it is loaded lazily, on first use).
+        os.environ.setdefault("OMP_THREAD_LIMIT", "1")
     while True:
         try:
             msg = conn.recv()
@@ -80,9 +84,9 @@ def _worker_main(conn, scrub: Callable) -> None:
 
 
 class _Worker:
-    def __init__(self, ctx, scrub: Callable):
+    def __init__(self, ctx, scrub: Callable, single_thread: bool):
         self.conn, child = ctx.Pipe()
-        self.proc = ctx.Process(target=_worker_main, args=(child, scrub), daemon=True,
+        self.proc = ctx.Process(target=_worker_main, args=(child, scrub, single_thread), daemon=True,
                                 name="pixelscrub-worker")
         self.proc.start()
         child.close()
@@ -135,7 +139,8 @@ def run_local(tasks: Iterable[Task], options: ScrubOptions, on_result: Callable[
     """Run ``tasks`` on ``jobs`` worker processes, calling ``on_result`` for each.
 
     ``on_result`` runs in this process, one file at a time.  Every task gets exactly
-    one result, crashed and timed-out ones included.
+    one result, crashed and timed-out ones included.  With more than one worker,
+    each keeps OCR to one thread (``OMP_THREAD_LIMIT=1`` unless already set).
     """
     ctx = _context()
     pending = deque(tasks)
@@ -147,7 +152,7 @@ def run_local(tasks: Iterable[Task], options: ScrubOptions, on_result: Callable[
                 if w.task is None and pending:
                     w.give(pending.popleft(), options, timeout)
             while pending and len(workers) < jobs:
-                w = _Worker(ctx, scrub)
+                w = _Worker(ctx, scrub, single_thread=jobs > 1)
                 workers.append(w)
                 w.give(pending.popleft(), options, timeout)
             busy = [w for w in workers if w.task is not None]

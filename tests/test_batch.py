@@ -36,6 +36,13 @@ def slow_scrub(src, dst, options, *, workdir=None):
     return scrub_file(src, dst, options, workdir=workdir)
 
 
+def env_scrub(src, dst, options, *, workdir=None):
+    """Notes the OCR thread limit the worker runs with."""
+    audit = scrub_file(src, dst, options, workdir=workdir)
+    audit.notes.append(f"OMP_THREAD_LIMIT={os.environ.get('OMP_THREAD_LIMIT')}")
+    return audit
+
+
 def tree(tmp_path: Path, names=("a.dcm", "sub/b.dcm", "sub/deeper/c.dcm")) -> Path:
     src = tmp_path / "in"
     for name in names:
@@ -279,3 +286,12 @@ def test_progress_bar_on_request(tmp_path):
     stream = io.StringIO()
     run(src, tmp_path / "out", progress="bar", stream=stream)
     assert "2/2" in stream.getvalue() and "file" in stream.getvalue()
+
+
+@pytest.mark.parametrize("jobs, expected", [(1, "None"), (2, "1")])
+def test_parallel_workers_keep_ocr_to_one_thread(tmp_path, monkeypatch, jobs, expected):
+    monkeypatch.delenv("OMP_THREAD_LIMIT", raising=False)
+    src = tree(tmp_path, ("a.dcm", "b.dcm"))
+    run(src, tmp_path / "out", jobs=jobs, scrub=env_scrub)
+    notes = [r["notes"] for r in records(default_report_path(tmp_path / "out"))[:-1]]
+    assert all(f"OMP_THREAD_LIMIT={expected}" in n for n in notes)

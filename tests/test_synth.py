@@ -123,7 +123,7 @@ def test_header_and_burned_in_phi_agree(synset):
 def test_categories_have_their_defining_properties(synset):
     _, files = synset
     by_case = {f.case: read_truth(f.truth) for f in files}
-    for case in ("negative_blank", "negative_nonphi"):
+    for case in ("negative_blank", "negative_nonphi", "negative_lookalike"):
         assert not any(it.is_phi for it in by_case[case].items)
     assert not by_case["negative_blank"].items
     for case in ("stripped_us", "stripped_report"):
@@ -171,3 +171,18 @@ def test_cli_writes_requested_count(tmp_path, capsys):
     assert len(list((tmp_path / "dicom").glob("*.dcm"))) == 2
     assert len(list((tmp_path / "truth").glob("*.json"))) == 2
     assert "wrote 2 files" in capsys.readouterr().out
+
+
+def test_committed_sample_data_is_what_its_readme_command_makes(tmp_path):
+    """sample_data/ must stay reproducible from the command in its README."""
+    import re
+    from pathlib import Path
+    root = Path(__file__).resolve().parent.parent / "sample_data"
+    m = re.search(r"--count (\d+) --seed (\d+)", (root / "README.md").read_text())
+    assert m, "README lost its generation command"
+    files = generate_set(tmp_path, int(m.group(1)), seed=int(m.group(2)))
+    committed = sorted(p.name for p in (root / "dicom").glob("*.dcm"))
+    assert committed == sorted(f.dicom.name for f in files)
+    for f in files:
+        assert f.dicom.read_bytes() == (root / "dicom" / f.dicom.name).read_bytes(), f.case
+        assert f.truth.read_bytes() == (root / "truth" / f.truth.name).read_bytes(), f.case

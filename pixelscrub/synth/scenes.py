@@ -514,6 +514,66 @@ def stripped_report(rng, ident):
     return sc_report(rng, ident, stripped=True, case="stripped_report", category="stripped")
 
 
+def us_side_panel(rng, ident):
+    """Another vendor's layout: patient block in a left panel, parameters along the bottom.
+
+    Colour text on a YBR JPEG; the name is printed given-name first over two labels.
+    """
+    rows, cols = 384, 512
+    c = _us_canvas(rng, rows, cols, 1, 3)
+    c.fill(Box(0, 0, 118, rows), (18, 22, 40))
+    w = _Writer(c, font="complex_small", cap=9.0, color=(150, 200, 255), stripped=False)
+    val = (255, 255, 255)
+    y = 8
+    for label, text, phi in [
+            ("Pat:", format_name(ident.family, ident.given, "given_first"), NAME),
+            ("ID:", ident.patient_id, PID),
+            ("Born:", format_date(ident.birth_date, "iso"), DOB),
+            ("Exam:", format_date(ident.study_date, "iso"), STUDY_DATE),
+            ("At:", format_time(ident.study_time, seconds=False), STUDY_TIME)]:
+        w.put(4, y, label)
+        y += w.line_height
+        w.put(10, y, text, phi, color=val)
+        y += w.line_height + 4
+    words = ident.institution.split()
+    half = (len(words) + 1) // 2
+    for part in (" ".join(words[:half]), " ".join(words[half:])):
+        if part:
+            w.put(4, y, part, INST, color=(200, 200, 120), tags=("split",))
+            y += w.line_height
+    pw = _Writer(c, font="simplex", cap=8.0, color=(120, 230, 120), stripped=False)
+    x = 124
+    for text in [f"MI {rng.uniform(0.3, 1.6):.1f}", f"TIb {rng.uniform(0.1, 1.5):.1f}",
+                 f"{int(rng.integers(3, 16))}cm", f"G{int(rng.integers(30, 80))}%",
+                 "L12-5"]:
+        x = pw.put(x, rows - 14, text, nonphi="parameter") + 8
+    spec = SceneSpec("us", "us_side_panel", "US", US_IMAGE, "YBR_FULL_422", JPEG_BASELINE,
+                     description="US THYROID", model="Sonara 9")
+    return c, spec
+
+
+def negative_lookalike(rng, ident):
+    """Only non-PHI text that looks like PHI: measurements, ratios, counters, a clip time.
+
+    Tests over-redaction: a tool that blacks these out loses clinical information.
+    """
+    c = _us_canvas(rng, 384, 512, 1, 1)
+    w = _Writer(c, font="simplex", cap=10.0, color=235, stripped=False)
+    lines = [f"D1 {rng.uniform(5, 60):.1f} mm", f"D2 {rng.uniform(5, 60):.1f} mm",
+             f"Vol {rng.uniform(2, 90):.1f} ml", f"HR {int(rng.integers(55, 110))} bpm",
+             f"EF {int(rng.integers(40, 70))}%", f"RI {rng.uniform(0.5, 0.8):.2f}",
+             f"{int(rng.integers(2, 9))}/12", f"{rng.uniform(2, 4.5):.1f}MHz"]
+    y = 10
+    for text in lines:
+        w.put(6, y, text, nonphi="measurement")
+        y += w.line_height
+    w.put(430, 10, "Clip 0:12", nonphi="clip_length")
+    w.put(430, 10 + w.line_height, "L/R", nonphi="orientation")
+    spec = SceneSpec("negative", "negative_lookalike", "US", US_IMAGE, "MONOCHROME2", RLE,
+                     burned_in="YES", description="US ABDOMEN")
+    return c, spec
+
+
 #: Every scene builder by case name, in the order a set cycles through them.
 SCENES: dict[str, Callable] = {
     "us_gray": us_gray, "us_rgb": us_rgb, "us_ybr": us_ybr, "us_jpegls": us_jpegls,
@@ -525,6 +585,9 @@ SCENES: dict[str, Callable] = {
     "hard_confusable": hard_confusable,
     "negative_blank": negative_blank, "negative_nonphi": negative_nonphi,
     "stripped_us": stripped_us, "stripped_report": stripped_report,
+    # Added after the first sample set: new cases go last, so a set's first files stay
+    # byte-identical for the same seed.
+    "us_side_panel": us_side_panel, "negative_lookalike": negative_lookalike,
 }
 
 CATEGORY_OF = {
@@ -532,6 +595,7 @@ CATEGORY_OF = {
     "sc_dose": "sc", "sc_viewer": "sc", "sc_report": "sc", "xr_mono2": "xr",
     "xr_mono1": "xr", "negative_blank": "negative", "negative_nonphi": "negative",
     "stripped_us": "stripped", "stripped_report": "stripped",
+    "us_side_panel": "us", "negative_lookalike": "negative",
     **{k: "hard" for k in SCENES if k.startswith("hard_")},
 }
 

@@ -18,11 +18,12 @@ from typing import Any, Mapping, Optional, Sequence
 import cv2
 import numpy as np
 
-from .ocr.base import ocr_settings
+from .ocr.base import OcrWord, ocr_settings
 from .propose import contrast_channels
 from .records import Box, Proposal, Word
 
-__all__ = ["read_proposals", "read_proposal", "prepare_crop", "PreparedCrop"]
+__all__ = ["read_proposals", "read_batch", "read_proposal", "prepare_crop", "PreparedCrop",
+           "renumber_lines"]
 
 
 class PreparedCrop:
@@ -116,18 +117,7 @@ def read_proposal(image: np.ndarray, proposal: Proposal, engine, *,
             continue
         found = engine.read_lines(prep.pixels, psm=prep.psm)
         calls += 1
-        words = []
-        index: dict[int, int] = {}
-        for ow in found:
-            if ow.confidence < cfg["min_confidence"]:
-                continue
-            box = prep.to_image(ow.box)
-            if box.is_empty():
-                continue
-            i = index.get(ow.line, 0)
-            index[ow.line] = i + 1
-            words.append(Word(ow.text, box, float(ow.confidence), line_id=ow.line, index=i,
-                              frames=proposal.frames, layer=proposal.layer, rotation=rot))
+        words = _to_words(found, prep, proposal, cfg)
         score = sum(wd.confidence * len(wd.text) for wd in words)
         if score > best_score:
             best, best_score = words, score
@@ -143,11 +133,95 @@ def read_proposals(image: np.ndarray, proposals: Sequence[Proposal], engine, *,
     """
     out: list[Word] = []
     next_id = first_line_id
-    for prop in proposals:
-        words, _ = read_proposal(image, prop, engine, settings=settings)
+    for words in read_batch(image, proposals, engine, settings=settings)[0]:
         out.extend(renumber_lines(words, next_id))
         next_id += 1 + max((wd.line_id for wd in words), default=-1)
     return out
+
+
+def read_batch(image: np.ndarray, proposals: Sequence[Proposal], engine, *,
+               settings: Optional[Mapping[str, Any]] = None) -> tuple[list[list[Word]], int]:
+    """The words of each proposal (line ids local to it) and the OCR calls made.
+
+    Single-line upright crops are all prepared to about the same text height, so
+    up to ``batch_lines`` of them are stacked into one tall mosaic, separated by
+    white bands, and read by ONE Tesseract call as a block; each word goes back
+    to the tile its centre lies in.  Vertical and multi-line proposals are read
+    one by one (:func:`read_proposal`).
+    """
+    cfg = settings or ocr_settings()
+    results: list[Optional[list[Word]]] = [None] * len(proposals)
+    calls = 0
+    lines: list[tuple[int, PreparedCrop]] = []
+    for i, prop in enumerate(proposals):
+        if int(cfg["batch_lines"]) > 1 and prop.rotation % 360 == 0:
+            prep = prepare_crop(image, prop, settings=cfg)
+            if prep is None:
+                results[i] = []
+                continue
+            if prep.psm == cfg["psm_line"]:
+                lines.append((i, prep))
+                continue
+        results[i], n = read_proposal(image, prop, engine, settings=cfg)
+        calls += n
+    step = int(cfg["batch_lines"])
+    for start in range(0, len(lines), step):
+        chunk = lines[start:start + step]
+        if len(chunk) == 1:
+            i, prep = chunk[0]
+            results[i] = _to_words(engine.read_lines(prep.pixels, psm=prep.psm), prep,
+                                   proposals[i], cfg)
+        else:
+            for (i, _), words in zip(chunk, _read_mosaic(chunk, proposals, engine, cfg)):
+                results[i] = words
+        calls += 1
+    return [r if r is not None else [] for r in results], calls
+
+
+def _read_mosaic(chunk, proposals, engine, cfg) -> list[list[Word]]:
+    """One OCR call over stacked line crops; the words of each tile."""
+    gap = int(cfg["batch_gap"])
+    width = max(prep.pixels.shape[1] for _, prep in chunk)
+    tops = []
+    y = 0
+    for _, prep in chunk:
+        tops.append(y)
+        y += prep.pixels.shape[0] + gap
+    mosaic = np.full((y - gap, width), 255, np.uint8)
+    for top, (_, prep) in zip(tops, chunk):
+        h, w = prep.pixels.shape
+        mosaic[top:top + h, :w] = prep.pixels
+    found = engine.read_lines(mosaic, psm=int(cfg["psm_block"]))
+    per_tile: list[list[OcrWord]] = [[] for _ in chunk]
+    for ow in found:
+        cy = (ow.box.y0 + ow.box.y1) / 2
+        for t, (top, (_, prep)) in enumerate(zip(tops, chunk)):
+            h, w = prep.pixels.shape
+            if top <= cy < top + h:
+                b = Box(ow.box.x0, ow.box.y0 - top, ow.box.x1, ow.box.y1 - top).clip(w, h)
+                per_tile[t].append(OcrWord(ow.text, b, ow.confidence, ow.line))
+                break
+    return [_to_words(ws, prep, proposals[i], cfg) for ws, (i, prep) in zip(per_tile, chunk)]
+
+
+def _to_words(found: Sequence[OcrWord], prep: PreparedCrop, proposal: Proposal,
+              cfg: Mapping[str, Any]) -> list[Word]:
+    """OCR words of one prepared crop as Words in image coordinates, lines from 0."""
+    words = []
+    line_ids: dict[int, int] = {}
+    index: dict[int, int] = {}
+    for ow in found:
+        if ow.confidence < cfg["min_confidence"]:
+            continue
+        box = prep.to_image(ow.box)
+        if box.is_empty():
+            continue
+        line = line_ids.setdefault(ow.line, len(line_ids))
+        i = index.get(line, 0)
+        index[line] = i + 1
+        words.append(Word(ow.text, box, float(ow.confidence), line_id=line, index=i,
+                          frames=proposal.frames, layer=proposal.layer, rotation=prep.rotation))
+    return words
 
 
 def renumber_lines(words: Sequence[Word], first_line_id: int) -> list[Word]:

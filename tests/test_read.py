@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from rapidfuzz import fuzz
 
-from pixelscrub.ocr import OcrEngine, available_engines, get_engine
+from pixelscrub.ocr import OcrEngine, available_engines, get_engine, ocr_settings
 from pixelscrub.propose import propose_text_regions
-from pixelscrub.read import prepare_crop, read_proposal, read_proposals
+from pixelscrub.read import prepare_crop, read_batch, read_proposal, read_proposals
 from pixelscrub.records import Box, Proposal, Word
 
 from test_propose import draw, fan_image, radiograph_display
@@ -145,3 +145,27 @@ def test_read_proposal_keeps_frames_and_layer(engine):
     assert calls == 1
     assert [(w.text, w.frames, w.layer) for w in words] == [("12345678", (3, 4), "overlay:6000")]
     assert isinstance(words[0], Word)
+
+
+def test_mosaic_reads_like_single_lines(engine):
+    img = np.zeros((200, 420), np.uint8)
+    lines = ["DOE JOHN", "12345678", "15/01/1980", "HILLCREST IMAGING", "MRN 5870441"]
+    fonts = [cv2.FONT_HERSHEY_SIMPLEX, cv2.FONT_HERSHEY_DUPLEX, cv2.FONT_HERSHEY_PLAIN,
+             cv2.FONT_HERSHEY_COMPLEX, cv2.FONT_HERSHEY_SIMPLEX]
+    scales = [0.5, 0.7, 1.0, 0.45, 0.6]
+    for k, (text, font, scale) in enumerate(zip(lines, fonts, scales)):
+        draw(img, text, (10 + 30 * k, 30 + 36 * k), font=font, scale=scale)
+    props = propose_text_regions(img)
+    assert len(props) == 5
+    cfg = dict(ocr_settings())
+    batched, calls = read_batch(img, props, engine, settings=cfg)
+    assert calls == 1
+    single, single_calls = read_batch(img, props, engine, settings={**cfg, "batch_lines": 1})
+    assert single_calls == 5
+    for b, s in zip(batched, single):
+        assert " ".join(w.text for w in b) == " ".join(w.text for w in s)
+        for wb, ws in zip(b, s):
+            assert near(wb.box, ws.box, tol=2)
+    assert [" ".join(w.text for w in b) for b in batched] == lines
+    cfg3 = {**cfg, "batch_lines": 3}
+    assert read_batch(img, props, engine, settings=cfg3)[1] == 2

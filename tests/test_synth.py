@@ -184,5 +184,13 @@ def test_committed_sample_data_is_what_its_readme_command_makes(tmp_path):
     committed = sorted(p.name for p in (root / "dicom").glob("*.dcm"))
     assert committed == sorted(f.dicom.name for f in files)
     for f in files:
-        assert f.dicom.read_bytes() == (root / "dicom" / f.dicom.name).read_bytes(), f.case
         assert f.truth.read_bytes() == (root / "truth" / f.truth.name).read_bytes(), f.case
+        # Pixels, not bytes: a newer codec library may pack the same pixels differently,
+        # and a newer JPEG encoder may round a lossy file slightly differently.
+        ds_new, new = _decoded(f.dicom)
+        ds_old, old = _decoded(root / "dicom" / f.dicom.name)
+        assert str(ds_new.PatientName) == str(ds_old.PatientName)
+        if ds_old.file_meta.TransferSyntaxUID.is_lossless:
+            assert np.array_equal(new, old), f.case
+        else:
+            assert np.abs(new - old).mean() < 1.0, f.case

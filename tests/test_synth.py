@@ -190,7 +190,7 @@ def test_committed_sample_data_is_what_its_readme_command_makes(tmp_path):
         ds_new, new = _decoded(f.dicom)
         ds_old, old = _decoded(root / "dicom" / f.dicom.name)
         assert str(ds_new.PatientName) == str(ds_old.PatientName)
-        if ds_old.file_meta.TransferSyntaxUID.is_lossless:
+        if ds_old.file_meta.TransferSyntaxUID != pydicom.uid.JPEGBaseline8Bit:
             assert np.array_equal(new, old), f.case
         else:
             assert np.abs(new - old).mean() < 1.0, f.case

@@ -10,7 +10,9 @@ import argparse
 import json
 import os
 import secrets
+import signal
 import sys
+import threading
 from typing import Optional, Sequence
 
 from . import __version__
@@ -211,10 +213,16 @@ def _cmd_inspect(args) -> int:
     return EXIT_OK
 
 
+def _terminate(signum, frame):
+    raise KeyboardInterrupt  # a polite kill stops the batch the way Ctrl-C does
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point of the ``pixelscrub`` console script; returns the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)  # exits 2 on a usage error
+    on_main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _terminate) if on_main else None
     try:
         if args.command == "scrub":
             return _cmd_scrub(args)
@@ -230,6 +238,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except KeyboardInterrupt:
         _err("interrupted")
         return EXIT_INTERRUPTED
+    finally:
+        if on_main:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

@@ -295,3 +295,32 @@ def test_parallel_workers_keep_ocr_to_one_thread(tmp_path, monkeypatch, jobs, ex
     run(src, tmp_path / "out", jobs=jobs, scrub=env_scrub)
     notes = [r["notes"] for r in records(default_report_path(tmp_path / "out"))[:-1]]
     assert all(f"OMP_THREAD_LIMIT={expected}" in n for n in notes)
+
+
+def test_sigterm_to_the_command_stops_like_ctrl_c(tmp_path):
+    import subprocess
+    import sys
+    src = tree(tmp_path, ("a.dcm", "slow.dcm"))
+    out = tmp_path / "out"
+    script = (
+        "import sys; sys.path[:0] = sys.argv[1:3]\n"
+        "import pixelscrub.pipeline, test_batch\n"
+        "pixelscrub.pipeline.scrub_file = test_batch.slow_scrub\n"
+        "from pixelscrub.cli import main\n"
+        "sys.exit(main(['scrub', sys.argv[3], '-o', sys.argv[4], '-j', '1', '--mode', "
+        "'regions-only', '--progress', 'none']))\n")
+    tests_dir, root = str(Path(__file__).parent), str(Path(__file__).parents[1])
+    proc = subprocess.Popen([sys.executable, "-c", script, tests_dir, root, str(src), str(out)],
+                            stderr=subprocess.PIPE, text=True,
+                            env=dict(os.environ, PIXELSCRUB_KEY="x" * 32))
+    report = default_report_path(out)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not (report.exists() and report.read_text()):
+        time.sleep(0.1)
+    time.sleep(0.3)
+    proc.terminate()
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert records(report)[-1]["interrupted"] is True
+    assert sorted(p.name for p in out.glob("*.dcm")) == ["a.dcm"]
+    assert not (out / PARTIAL_DIR).exists()

@@ -218,7 +218,8 @@ def _build_index(terms: Sequence[PhiTerm], p: Mapping[str, Any]) -> _Index:
         if (t.kind in _GLUE_KINDS and t.standalone and t.full
                 and len(key) >= p["min_glued_key"] and not key.isdigit()):
             glued.setdefault(len(key), []).append(e)
-        if t.kind in _PREFIX_KINDS and t.standalone and not key.isdigit():
+        # whole values only: a name component's start is often another name
+        if t.kind in _PREFIX_KINDS and t.full and t.standalone and not key.isdigit():
             shortest = max(p["min_prefix"], int(len(key) * p["min_prefix_fraction"] + 0.999))
             for n in range(shortest, len(key)):
                 prefixes.setdefault(key[:n], []).append(e)
@@ -501,7 +502,9 @@ def match_words(words: Sequence[Word], terms: Sequence[PhiTerm], *, mode: str = 
             below = [wi for wi, (ws, we) in enumerate(lines[b].offsets) if ws < e and s < we]
             above = [wi for wi, (ws, we) in enumerate(lines[a].offsets) if we > start]
             if below and not all(is_allowlisted(lines[b].words[wi].text) for wi in below):
-                rule_hits += [(above, a, why), (below, b, why)]
+                rule_hits.append((below, b, why))
+                if above:   # a title that is part of the name ("Dr.") goes too
+                    rule_hits.append((above, a, why))
                 covered.update((a, wi) for wi in above)
                 covered.update((b, wi) for wi in below)
 

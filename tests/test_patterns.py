@@ -170,3 +170,9 @@ def test_institutions_without_header(text, value):
                                   "Center Line", "I169-S247", "I274-S260", "1176-S40"])
 def test_not_institutions_nor_ids(text):
     assert pattern_spans(text) == []
+
+
+@pytest.mark.parametrize("text,value", [("13-APR-!", "13-APR-"), ("13 Apr", "13 Apr"),
+                                        ("12.Mai.", "12.Mai.")])
+def test_day_and_month_without_a_readable_year(text, value):
+    assert _found(text) == [(value, "pattern:date")]

@@ -149,3 +149,16 @@ def test_console_run_without_terminal_prints_plain_lines(tmp_path):
     assert proc.stdout == ""
     assert "pixelscrub: 3/3 files done, 1 failed" in proc.stderr
     assert "\r" not in proc.stderr  # no progress bar escape codes in CI logs
+
+
+def test_inspect_phi_mode_shows_reasons_but_text_only_with_log_phi(capsys):
+    import pydicom
+    sample = ROOT / "sample_data" / "dicom" / "0006_sc_viewer.dcm"
+    if not sample.is_file():
+        pytest.skip("sample_data not present")
+    family = str(pydicom.dcmread(sample).PatientName.family_name).upper()
+    assert main(["inspect", str(sample)]) == 0
+    quiet = capsys.readouterr().out
+    assert "header:PatientName" in quiet and family not in quiet.upper()
+    assert main(["inspect", str(sample), "--log-phi"]) == 0
+    assert family in capsys.readouterr().out.upper()

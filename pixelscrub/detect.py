@@ -31,7 +31,7 @@ import numpy as np
 
 from .ocr import get_engine
 from .propose import propose_params, propose_with_strokes, text_mask
-from .read import read_batch, read_proposal, renumber_lines
+from .read import read_batch, renumber_lines
 from .records import PIXEL_LAYER, Box, Proposal, Word
 
 __all__ = ["Detection", "detect_words", "CineSummary", "summarise_frames"]
@@ -148,20 +148,16 @@ class _Run:
         self.proposals += len(props)
         return props, strokes
 
-    def read_one(self, image: np.ndarray, prop: Proposal) -> list[Word]:
-        t = time.perf_counter()
-        words, calls = read_proposal(image, prop, self.engine)
-        self.seconds["read"] += time.perf_counter() - t
-        self.ocr_calls += calls
-        return words
-
-    def read(self, image: np.ndarray, props: Sequence[Proposal], frames) -> None:
-        """Read ``props`` of ``image`` together (line crops share mosaics)."""
+    def read_words(self, image: np.ndarray, props: Sequence[Proposal]) -> list[list[Word]]:
+        """The words of each of ``props`` (line crops share mosaics)."""
         t = time.perf_counter()
         per_prop, calls = read_batch(image, props, self.engine)
         self.seconds["read"] += time.perf_counter() - t
         self.ocr_calls += calls
-        for words in per_prop:
+        return per_prop
+
+    def read(self, image: np.ndarray, props: Sequence[Proposal], frames) -> None:
+        for words in self.read_words(image, props):
             self.add(words, frames)
 
     def add(self, words: Sequence[Word], frames) -> None:
@@ -223,6 +219,7 @@ def _detect_cine(display_frames, n_frames: int, run: _Run) -> Detection:
             run.notes.append("frame source grew between passes; extra frames ignored")
             break
         frame = np.asarray(frame)
+        pending: dict[bytes, Proposal] = {}   # crops of this frame not read before
         for win in windows:
             sub = frame[win.y0:win.y1, win.x0:win.x1]
             props, strokes = run.propose(sub, (win.x0, win.y0))
@@ -233,13 +230,16 @@ def _detect_cine(display_frames, n_frames: int, run: _Run) -> Detection:
                         and _ink_is_static(strokes, prop.box, always, box, p)):
                     continue  # the static overlay, already read from the mean frame
                 key = _crop_key(frame, box, prop.rotation)
-                if key not in seen:
-                    full = Proposal(box, None, run.layer, prop.rotation, "dynamic", prop.score)
-                    seen[key] = run.read_one(frame, full)
+                if key not in frames_of:
+                    pending[key] = Proposal(box, None, run.layer, prop.rotation, "dynamic",
+                                            prop.score)
                     frames_of[key] = []
                     order.append(key)
                 if not frames_of[key] or frames_of[key][-1] != i:
                     frames_of[key].append(i)
+        if pending:
+            for key, words in zip(pending, run.read_words(frame, list(pending.values()))):
+                seen[key] = words
         checked += 1
     for key in order:
         run.add(seen[key], tuple(frames_of[key]))

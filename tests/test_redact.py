@@ -9,7 +9,7 @@ import pytest
 from pydicom import uid
 
 from conftest import pydicom_file
-from pixelscrub.codecs.jpeg_dct import mcu_box
+from pixelscrub.codecs.jpeg_dct import dct_region, mcu_box
 from pixelscrub.decode import display_view, image_info, iter_encoded_frames, iter_frames
 from pixelscrub.dicomio import read_dataset, write_atomic
 from pixelscrub.encode import redact_dataset, release
@@ -80,7 +80,7 @@ def test_dct_multiframe_only_touched_blocks_change(tmp_path):
     assert out.PhotometricInterpretation == "YBR_FULL_422"
     assert not result.lossy_recompressed and result.frames_changed == 2
     assert result.frames_copied == 28
-    mcu = mcu_box(box, 16, 16)  # 4:2:0 here: 16 x 16 MCUs
+    mcu = dct_region(box, 2, 2)  # 4:2:0 here: 16 x 16 MCUs
     changed_blocks = 0
     for k, (a, b) in enumerate(zip(iter_encoded_frames(ds), iter_encoded_frames(out))):
         if k not in (3, 17):
@@ -97,6 +97,7 @@ def test_dct_multiframe_only_touched_blocks_change(tmp_path):
             assert (cb[sel][:, 1:, :] == 0).all() and (cb[sel][:, 0, 1:] == 0).all()
             changed_blocks += int(sel.sum())
     assert result.blocks_changed == changed_blocks
+    assert mcu_box(Box(1, 2, 17, 9), 16, 8) == Box(0, 0, 32, 16)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         rgb = pydicom.dcmread(tmp_path / "out.dcm").pixel_array
@@ -120,3 +121,73 @@ def test_user_regions_get_no_margin():
     plan = plan_redactions([Hit(Box(10, 10, 20, 20), "user-region"),
                             Hit(Box(30, 30, 40, 40), "pattern:date")], info, margin=3)
     assert plan.boxes_for("pixels", 0) == [Box(10, 10, 20, 20), Box(27, 27, 43, 43)]
+
+
+import tempfile
+from pathlib import Path
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+
+def _boxes(max_w, max_h):
+    return st.lists(
+        st.tuples(st.integers(0, max_w - 1), st.integers(0, max_h - 1),
+                  st.integers(1, max_w), st.integers(1, max_h))
+        .map(lambda t: Box(t[0], t[1], t[0] + t[2], t[1] + t[3])), min_size=1, max_size=3)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(boxes=_boxes(67, 53), frame=st.integers(0, 1),
+       syntax=st.sampled_from(["explicit", "rle", "jls", "j2k"]),
+       kind=st.sampled_from(["mono8-odd", "signed12", "rgb", "ybr"]))
+def test_random_boxes_lossless(tmp_path, boxes, frame, syntax, kind):
+    from test_codec_matrix import make_input
+    if syntax == "jls" and kind == "signed12":
+        kind = "mono8-odd"
+    folder = Path(tempfile.mkdtemp(dir=tmp_path))
+    ds = read_dataset(make_input(kind, syntax, folder))
+    info = image_info(ds)
+    plan = plan_redactions([Hit(b, "pattern:x", frames=(frame,)) for b in boxes], info, margin=1)
+    new, result = redact_dataset(ds, plan, workdir=str(folder))
+    write_atomic(new, folder / "out.dcm")
+    release(new)
+    a = list(iter_frames(ds))
+    b = list(iter_frames(read_dataset(folder / "out.dcm")))
+    inside = np.zeros((info.rows, info.columns), bool)
+    for p in plan.boxes_for("pixels", frame):
+        inside[p.y0:p.y1, p.x0:p.x1] = True
+    np.testing.assert_array_equal(a[1 - frame], b[1 - frame])
+    np.testing.assert_array_equal(a[frame][~inside], b[frame][~inside])
+    assert (b[frame][inside] == np.asarray(fill_value(info))).all()
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(boxes=_boxes(100, 100))
+def test_random_boxes_dct(tmp_path, boxes):
+    """Any boxes on a 4:2:2 JPEG: coefficients change only in the MCUs they touch."""
+    folder = Path(tempfile.mkdtemp(dir=tmp_path))
+    ds = read_dataset(pydicom_file("SC_rgb_dcmtk_+eb+cy+s2.dcm"))  # 100x100, 4:2:2
+    info = image_info(ds)
+    plan = plan_redactions([Hit(b, "pattern:x") for b in boxes], info, margin=0)
+    new, result = redact_dataset(ds, plan, workdir=str(folder))
+    write_atomic(new, folder / "out.dcm")
+    release(new)
+    src = next(iter_encoded_frames(ds))
+    dst = next(iter_encoded_frames(read_dataset(folder / "out.dcm")))
+    (folder / "a.jpg").write_bytes(src)
+    (folder / "b.jpg").write_bytes(dst)
+    ja, jb = jpeglib.read_dct(str(folder / "a.jpg")), jpeglib.read_dct(str(folder / "b.jpg"))
+    total = 0
+    for comp, (sx, sy) in (("Y", (8, 8)), ("Cb", (16, 8)), ("Cr", (16, 8))):
+        ca, cb = getattr(ja, comp), getattr(jb, comp)
+        sel = np.zeros(ca.shape[:2], bool)
+        for p in plan.boxes_for("pixels", 0):
+            m = dct_region(p, 2, 1)
+            sel[m.y0 // sy:-(-m.y1 // sy), m.x0 // sx:-(-m.x1 // sx)] = True
+        np.testing.assert_array_equal(ca[~sel], cb[~sel])
+        flat = cb[sel].reshape(-1, 64)
+        assert (flat[:, 1:] == 0).all() and len(set(flat[:, 0])) <= 1
+    rgb = read_dataset(folder / "out.dcm").pixel_array
+    for p in plan.boxes_for("pixels", 0):
+        assert rgb[p.y0:p.y1, p.x0:p.x1].max() <= 2

@@ -29,7 +29,7 @@ try:
 except ImportError:  # pragma: no cover - jpeglib is a declared dependency
     jpeglib = None
 
-__all__ = ["is_available", "supports", "redact_frame", "color_model", "mcu_box"]
+__all__ = ["is_available", "supports", "redact_frame", "color_model", "mcu_box", "dct_region"]
 
 _STANDALONE = {0x01} | set(range(0xD0, 0xD8))
 
@@ -138,6 +138,19 @@ def mcu_box(box: Box, mcu_w: int, mcu_h: int) -> Box:
                -(-box.x1 // mcu_w) * mcu_w, -(-box.y1 // mcu_h) * mcu_h)
 
 
+def dct_region(box: Box, hmax: int, vmax: int) -> Box:
+    """The image area whose blocks are rewritten for ``box``.
+
+    With subsampled chroma, a decoder's upsampling mixes each chroma sample with
+    its neighbour, so a box edge on an MCU edge would still show colour from the
+    next MCU; the box is therefore grown by one pixel along each subsampled axis
+    before it is rounded out to whole MCUs (``8*hmax`` x ``8*vmax`` pixels).
+    """
+    gx, gy = int(hmax > 1), int(vmax > 1)
+    grown = Box(max(0, box.x0 - gx), max(0, box.y0 - gy), box.x1 + gx, box.y1 + gy)
+    return mcu_box(grown, 8 * hmax, 8 * vmax)
+
+
 def _black_dc(q: int, value: int) -> int:
     """Quantised DC that decodes to ``value`` (0 or 255 clamp-safe, 128 exact)."""
     shifted = (value - 128) * 8
@@ -185,7 +198,7 @@ def redact_frame(codestream: bytes, boxes: Sequence[Box], info: ImageInfo, *,
             sy, sx = 8 * vmax // v, 8 * hmax // h  # image pixels per block
             dc = _black_dc(int(qt[tbl[k]][0, 0]), targets[k])
             for box in boxes:
-                m = mcu_box(box, 8 * hmax, 8 * vmax)
+                m = dct_region(box, hmax, vmax)
                 by0, by1 = m.y0 // sy, min(coef.shape[0], -(-m.y1 // sy))
                 bx0, bx1 = m.x0 // sx, min(coef.shape[1], -(-m.x1 // sx))
                 if by1 <= by0 or bx1 <= bx0:

@@ -162,3 +162,11 @@ def test_inspect_phi_mode_shows_reasons_but_text_only_with_log_phi(capsys):
     assert "header:PatientName" in quiet and family not in quiet.upper()
     assert main(["inspect", str(sample), "--log-phi"]) == 0
     assert family in capsys.readouterr().out.upper()
+
+
+def test_bench_subcommand_is_hooked_in(capsys):
+    pytest.importorskip("pixelscrub.bench.cli")
+    with pytest.raises(SystemExit) as info:
+        main(["bench", "score", "--help"])
+    assert info.value.code == 0
+    assert "--truth" in capsys.readouterr().out

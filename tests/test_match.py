@@ -388,3 +388,13 @@ def test_turned_name_words_are_joined():
              Word("OBRIEN", Box(6, 306, 19, 363), 80, 11, 0, rotation=90)]
     (hit,) = match_words(words, phi_terms_from_header(ds))
     assert hit.box == Box(6, 255, 19, 363) and hit.reason == "header:PatientName"
+
+
+def test_hand_built_terms_and_min_score():
+    loose = PhiTerm("JOHANNESBURG", "InstitutionName", "text")
+    strict = PhiTerm("JOHANNESBURG", "InstitutionName", "text", min_score=100.0)
+    words = line(["JOHANNESBUR6"])          # 6 read for G: exact after the confusion map
+    assert _found(words, [strict]) == [("JOHANNESBUR6", "header:InstitutionName")]
+    words = line(["JOHANNESBURX"])          # one real error
+    assert _found(words, [loose]) == [("JOHANNESBURX", "header:InstitutionName")]
+    assert _found(words, [strict]) == []

@@ -291,8 +291,11 @@ def _is_label_token(tok: str) -> bool:
     return tok.endswith(":") and len(tok) > 1
 
 
-def _value_end(text: str, pos: int, kind: str) -> Optional[int]:
-    """End offset of the value of kind ``kind`` starting at ``pos``, or None."""
+def _value_end(text: str, pos: int, kind: str, marked: bool = True) -> Optional[int]:
+    """End offset of the value of kind ``kind`` starting at ``pos``, or None.
+
+    ``marked``: the label ended with ':' or '#'; without it an overlay word right
+    after the label ("Protocol Name Abdomen") is no name."""
     if kind == "date":
         folded = _fold(text)
         for r in _date_res():
@@ -311,7 +314,7 @@ def _value_end(text: str, pos: int, kind: str) -> Optional[int]:
             return m.end() if any(c.isdigit() for c in tok) else None
         bare = tok.rstrip(".,;")
         if (count >= 4 or not _NAME_TOKEN.match(tok)
-                or (count and len(bare) > 1 and bare.casefold() in allow)):
+                or ((count or not marked) and len(bare) > 1 and bare.casefold() in allow)):
             break
         # names are written capitalised; "Dr. Smith requested" ends at "requested"
         if not bare[:1].isupper() and not (count and bare.casefold() in _PARTICLES):
@@ -342,7 +345,7 @@ def label_spans(text: str) -> list[Span]:
             has_colon = any(c in sep_text for c in ":#=") or (dot_counts and "." in sep_text)
             if need_colon and not has_colon:
                 continue
-            end = _value_end(text, sep.end(), kind)
+            end = _value_end(text, sep.end(), kind, has_colon)
             if end is not None and end > sep.end():
                 out.append((sep.end() if keep else m.start(), end, f"label:{reason}"))
     return out

@@ -339,12 +339,32 @@ def _to_uint8(arr: np.ndarray, lo: float, hi: float) -> np.ndarray:
     return np.clip(out + 0.5, 0, 255).astype(np.uint8)
 
 
-def display_view(frame: np.ndarray, ds: Dataset, info: ImageInfo) -> np.ndarray:
+def _functional(ds: Dataset, index: int, keyword: str) -> Optional[Dataset]:
+    """First item of functional group macro ``keyword`` for frame ``index``
+    (per-frame groups first, then shared), or None."""
+    per = ds.get("PerFrameFunctionalGroupsSequence")
+    if per and index < len(per) and per[index].get(keyword):
+        return per[index].get(keyword)[0]
+    shared = ds.get("SharedFunctionalGroupsSequence")
+    if shared and shared[0].get(keyword):
+        return shared[0].get(keyword)[0]
+    return None
+
+
+def _first(value) -> float:
+    if hasattr(value, "__len__") and not isinstance(value, str):
+        value = value[0]
+    return float(value)
+
+
+def display_view(frame: np.ndarray, ds: Dataset, info: ImageInfo, *,
+                 index: int = 0) -> np.ndarray:
     """A uint8 view of ``frame`` for OCR, pixel for pixel: gray (H, W) or RGB (H, W, 3).
 
-    Monochrome: Modality LUT, then VOI LUT or window (first value) when present,
-    else a robust 0.5-99.5 percentile stretch; MONOCHROME1 is inverted so text
-    polarity matches what a viewer shows.
+    Monochrome: Modality LUT / rescale, then VOI LUT or window (first value)
+    when present, at top level or in the functional groups of frame ``index``
+    (enhanced multi-frame), else a robust 0.5-99.5 percentile stretch;
+    MONOCHROME1 is inverted so text polarity matches what a viewer shows.
     """
     pi = info.frame_photometric
     with warnings.catch_warnings():
@@ -363,18 +383,21 @@ def display_view(frame: np.ndarray, ds: Dataset, info: ImageInfo) -> np.ndarray:
             if pi == "YBR_FULL":
                 arr = convert_color_space(arr, "YBR_FULL", "RGB")
             return np.ascontiguousarray(arr)
-        values = apply_modality_lut(frame, ds) if "RescaleSlope" in ds or "ModalityLUTSequence" in ds else frame
-        if "VOILUTSequence" in ds:
-            out = apply_voi_lut(values, ds, prefer_lut=True)
-            item = ds.VOILUTSequence[0]
-            lut_bits = int(item.LUTDescriptor[2]) or 16
+        if "RescaleSlope" in ds or "ModalityLUTSequence" in ds:
+            values = apply_modality_lut(frame, ds)
+        elif (pvt := _functional(ds, index, "PixelValueTransformationSequence")) is not None:
+            values = (frame.astype(np.float64) * _first(pvt.get("RescaleSlope", 1))
+                      + _first(pvt.get("RescaleIntercept", 0)))
+        else:
+            values = frame
+        voi = ds if ("WindowCenter" in ds or "VOILUTSequence" in ds) else \
+            _functional(ds, index, "FrameVOILUTSequence")
+        if voi is not None and "VOILUTSequence" in voi:
+            out = apply_voi_lut(values, voi, prefer_lut=True)
+            lut_bits = int(voi.VOILUTSequence[0].LUTDescriptor[2]) or 16
             view = _to_uint8(out, 0, (1 << lut_bits) - 1)
-        elif "WindowCenter" in ds and "WindowWidth" in ds:
-            c = ds.WindowCenter
-            w = ds.WindowWidth
-            c = float(c[0] if hasattr(c, "__len__") and not isinstance(c, str) else c)
-            w = float(w[0] if hasattr(w, "__len__") and not isinstance(w, str) else w)
-            w = max(w, 1.0)
+        elif voi is not None and "WindowCenter" in voi and "WindowWidth" in voi:
+            c, w = _first(voi.WindowCenter), max(_first(voi.WindowWidth), 1.0)
             lo = c - 0.5 - (w - 1) / 2
             view = _to_uint8(values, lo, lo + (w - 1))
         else:
@@ -388,5 +411,5 @@ def display_view(frame: np.ndarray, ds: Dataset, info: ImageInfo) -> np.ndarray:
 def iter_display(ds: Dataset) -> Iterator[np.ndarray]:
     """Display views of every frame, streamed."""
     info = image_info(ds)
-    for frame in iter_frames(ds):
-        yield display_view(frame, ds, info)
+    for k, frame in enumerate(iter_frames(ds)):
+        yield display_view(frame, ds, info, index=k)

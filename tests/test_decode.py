@@ -198,3 +198,25 @@ def test_falls_back_to_the_next_plugin(monkeypatch):
         ref = next(iter_pixels(pydicom.dcmread(pydicom_file("MR_small_jp2klossless.dcm")),
                                raw=True, decoding_plugin="gdcm"))
     np.testing.assert_array_equal(next(iter_frames(ds)), ref)
+
+
+def test_display_uses_functional_group_windows():
+    """Enhanced multi-frame: each frame's own window from the per-frame groups."""
+    ds = synthetic("mono12", frames=2)
+    per = []
+    for center in (100, 3000):
+        voi = pydicom.Dataset()
+        voi.WindowCenter, voi.WindowWidth = center, 2
+        item = pydicom.Dataset()
+        item.FrameVOILUTSequence = [voi]
+        per.append(item)
+    ds.PerFrameFunctionalGroupsSequence = per
+    pvt = pydicom.Dataset()
+    pvt.RescaleSlope, pvt.RescaleIntercept = 1, 0
+    shared = pydicom.Dataset()
+    shared.PixelValueTransformationSequence = [pvt]
+    ds.SharedFunctionalGroupsSequence = [shared]
+    views = list(iter_display(ds))
+    frames = list(iter_frames(ds))
+    assert ((frames[0] >= 100) == (views[0] == 255)).all()
+    assert ((frames[1] >= 3000) == (views[1] == 255)).all()

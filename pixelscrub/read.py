@@ -1,18 +1,21 @@
 """Read the words in proposed text regions with Tesseract.
 
 Tesseract only ever sees proposal crops, never a whole frame.  Each crop is
-prepared the way Tesseract reads best: the plane (gray / channel max /
-saturation) where the text stands out most, turned upright, dark text on a light
-ground with the text/ground contrast stretched to full range (so a label a few
-grey levels off its ground reads like print), upscaled so that small text has a
-line height of about ``target_height`` pixels, and framed by a white border.
-Word boxes are mapped back to image coordinates by undoing each of those steps.
+prepared the way Tesseract reads best: in the plane (gray / channel max /
+saturation) where the text stands out most, its ground (a line-high median) is
+subtracted and the strokes stretched to black on white, so a label a few grey
+levels off a graded radiograph reads like print; it is turned upright, upscaled
+so that small text has a line height of about ``target_height`` pixels, and
+framed by a white border.  Line crops, all at that height, share one Tesseract
+call as a mosaic.  Word boxes are mapped back to image coordinates by undoing
+each of those steps.
 
 Settings live in ``models/v1/ocr.json``.
 """
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any, Mapping, Optional, Sequence
 
 import cv2
@@ -26,19 +29,17 @@ __all__ = ["read_proposals", "read_batch", "read_proposal", "prepare_crop", "Pre
            "renumber_lines"]
 
 
+@dataclass(frozen=True)
 class PreparedCrop:
     """An OCR-ready crop and how to map its coordinates back to the image."""
 
-    __slots__ = ("pixels", "origin", "size", "rotation", "scale", "border", "psm")
-
-    def __init__(self, pixels, origin, size, rotation, scale, border, psm):
-        self.pixels = pixels          # uint8 2-D, dark text on white
-        self.origin = origin          # (x0, y0) of the crop in the image
-        self.size = size              # (w, h) of the crop before rotation/scaling
-        self.rotation = rotation      # clockwise degrees applied to the crop
-        self.scale = scale
-        self.border = border
-        self.psm = psm
+    pixels: np.ndarray            # uint8 2-D, dark text on white, upright, framed
+    origin: tuple[int, int]       # (x0, y0) of the crop in the image
+    size: tuple[int, int]         # (w, h) of the crop before rotation and scaling
+    rotation: int                 # clockwise degrees the crop was turned
+    scale: float
+    border: int
+    psm: int                      # page segmentation mode it should be read with
 
     def to_image(self, box: Box) -> Box:
         """A box in ``pixels`` coordinates as a box in image coordinates."""

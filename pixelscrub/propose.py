@@ -12,9 +12,12 @@ immediate surroundings, of roughly uniform height, lined up on a baseline.  So:
    radiograph background is kept while the speckle of an ultrasound fan needs a
    much stronger stroke; inside ultrasound imaging regions the threshold is
    stricter, but text there is still proposed;
-3. connected components of character size, linked into lines by baseline overlap,
-   similar height and small gaps; what is left is tried as vertical lines
-   (text rotated 90 degrees in a margin).
+3. per plane and polarity (a union would fuse the strokes of one with the
+   gaps between letters of another), connected components of character size,
+   linked into lines by baseline overlap, similar height and small gaps, both
+   horizontally and vertically (text rotated 90 degrees in a margin); each line
+   takes the orientation most of its letters side with;
+4. the lines of all planes and polarities merged, a line box found twice kept once.
 
 Each proposal hugs one text line: the redaction uses OCR word boxes, and the
 anatomy and measurements around them must survive.

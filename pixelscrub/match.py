@@ -528,8 +528,12 @@ def match_words(words: Sequence[Word], terms: Sequence[PhiTerm], *, mode: str = 
 
     def veto(c: _Cand) -> bool:
         # a short number equal to a header ID, but standing as a measurement
-        return (c.term.kind in ("id", "phone") and _short_number(c, lines, short)
-                and _looks_measured(c.refs, lines))
+        if (c.term.kind in ("id", "phone") and _short_number(c, lines, short)
+                and _looks_measured(c.refs, lines)):
+            return True
+        # initials that are a label: "At:" is no A.T., "ID:" no I.D.
+        return not c.term.standalone and all(
+            lines[li].words[wi].text.rstrip().endswith(":") for li, wi in c.refs)
 
     def near(refs: tuple) -> bool:
         hit_refs = covered | taken

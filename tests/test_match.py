@@ -398,3 +398,13 @@ def test_hand_built_terms_and_min_score():
     words = line(["JOHANNESBURX"])          # one real error
     assert _found(words, [loose]) == [("JOHANNESBURX", "header:InstitutionName")]
     assert _found(words, [strict]) == []
+
+
+def test_initials_are_never_a_label():
+    ds = Dataset()
+    ds.PatientName = "DOE^JOHN"
+    ds.ReferringPhysicianName = "TANAKA^AMARA"
+    terms = phi_terms_from_header(ds)
+    words = line(["At:", "18:04", "DOE"])
+    assert sorted(_found(words, terms)) == [("18:04", "pattern:time"), ("DOE", "header:PatientName")]
+    assert ("A.T.", "header:ReferringPhysicianName") in _found(line(["A.T.", "DOE"]), terms)

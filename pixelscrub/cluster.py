@@ -21,6 +21,9 @@ from .worker import Task, failed_audit, run_task
 
 __all__ = ["run_on_cluster"]
 
+#: How often a task the cluster cancelled (not one that killed workers) is sent again.
+_RESUBMITS = 2
+
 
 def run_on_cluster(address: str, tasks: Iterable[Task], options: ScrubOptions,
                    on_result: Callable[[Task, FileAudit], None], *, scrub: Callable) -> None:
@@ -35,19 +38,24 @@ def run_on_cluster(address: str, tasks: Iterable[Task], options: ScrubOptions,
     if not tasks:
         return
     with Client(address, timeout="30s") as client:
-        opts = client.scatter(options, broadcast=True)
-        futures = {}
-        for task in tasks:
-            fut = client.submit(run_task, scrub, task, opts, pure=False)
-            futures[fut] = task
+        # Options travel with each task (they are small): scattered data would be
+        # lost, and every task depending on it cancelled, when a worker dies.
+        futures = {client.submit(run_task, scrub, task, options, pure=False): (task, 0)
+                   for task in tasks}
+        pending = as_completed(list(futures))
         try:
-            for fut in as_completed(futures):
-                task = futures[fut]
+            for fut in pending:
+                task, tries = futures.pop(fut)
                 try:
                     audit = fut.result()
                 except KilledWorker:
                     audit = failed_audit(task.src, "worker crashed (Dask worker died on this file)")
                 except Exception as exc:  # noqa: BLE001 - one file, one line
+                    if fut.status == "cancelled" and tries < _RESUBMITS:
+                        again = client.submit(run_task, scrub, task, options, pure=False)
+                        futures[again] = (task, tries + 1)
+                        pending.add(again)
+                        continue
                     audit = failed_audit(task.src, f"cluster error ({type(exc).__name__})")
                 on_result(task, audit)
                 fut.release()

@@ -20,11 +20,14 @@ KEY = "cluster-test-key-0123456789abcdef"
 
 @pytest.fixture(scope="module")
 def cluster():
+    import dask
     old = os.environ.get("PYTHONPATH")
-    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), old]))
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), str(ROOT / "tests"), old]))
     try:
-        with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                      dashboard_address=None, silence_logs=40) as c:
+        # a file that kills its worker is given up after one retry, not three
+        with dask.config.set({"distributed.scheduler.allowed-failures": 1}), \
+                distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                         dashboard_address=None, silence_logs=50) as c:
             yield c
     finally:
         if old is None:
@@ -66,3 +69,22 @@ def test_cluster_run_matches_local_run(tmp_path, cluster, monkeypatch, capsys):
     assert main(["scrub", str(src), "-o", str(remote), "--scheduler", cluster.scheduler_address,
                  *common]) == 1
     assert "skipped (done before): 4" in capsys.readouterr().err
+
+
+def test_file_that_kills_cluster_workers_fails_alone(tmp_path, cluster):
+    from pixelscrub.batch import run_batch
+    from pixelscrub.options import ScrubOptions
+    from test_batch import crashing_scrub
+
+    src = tmp_path / "in"
+    src.mkdir()
+    for name in ("a.dcm", "crash.dcm", "b.dcm"):
+        shutil.copyfile(pydicom_file("CT_small.dcm"), src / name)
+    out = tmp_path / "out"
+    summary = run_batch([src], out, ScrubOptions(mode="regions-only", key=KEY.encode()),
+                        scheduler=cluster.scheduler_address, progress="none", scrub=crashing_scrub)
+    assert summary.failed == 1 and summary.files_out == 2
+    recs = [json.loads(l) for l in default_report_path(out).read_text().splitlines()[:-1]]
+    failed = [r for r in recs if r["status"] == "failed"]
+    assert failed[0]["error"] == f"{src / 'crash.dcm'}: worker crashed (Dask worker died on this file)"
+    assert sorted(p.name for p in out.glob("*.dcm")) == ["a.dcm", "b.dcm"]

@@ -113,6 +113,10 @@ def real_file_check(src_dir: Path, tool_outputs: dict[str, tuple[Path, ToolRun]]
     rows = []
     for tool, (out_dir, run) in tool_outputs.items():
         status = {r["file"]: r["status"] for r in run.per_file}
+        why = {}
+        for e in run.errors:
+            name, _, msg = e.partition(": ")
+            why[Path(name).name] = msg.replace(str(src_dir), "").strip()[:80]
         scrubbed = sum(1 for f in files if status.get(f.name) not in (None, "failed"))
         reenc, failures = 0, []
         for f in files:
@@ -123,7 +127,7 @@ def real_file_check(src_dir: Path, tool_outputs: dict[str, tuple[Path, ToolRun]]
                 failures.append(f"{f.name}: output undecodable ({type(e).__name__})")
                 continue
             if geom is None:
-                failures.append(f"{f.name}: no output ({status.get(f.name, '?')})")
+                failures.append(f"{f.name}: no output ({why.get(f.name) or status.get(f.name, '?')})")
             elif decodable[f.name] is not None and geom != decodable[f.name]:
                 failures.append(f"{f.name}: geometry {decodable[f.name]} -> {geom}")
             else:

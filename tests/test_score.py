@@ -150,6 +150,9 @@ def test_similarity_tolerates_ocr_noise_but_not_other_text():
     assert is_readable("10234587", "1O2345B7 ".replace("O", "0").replace("B", "8"))
     assert not is_readable("DOE, JOHN", "")
     assert similarity("GARCIA", "TIS 0.4 MI 1.1") < 50
+    assert not is_readable("ST MARY GENERAL HOSPITAL", "a")  # a fragment is not the text
+    assert not is_readable("DOE, JOHN", "JOHN")
+    assert is_readable("ST MARY GENERAL HOSPITAL", "ST MARY GENERAL HOSPTAL")
 
 
 def test_cli_score_prints_table_and_writes_json(plainset, tmp_path, capsys):

@@ -90,12 +90,19 @@ def _norm(text: str) -> str:
 
 
 def similarity(truth: str, read: str) -> float:
-    """How well ``read`` contains ``truth`` (0..100), ignoring case and punctuation."""
+    """How well ``read`` contains ``truth`` (0..100), ignoring case and punctuation.
+
+    A reading longer than the truth is searched for its best-matching stretch; a
+    shorter one is compared whole, so a fragment never matches on its own.
+    """
     t, r = _norm(truth), _norm(read)
     if not t or not r:
         return 0.0
     if len(t) <= 3:
         return 100.0 if t in r else 0.0
+    if len(r) < len(t):
+        # partial_ratio would slide the shorter string (a stray "a") along the truth.
+        return float(fuzz.ratio(t, r))
     return float(fuzz.partial_ratio(t, r))
 
 

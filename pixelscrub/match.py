@@ -423,13 +423,19 @@ def _join_rotated(hits: list[tuple[Hit, int]]) -> list[Hit]:
     return out
 
 
-def _extend_truncated(hit: Hit, words: list[Word], term: PhiTerm) -> Hit:
+def _extend_truncated(hit: Hit, words: list[Word], term: PhiTerm,
+                      params: Mapping[str, Any]) -> Hit:
     """A read shorter than the header value it matched ("RIVERBEND WOME!" for
     RIVERBEND WOMENS HEALTH): the unread rest is most likely just after it, so
     the box grows to the right by that many characters (left-to-right words only;
     the redact stage clips to the image)."""
-    missing = len(term.text) - len(hit.text)
-    if missing <= 0 or any(w.rotation for w in words) or not hit.text:
+    if any(w.rotation for w in words) or not hit.text:
+        return hit
+    # unread characters: by length, or by letters/digits when junk stands in
+    # for them ("31-MAY-~:" for 31-MAY-21)
+    missing = max(len(term.text) - len(hit.text),
+                  len(normalize(term.text, params)) - len(normalize(hit.text, params)))
+    if missing <= 0:
         return hit
     char_w = hit.box.width / len(hit.text)
     grow = int(round(missing * char_w))
@@ -562,7 +568,7 @@ def match_words(words: Sequence[Word], terms: Sequence[PhiTerm], *, mode: str = 
             ws = [lines[li].words[wi] for wi in sorted(wis)]
             hit = _hit(ws, f"header:{c.term.attribute}", c.score)
             if len(by_line) == 1 and c.score < 100.0:
-                hit = _extend_truncated(hit, ws, c.term)
+                hit = _extend_truncated(hit, ws, c.term, p)
             if ws[0].rotation in (90, 270):
                 rotated.append((hit, ws[0].rotation))
             else:

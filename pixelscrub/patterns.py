@@ -77,7 +77,7 @@ def _date_res() -> list[re.Pattern]:
         rf"{lb}{mon}{la}{sep}{_D}(?:st|nd|rd|th)?,?{sep}{_Y4}{_NA}",      # Jan 15, 1980
         rf"{_NB}{_Y4}[-/.\s]{lb}{mon}{la}[-/.\s]{_D}{_NA}",               # 1980-Jan-15
         rf"(?<![\w.]){lb}{mon}{la}[\s\-./,]{{1,3}}{_Y4}{_NA}",            # Jan 1980
-        rf"(?<![\w.]){_D}[-./ ]{lb}{mon}{la}(?:[-./]|$)",                 # 13-APR- (year unread)
+        rf"(?<![\w.]){_D}[-./ ]{lb}{mon}{la}",                            # 13-APR-! (year unread)
     ]
     return [re.compile(p, re.IGNORECASE) for p in pats]
 

@@ -408,3 +408,13 @@ def test_initials_are_never_a_label():
     words = line(["At:", "18:04", "DOE"])
     assert sorted(_found(words, terms)) == [("18:04", "pattern:time"), ("DOE", "header:PatientName")]
     assert ("A.T.", "header:ReferringPhysicianName") in _found(line(["A.T.", "DOE"]), terms)
+
+
+def test_box_grows_over_digits_read_as_junk():
+    ds = Dataset()
+    ds.StudyDate = "20210531"
+    words = [Word("31-MAY-~:", Box(8, 49, 67, 61), 60.0, 0, 0)]
+    (hit,) = match_words(words, phi_terms_from_header(ds))
+    # "21" was read as "~:": two characters of the date unread, the box grows by two
+    assert hit.reason == "header:StudyDate"
+    assert hit.box.x1 == 67 + round(2 * 59 / 9)

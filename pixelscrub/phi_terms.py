@@ -50,6 +50,11 @@ _PRIORITY = ("PatientName", "PatientID", "PatientBirthDate", "OtherPatientNames"
 
 _ALNUM = re.compile(r"[^\W_]")
 
+#: Name particles: part of a name, never identifying alone.
+_PARTICLES = frozenset(["van", "von", "der", "den", "de", "da", "di", "del", "della", "du",
+                        "le", "la", "dos", "das", "ten", "ter", "bin", "ibn", "al", "el",
+                        "mc", "mac", "st", "ste", "y"])
+
 
 def _alnum_len(text: str) -> int:
     return len(_ALNUM.findall(text))
@@ -121,10 +126,11 @@ def name_terms(value: Any, attribute: str) -> list[PhiTerm]:
                 continue
             whole = len(single) == 1 and comp == single[0]
             add(comp, full=whole, standalone=_alnum_len(comp) >= min_comp)
-            words = comp.split()
+            # "VAN DER BERG", or a PN written "DOE, JOHN" without carets
+            words = [w.strip(".,;") for w in comp.replace(",", " ").split()]
             if len(words) > 1:
                 for w in words:
-                    if _alnum_len(w) > min_comp:
+                    if _alnum_len(w) >= min_comp and w.casefold() not in _PARTICLES:
                         add(w, full=False)
     return out
 

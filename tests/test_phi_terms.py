@@ -111,3 +111,10 @@ def test_header_terms_from_pydicom_files():
     assert "4MR1" in _texts(mr, "PatientID")
     assert "26.08.2004" in _texts(mr, "StudyDate")
     assert all(isinstance(t, PhiTerm) for t in ct + mr)
+
+
+def test_multiword_and_caretless_names_give_their_words():
+    by_text = {t.text: t for t in name_terms("VAN DER BERG^ANNA", "PatientName")}
+    assert by_text["BERG"].standalone and "DER" not in by_text and "VAN" not in by_text
+    texts = {t.text for t in name_terms("DOE, JOHN", "PatientName")}
+    assert {"DOE, JOHN", "DOE", "JOHN"} <= texts

@@ -282,16 +282,25 @@ def _options(ds: Dataset, info: ImageInfo) -> dict[str, Any]:
     return opts
 
 
-#: Decoder plugins in the order tried: pylibjpeg's plugins first, then the
-#: others pydicom has (python-gdcm, pyjpegls, Pillow) as fallbacks.
+#: Decoder plugins in the order tried, first that succeeds wins; the rest of
+#: pydicom's plugins follow as fallbacks.  pylibjpeg's plugins lead, except
+#: where another is much faster on lossless data (same pixels whichever
+#: decodes): CharLS (pyjpegls) for JPEG-LS, python-gdcm for lossless JPEG
+#: (measured 66 vs 10 and 92 vs 36 frames/s, 640x480 RGB).
 PLUGIN_PREFERENCE = ("pylibjpeg", "pyjpegls", "gdcm", "pillow", "pydicom")
+_PREFERENCE_BY_SYNTAX = {
+    **{ts: ("pyjpegls", "gdcm", "pylibjpeg") for ts in _uid.JPEGLSTransferSyntaxes},
+    _uid.JPEGLossless: ("gdcm", "pylibjpeg"),
+    _uid.JPEGLosslessSV1: ("gdcm", "pylibjpeg"),
+}
 
 
 def _plugin_order(decoder) -> list[str]:
     if not decoder.is_encapsulated:
         return [""]
     available = list(decoder.available_plugins)
-    ranked = [p for p in PLUGIN_PREFERENCE if p in available]
+    preferred = _PREFERENCE_BY_SYNTAX.get(decoder.UID, PLUGIN_PREFERENCE)
+    ranked = [p for p in preferred if p in available]
     return ranked + [p for p in available if p not in ranked]
 
 

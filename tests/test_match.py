@@ -418,3 +418,17 @@ def test_box_grows_over_digits_read_as_junk():
     # "21" was read as "~:": two characters of the date unread, the box grows by two
     assert hit.reason == "header:StudyDate"
     assert hit.box.x1 == 67 + round(2 * 59 / 9)
+
+
+@settings(max_examples=120, deadline=None)
+@given(st.lists(st.lists(st.text(min_size=0, max_size=12), min_size=1, max_size=6),
+                min_size=1, max_size=5))
+def test_any_words_all_text_covers_phi_mode_and_every_non_allowlisted_word(rows):
+    words = [w for li, texts in enumerate(rows) for w in line(texts, li, y=10 + 14 * li)]
+    terms = phi_terms_from_header(_header())
+    phi = match_words(words, terms)
+    every = match_words(words, terms, mode="all-text")
+    assert {(h.box, h.reason) for h in phi} <= {(h.box, h.reason) for h in every}
+    for w in words:
+        if not is_allowlisted(w.text):
+            assert any(h.box.contains(w.box) for h in every)

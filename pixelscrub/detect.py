@@ -210,8 +210,9 @@ def _detect_cine(display_frames, n_frames: int, run: _Run) -> Detection:
 
     # Dynamic text: proposed per frame inside the changing areas, read per new crop,
     # unless all its character-sized ink is the static overlay read above.
-    seen: dict[bytes, list[Word]] = {}       # crop hash -> words read from it
-    frames_of: dict[bytes, list[int]] = {}   # crop hash -> frames it appeared on
+    crops = _CropCache(int(p["static_tolerance"]), int(p["near_duplicates"]))
+    seen: dict[bytes, list[Word]] = {}       # crop key -> words read from it
+    frames_of: dict[bytes, list[int]] = {}   # crop key -> frames it appeared on
     order: list[bytes] = []
     checked = 0
     for i, frame in enumerate(display_frames()):
@@ -229,7 +230,7 @@ def _detect_cine(display_frames, n_frames: int, run: _Run) -> Detection:
                 if (static_cover[box.y0:box.y1, box.x0:box.x1].mean() >= p["static_cover"]
                         and _ink_is_static(strokes, prop.box, always, box, p)):
                     continue  # the static overlay, already read from the mean frame
-                key = _crop_key(frame, box, prop.rotation)
+                key = crops.key(frame, box, prop.rotation)
                 if key not in frames_of:
                     pending[key] = Proposal(box, None, run.layer, prop.rotation, "dynamic",
                                             prop.score)
@@ -301,13 +302,37 @@ def _dynamic_windows(dynamic: np.ndarray, p: Mapping[str, Any]) -> list[Box]:
     return boxes
 
 
-def _crop_key(frame: np.ndarray, box: Box, rotation: int) -> bytes:
-    crop = np.ascontiguousarray(frame[box.y0:box.y1, box.x0:box.x1])
-    h = hashlib.blake2b(digest_size=16)
-    h.update(np.asarray(box.as_list() + [rotation], np.int64).tobytes())
-    h.update(str(crop.shape).encode())
-    h.update(crop.tobytes())
-    return h.digest()
+class _CropCache:
+    """Keys of the crops already seen: the same key for the same pixels at the same
+    box, and for a crop within ``tolerance`` grey levels of a recent one there
+    (a lossy codec's noise is not new text)."""
+
+    def __init__(self, tolerance: int, recent: int):
+        self.tolerance, self.recent = tolerance, recent
+        self.exact: dict[bytes, bytes] = {}
+        self.by_box: dict[tuple, list[tuple[np.ndarray, bytes]]] = {}
+
+    def key(self, frame: np.ndarray, box: Box, rotation: int) -> bytes:
+        crop = np.ascontiguousarray(frame[box.y0:box.y1, box.x0:box.x1])
+        h = hashlib.blake2b(digest_size=16)
+        h.update(np.asarray(box.as_list() + [rotation], np.int64).tobytes())
+        h.update(str(crop.shape).encode())
+        h.update(crop.tobytes())
+        digest = h.digest()
+        if digest in self.exact:
+            return self.exact[digest]
+        where = (box, rotation)
+        known = self.by_box.setdefault(where, [])
+        found = digest
+        wide = crop.astype(np.int16)
+        for old, old_key in reversed(known[-self.recent:] if self.recent > 0 else []):
+            if int(np.abs(wide - old).max()) <= self.tolerance:
+                found = old_key
+                break
+        else:
+            known.append((wide, digest))
+        self.exact[digest] = found
+        return found
 
 
 def _merge_dynamic_words(run: _Run) -> None:

@@ -74,7 +74,25 @@ def _ascii_table(confusions: tuple[tuple[str, str], ...]) -> dict[int, str]:
 
 @lru_cache(maxsize=1 << 16)
 def _tokens(text: str, confusions: tuple[tuple[str, str], ...]) -> tuple[tuple[str, int, int], ...]:
-    """(key, start, end) for each run of letters/digits of ``text`` after folding."""
+    """(key, start, end) for each run of letters/digits of ``text`` after folding.
+
+    Single-character confusions are mapped first; letter pairs OCR reads as one
+    letter ("RN" -> "M") are then mapped inside each key, so offsets stay exact.
+    """
+    pairs = [(k, v) for k, v in confusions if len(k) > 1]
+    toks = _single_tokens(text, confusions)
+    if not pairs:
+        return toks
+    out = []
+    for key, s, e in toks:
+        for k, v in pairs:
+            key = key.replace(k, v)
+        out.append((key, s, e))
+    return tuple(out)
+
+
+def _single_tokens(text: str, confusions: tuple[tuple[str, str], ...]
+                   ) -> tuple[tuple[str, int, int], ...]:
     if text.isascii():  # fast path: upper() keeps the length, one translate
         folded = text.upper().translate(_ascii_table(confusions))
         return tuple((m.group(), m.start(), m.end()) for m in _ASCII_RUN.finditer(folded))

@@ -432,3 +432,13 @@ def test_any_words_all_text_covers_phi_mode_and_every_non_allowlisted_word(rows)
     for w in words:
         if not is_allowlisted(w.text):
             assert any(h.box.contains(w.box) for h in every)
+
+
+def test_letter_pairs_read_as_one_letter():
+    ds = Dataset()
+    ds.PatientName = "HERNANDEZ^EDUARDO"
+    terms = phi_terms_from_header(ds)
+    assert normalize("HERNANDEZ") == normalize("HEMANDEZ")
+    assert _found(line(["HEMANDEZ"]), terms) == [("HEMANDEZ", "header:PatientName")]
+    assert _found(line(["VVALTER"]), [PhiTerm("WALTER", "PatientName", "name")]) == [
+        ("VVALTER", "header:PatientName")]

@@ -20,7 +20,6 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-import pydicom
 from pydicom import uid
 from pydicom.dataset import Dataset, FileMetaDataset
 

@@ -12,7 +12,7 @@ import numpy as np
 from pydicom.dataset import Dataset
 
 from .decode import ImageInfo, image_info
-from .records import PIXEL_LAYER, Box, Hit
+from .records import Box, Hit
 
 __all__ = ["PlannedBox", "RedactionPlan", "plan_redactions", "fill_value", "fill_frame"]
 

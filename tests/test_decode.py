@@ -9,7 +9,7 @@ import numpy as np
 import pydicom
 import pytest
 from pydicom import uid
-from pydicom.pixels import convert_color_space, iter_pixels
+from pydicom.pixels import iter_pixels
 
 from conftest import pydicom_file
 from pixelscrub.decode import display_view, image_info, iter_display, iter_frames

@@ -9,7 +9,7 @@ backend.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import ModuleType
 from typing import Optional
 
@@ -35,7 +35,8 @@ class EncodeTarget:
 
     ``photometric``/``planar_configuration`` describe the output; ``passthrough``
     says untouched frames may be copied as stored (same syntax and layout);
-    ``near`` is the JPEG-LS NEAR; ``lossy`` means frames are re-encoded lossily.
+    ``near`` is the JPEG-LS NEAR; ``lossy`` means frames are re-encoded lossily;
+    ``use_mct`` applies JPEG 2000's colour transform (output YBR_RCT/YBR_ICT).
     """
 
     transfer_syntax: str
@@ -47,7 +48,6 @@ class EncodeTarget:
     near: int = 0
     lossy: bool = False
     use_mct: bool = False
-    options: dict = field(default_factory=dict, compare=False)
 
 
 def get_backend(name: str) -> ModuleType:

@@ -117,7 +117,9 @@ def detect_words(display_frames: Callable[[], Iterator[np.ndarray]], n_frames: i
                 props, _ = run.propose(frame)
                 run.read(frame, [_tag(q, None, layer, "single") for q in props], None)
             checked += 1
-        if checked > 1:
+        if checked == 0:
+            run.notes.append("no frames decoded")
+        elif checked > 1:
             run.notes.append(f"expected 1 frame, got {checked}: only the first was checked")
         return run.result(min(checked, 1))
     return _detect_cine(display_frames, n_frames, run)

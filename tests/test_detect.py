@@ -131,6 +131,13 @@ def test_short_frame_source_is_not_claimed_checked(engine):
     assert any("expected" in n for n in det.notes)
 
 
+def test_no_frames_checks_nothing(engine):
+    for n in (1, 5):
+        det = detect_words(lambda: iter([]), n, engine=engine)
+        assert det.frames_checked == 0 and det.words == [] and det.ocr_calls == 0
+        assert "no frames decoded" in det.notes
+
+
 def test_frame_source_that_changes_shape_fails(engine):
     def frames():
         yield np.zeros((20, 20), np.uint8)

@@ -82,7 +82,7 @@ def bench_file(dcm: Path, truth: dict, engine, cover: float, score: float) -> di
     for i, frame in enumerate(iter_display(ds)):
         if i in wanted:
             proposals[i] = propose_text_regions(frame, imaging_regions=regions)
-        if i >= wanted[-1] if wanted else True:
+        if not wanted or i >= wanted[-1]:
             break
 
     rows = []

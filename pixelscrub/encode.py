@@ -301,7 +301,9 @@ def redact_dataset(ds: Dataset, plan: RedactionPlan, *,
                     arr, n = _clear_bit(arr, bb, bit)
                     result.overlay_bits_cleared += n
             if target.lossy and touched:
-                ratio = info.frame_bytes / max(1, len(data))
+                # openjpeg's rates count BitsStored bits per sample, as here
+                ratio = (info.rows * info.columns * info.samples_per_pixel
+                         * info.bits_stored / 8) / max(1, len(data))
                 ratios.append(ratio)
                 result.lossy_recompressed = True
                 if target.backend == "jpeg2000":

@@ -17,7 +17,7 @@ import pytest
 from pydicom import uid
 from pydicom.dataset import Dataset, FileMetaDataset
 
-from pixelscrub.decode import image_info, iter_frames
+from pixelscrub.decode import image_info, iter_encoded_frames, iter_frames
 from pixelscrub.dicomio import read_dataset, write_atomic
 from pixelscrub.encode import redact_dataset, release
 from pixelscrub.records import Box, Hit
@@ -206,6 +206,9 @@ def test_redact_and_second_decoder(kind, syntax, tmp_path):
         assert np.abs(a[1][~inside].astype(float) - b[1][~inside]).mean() <= 0.03 * span
         assert np.abs(b[1][inside].astype(float) - fill).mean() <= 0.03 * span
         assert out.LossyImageCompression == "01"
+        size_in = len(list(iter_encoded_frames(ds))[1])
+        size_out = len(list(iter_encoded_frames(out))[1])
+        assert 0.75 < size_out / size_in < 1.25  # re-encoded at a comparable rate
         method = out.LossyImageCompressionMethod
         assert "ISO_15444_1" in ([method] if isinstance(method, str) else list(method))
     else:

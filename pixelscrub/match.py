@@ -466,6 +466,19 @@ def _short_number(c: _Cand, lines: list[_Line], short: int) -> bool:
     return digits < short and not any(ch.isalpha() for ch in text)
 
 
+@lru_cache(maxsize=1)
+def _label_words() -> frozenset[str]:
+    """Words of the PHI labels ("ID", "MRN", "DOB"...): a number after them is a value."""
+    return frozenset(w.casefold().strip(".#:") for e in load_json("match.json")["labels"]
+                     for phrase in e["words"] for w in phrase.split())
+
+
+def _measure_word(text: str) -> bool:
+    """Overlay vocabulary that makes a number next to it a measurement."""
+    return (is_allowlisted(text) and any(c.isalpha() for c in text)
+            and text.strip(_STRIP).casefold() not in _label_words())
+
+
 def _looks_measured(refs: tuple, lines: list[_Line]) -> bool:
     """A bare number right after or before overlay vocabulary ("kVp 120", "120 cm")
     is a measurement, whatever short header value it happens to equal."""
@@ -475,8 +488,7 @@ def _looks_measured(refs: tuple, lines: list[_Line]) -> bool:
     if not all(any(c.isdigit() for c in words[wi].text) for wi in wis):
         return False
     side = [wi for wi in (wis[0] - 1, wis[-1] + 1) if 0 <= wi < len(words)]
-    return any(is_allowlisted(words[wi].text) and any(c.isalpha() for c in words[wi].text)
-               for wi in side)
+    return any(_measure_word(words[wi].text) for wi in side)
 
 
 def match_words(words: Sequence[Word], terms: Sequence[PhiTerm], *, mode: str = "phi",
@@ -624,7 +636,8 @@ def find_phi_in_text(text: str, terms: Sequence[PhiTerm], *, patterns: bool = Tr
     p = match_params(params)
     conf = _conf(p)
     toks: list[_Tok] = []
-    for m in re.finditer(r"\S+", text):
+    spaced = list(re.finditer(r"\S+", text))
+    for m in spaced:
         allow = is_allowlisted(m.group())
         for key, s, e in _tokens(m.group(), conf):
             toks.append(_Tok(key, (m.start() + s, m.start() + e), allow, m.start()))
@@ -646,8 +659,21 @@ def find_phi_in_text(text: str, terms: Sequence[PhiTerm], *, patterns: bool = Tr
             others = [pos[r] for r in taken] + rule_pos
             return any(abs(x - y) <= ctx for x in mine for y in others if y not in mine)
 
+        word_at = {m.start(): k for k, m in enumerate(spaced)}
+        short = p["short_numeric_key"]
+
+        def veto(c: _Cand) -> bool:
+            # a short number next to overlay vocabulary is a measurement ("120 kVp")
+            ks = sorted({word_at[toks[pos[r]].word] for r in c.refs})
+            mine = "".join(spaced[k].group() for k in ks)
+            if (c.term.kind not in ("id", "phone") or any(ch.isalpha() for ch in mine)
+                    or sum(ch.isdigit() for ch in mine) >= short):
+                return False
+            side = [spaced[k].group() for k in (ks[0] - 1, ks[-1] + 1) if 0 <= k < len(spaced)]
+            return any(_measure_word(w) for w in side)
+
         cands = list(_candidates(toks, index, p["max_window_tokens"], order))
-        for c in _select(cands, taken, near):
+        for c in _select(cands, taken, near, veto):
             spans.append((c.refs[0][0], c.refs[-1][1], f"header:{c.term.attribute}"))
     spans += rule
     return _merge(spans)

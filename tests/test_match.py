@@ -442,3 +442,15 @@ def test_letter_pairs_read_as_one_letter():
     assert _found(line(["HEMANDEZ"]), terms) == [("HEMANDEZ", "header:PatientName")]
     assert _found(line(["VVALTER"]), [PhiTerm("WALTER", "PatientName", "name")]) == [
         ("VVALTER", "header:PatientName")]
+
+
+def test_find_phi_in_text_keeps_measurements_equal_to_short_ids():
+    ds = Dataset()
+    ds.PatientName = "DOE^JOHN"
+    ds.StudyID = "1250"
+    terms = phi_terms_from_header(ds)
+    text = "John Doe CT 1250 mAs, Study ID 1250"
+    spans = find_phi_in_text(text, terms)
+    assert [(text[s:e], r) for s, e, r in spans] == [
+        ("John Doe", "header:PatientName"), ("1250", "header:StudyID")]
+    assert spans[1][0] == text.rindex("1250")

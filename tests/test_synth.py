@@ -15,10 +15,11 @@ from pixelscrub.synth.canvas import Canvas
 from pixelscrub.synth.truth import decode_mask, encode_mask
 
 
-@pytest.fixture(scope="module")
-def synset(tmp_path_factory):
+@pytest.fixture(scope="module", params=[False, True], ids=["fixed", "vary"])
+def synset(request, tmp_path_factory):
+    """One file of every case, with each case's fixed look and with per-file styles."""
     out = tmp_path_factory.mktemp("syn")
-    files = generate_set(out, len(CASES), seed=11)
+    files = generate_set(out, len(CASES), seed=11, vary=request.param)
     return out, files
 
 
@@ -194,3 +195,16 @@ def test_committed_sample_data_is_what_its_readme_command_makes(tmp_path):
             assert np.array_equal(new, old), f.case
         else:
             assert np.abs(new - old).mean() < 1.0, f.case
+
+
+def test_vary_changes_the_look_but_not_the_content(tmp_path):
+    fixed = generate_set(tmp_path / "f", len(CASES), seed=8)
+    varied = generate_set(tmp_path / "v", len(CASES), seed=8, vary=True)
+    fonts_fixed = {it.font for f in fixed for it in read_truth(f.truth).items}
+    fonts_varied = {it.font for f in varied for it in read_truth(f.truth).items}
+    assert len(fonts_varied) > len(fonts_fixed)
+    for a, b in zip(fixed, varied):
+        ta, tb = read_truth(a.truth), read_truth(b.truth)
+        assert (ta.case, ta.header_phi) == (tb.case, tb.header_phi)
+        assert sum(it.is_phi for it in ta.items) == sum(it.is_phi for it in tb.items)
+        assert any(n.startswith("style:") for n in tb.notes)

@@ -22,10 +22,13 @@ def main(argv=None) -> int:
     p.add_argument("--cases", default="",
                    help="comma-separated case names to cycle through; known: "
                         + ", ".join(CASES))
+    p.add_argument("--vary", action="store_true",
+                   help="draw fonts, sizes, printed forms, label words and offsets per file "
+                        "instead of each case's fixed look (for benchmark sets)")
     a = p.parse_args(argv)
     cases = [c for c in a.cases.split(",") if c] or None
     try:
-        files = generate_set(a.out, a.count, a.seed, cases)
+        files = generate_set(a.out, a.count, a.seed, cases, vary=a.vary)
     except ValueError as e:
         p.error(str(e))
     per = Counter(f.category for f in files)

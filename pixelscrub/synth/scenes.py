@@ -18,9 +18,11 @@ import numpy as np
 from ..records import Box
 from . import backgrounds as bg
 from .canvas import Canvas
-from .identity import Identity, confusable, format_date, format_name, format_time
+from .identity import (DATE_STYLES, NAME_STYLES, Identity, confusable, format_date,
+                       format_name, format_time)
+from .text import FONTS
 
-__all__ = ["SceneSpec", "SCENES", "CATEGORY_OF", "build_scene"]
+__all__ = ["SceneSpec", "Style", "draw_style", "SCENES", "CATEGORY_OF", "build_scene"]
 
 US_IMAGE = "1.2.840.10008.5.1.4.1.1.6.1"
 US_MULTIFRAME = "1.2.840.10008.5.1.4.1.1.3.1"
@@ -58,6 +60,49 @@ class SceneSpec:
     manufacturer: str = "ACME Imaging"
     model: str = "SonoSynth 5"
     notes: tuple[str, ...] = field(default_factory=tuple)
+
+
+_LABELS = (("Name:", "ID:", "DOB:"), ("Patient:", "PID:", "Birth:"), ("NAME", "MRN", "D.O.B."),
+           ("Pt:", "Pat ID", "DOB"))
+
+
+@dataclass(frozen=True)
+class Style:
+    """One file's look when a set is generated with ``vary=True``.
+
+    Without it every case keeps its fixed look (the committed sample set); with it
+    fonts, sizes, printed forms, label words, offsets and colours change per file, so
+    a benchmark set is not the layout a detector was tuned on. Case-defining traits
+    (tiny text, odd dates, the confusable ID) always win over the style.
+    """
+
+    font: str
+    cap: float
+    name_style: str
+    date_style: str
+    dob_style: str
+    labels: tuple[str, str, str]
+    dx: int
+    dy: int
+    value_rgb: tuple[int, int, int]
+
+    def smaller(self) -> "Style":
+        """The same style one pixel smaller (used when a layout does not fit)."""
+        return Style(**{**self.__dict__, "cap": max(7.0, self.cap - 1.0), "dx": 0, "dy": 0})
+
+
+def draw_style(rng: np.random.Generator) -> Style:
+    """A random :class:`Style`."""
+    fonts = list(FONTS)
+    return Style(
+        font=fonts[int(rng.integers(len(fonts)))], cap=float(rng.integers(8, 14)),
+        name_style=NAME_STYLES[int(rng.integers(len(NAME_STYLES)))],
+        date_style=DATE_STYLES[int(rng.integers(len(DATE_STYLES)))],
+        dob_style=DATE_STYLES[int(rng.integers(len(DATE_STYLES)))],
+        labels=_LABELS[int(rng.integers(len(_LABELS)))],
+        dx=int(rng.integers(0, 16)), dy=int(rng.integers(0, 10)),
+        value_rgb=tuple(int(v) for v in rng.integers(150, 256, size=3)),
+    )
 
 
 def _why(header_kw: str, kind: str, stripped: bool) -> str:
@@ -154,27 +199,28 @@ def _us_overlay(c: Canvas, rng, ident: Identity, *, stripped: bool, font: str, c
                 samples: int, name_style: str = "comma", date_style: str = "us",
                 dob_style: str = "us", pid_text: Optional[str] = None,
                 tags: tuple[str, ...] = (), phi: bool = True, params: bool = True,
-                frames=None) -> None:
+                frames=None, labels: tuple[str, str, str] = _LABELS[0], dx: int = 0,
+                dy: int = 0, value_rgb: tuple[int, int, int] = (255, 230, 90)) -> None:
     """The header band (institution, name, ID, DOB, date/time) and parameter panel."""
     cols = c.columns
     w = _Writer(c, font=font, cap=cap, color=_color((235, 235, 235), samples),
                 stripped=stripped, tags=tags)
-    val = _color((255, 230, 90), samples, 250)
-    y = 4
+    val = _color(value_rgb, samples, 250)
+    x0, y = 4 + dx, 4 + dy
     if phi:
-        x = w.put(4, y, ident.institution, INST, frames=frames)
-        w.right(cols - 2, y, format_date(ident.study_date, date_style), STUDY_DATE,
+        x = w.put(x0, y, ident.institution, INST, frames=frames)
+        w.right(cols - 2 - dx, y, format_date(ident.study_date, date_style), STUDY_DATE,
                 color=val, frames=frames)
         y += w.line_height
-        x = w.put(4, y, "Name:", frames=frames)
+        x = w.put(x0, y, labels[0], frames=frames)
         x = w.put(x, y, format_name(ident.family, ident.given, name_style), NAME, color=val,
                   frames=frames)
-        x = w.put(x + w.space, y, "ID:", frames=frames)
+        x = w.put(x + w.space, y, labels[1], frames=frames)
         w.put(x, y, pid_text or ident.patient_id, PID, color=val, frames=frames)
-        w.right(cols - 2, y, format_time(ident.study_time), STUDY_TIME, color=val,
+        w.right(cols - 2 - dx, y, format_time(ident.study_time), STUDY_TIME, color=val,
                 frames=frames)
         y += w.line_height
-        x = w.put(4, y, "DOB:", frames=frames)
+        x = w.put(x0, y, labels[2], frames=frames)
         w.put(x, y, format_date(ident.birth_date, dob_style), DOB, color=val, frames=frames)
     if params:
         pw = _Writer(c, font=font, cap=max(cap - 1, 7), color=_color((120, 230, 120), samples, 200),
@@ -194,46 +240,60 @@ def _us_overlay(c: Canvas, rng, ident: Identity, *, stripped: bool, font: str, c
 
 
 def us_single(rng, ident, *, samples: int, photometric: str, ts: str, stripped=False,
-              case="us", category="us", **overlay) -> tuple[Canvas, SceneSpec]:
+              case="us", category="us", style: Optional[Style] = None,
+              defaults: Optional[dict] = None, **fixed) -> tuple[Canvas, SceneSpec]:
+    """A single-frame ultrasound; ``defaults`` give way to ``style``, ``fixed`` never do."""
     c = _us_canvas(rng, 384, 512, 1, samples, tint=samples == 3)
     font = ["simplex", "duplex", "plain", "complex_small"][int(rng.integers(4))]
-    overlay.setdefault("cap", float(rng.choice([9, 10, 11, 12])))
+    overlay = {"cap": float(rng.choice([9, 10, 11, 12])), **(defaults or {})}
+    if style is not None:
+        font = style.font
+        overlay.update(cap=style.cap, name_style=style.name_style,
+                       date_style=style.date_style, dob_style=style.dob_style,
+                       labels=style.labels, dx=style.dx, dy=style.dy,
+                       value_rgb=style.value_rgb)
+    overlay.update(fixed)
     _us_overlay(c, rng, ident, stripped=stripped, font=font, samples=samples, **overlay)
     spec = SceneSpec(category, case, "US", US_IMAGE, photometric, ts, stripped=stripped,
                      description="US ABDOMEN")
     return c, spec
 
 
-def us_gray(rng, ident):
+def us_gray(rng, ident, style=None):
     return us_single(rng, ident, samples=1, photometric="MONOCHROME2", ts=EXPLICIT_LE,
-                     case="us_gray", name_style="comma", date_style="us")
+                     case="us_gray", style=style,
+                     defaults=dict(name_style="comma", date_style="us"))
 
 
-def us_rgb(rng, ident):
+def us_rgb(rng, ident, style=None):
     return us_single(rng, ident, samples=3, photometric="RGB", ts=RLE, case="us_rgb",
-                     name_style="caret", date_style="iso", dob_style="iso")
+                     style=style,
+                     defaults=dict(name_style="caret", date_style="iso", dob_style="iso"))
 
 
-def us_ybr(rng, ident):
+def us_ybr(rng, ident, style=None):
     return us_single(rng, ident, samples=3, photometric="YBR_FULL_422", ts=JPEG_BASELINE,
-                     case="us_ybr", name_style="given_first", date_style="eu_dot",
-                     dob_style="eu_dot")
+                     case="us_ybr", style=style,
+                     defaults=dict(name_style="given_first", date_style="eu_dot",
+                                   dob_style="eu_dot"))
 
 
-def us_jpegls(rng, ident):
+def us_jpegls(rng, ident, style=None):
     return us_single(rng, ident, samples=1, photometric="MONOCHROME2", ts=JPEG_LS,
-                     case="us_jpegls", name_style="space", date_style="dicom",
-                     dob_style="iso")
+                     case="us_jpegls", style=style,
+                     defaults=dict(name_style="space", date_style="dicom", dob_style="iso"))
 
 
-def us_cine(rng, ident, frames: int = 20):
+def us_cine(rng, ident, style=None, frames: int = 20):
     """A multi-frame loop: static header/panel, a ticking clock (PHI), a frame counter."""
     rows, cols = 240, 320
     c = _us_canvas(rng, rows, cols, frames, 1)
-    font = "simplex"
-    cap = 9.0
-    _us_overlay(c, rng, ident, stripped=False, font=font, cap=cap, samples=1,
-                name_style="comma", date_style="dd_mon_yy")
+    font = style.font if style else "simplex"
+    cap = min(style.cap, 10.0) if style else 9.0
+    looks = (dict(name_style=style.name_style, date_style=style.date_style,
+                  dob_style=style.dob_style, labels=style.labels) if style
+             else dict(name_style="comma", date_style="dd_mon_yy"))
+    _us_overlay(c, rng, ident, stripped=False, font=font, cap=cap, samples=1, **looks)
     w = _Writer(c, font=font, cap=cap, color=230, stripped=False)
     fps = 10
     start = dt.datetime.combine(ident.study_date, ident.study_time)
@@ -258,11 +318,12 @@ def us_cine(rng, ident, frames: int = 20):
 
 # --------------------------------------------------------------------------- screens
 
-def sc_dose(rng, ident):
+def sc_dose(rng, ident, style=None):
     """A CT dose report screenshot: black page, white monospaced-looking table."""
     rows, cols = 512, 512
     c = Canvas(np.zeros((1, rows, cols, 1), np.uint8))
-    w = _Writer(c, font="plain", cap=9.0, color=235, stripped=False, antialias=False)
+    w = _Writer(c, font=style.font if style else "plain", cap=9.0, color=235,
+                stripped=False, antialias=False)
     y = 10
     w.put(10, y, "Dose Report", nonphi="title", cap=12)
     y += 30
@@ -303,7 +364,7 @@ def sc_dose(rng, ident):
     return c, spec
 
 
-def sc_viewer(rng, ident):
+def sc_viewer(rng, ident, style=None):
     """A viewer screenshot: patient banner over a radiograph, UI text around it."""
     rows, cols = 400, 640
     pix = np.zeros((1, rows, cols, 3), np.uint8)
@@ -312,7 +373,8 @@ def sc_viewer(rng, ident):
     c.fill(Box(0, 0, cols, 44), (20, 60, 130))
     xr = bg.radiograph(rng, 320, 300)
     c.pixels[0, 60:380, 170:470, :] = np.rint(xr * 255).astype(np.uint8)[..., None]
-    w = _Writer(c, font="duplex", cap=11.0, color=(255, 255, 255), stripped=False)
+    w = _Writer(c, font=style.font if style else "duplex", cap=11.0, color=(255, 255, 255),
+                stripped=False)
     x = w.put(8, 6, format_name(ident.family, ident.given, "comma"), NAME)
     x = w.put(x + 12, 6, f"{ident.sex}", nonphi="sex")
     x = w.put(x + 12, 6, "MRN", nonphi="label")
@@ -347,19 +409,21 @@ _FINDINGS = [
 ]
 
 
-def sc_report(rng, ident, *, split_name: bool = False, stripped: bool = False,
+def sc_report(rng, ident, style=None, *, split_name: bool = False, stripped: bool = False,
               case="sc_report", category="sc"):
     """A typed report page: white background, black paragraph text, PHI in the heading."""
     rows, cols = 640, 512
     c = Canvas(np.full((1, rows, cols, 1), 245, np.uint8))
     tags = ("split",) if split_name else ()
-    w = _Writer(c, font="complex", cap=10.0, color=20, stripped=stripped)
+    w = _Writer(c, font=style.font if style else "complex", cap=10.0, color=20,
+                stripped=stripped)
+    labels = ("Patient:", "MRN:", "DOB:") if style is None else style.labels
     y = 16
     w.put(16, y, ident.institution, INST, cap=13)
     y += 34
     w.put(16, y, "ULTRASOUND REPORT", nonphi="title", cap=12)
     y += 32
-    x = w.put(16, y, "Patient:")
+    x = w.put(16, y, labels[0])
     if split_name:
         w.put(x, y, ident.family + ",", NAME, tags=tags)
         y += w.line_height
@@ -367,9 +431,9 @@ def sc_report(rng, ident, *, split_name: bool = False, stripped: bool = False,
     else:
         w.put(x, y, format_name(ident.family, ident.given, "given_first"), NAME)
     y += w.line_height
-    x = w.put(16, y, "MRN:")
+    x = w.put(16, y, labels[1])
     x = w.put(x, y, ident.patient_id, PID)
-    x = w.put(x + 20, y, "DOB:")
+    x = w.put(x + 20, y, labels[2])
     w.put(x, y, format_date(ident.birth_date, "us"), DOB)
     y += w.line_height
     x = w.put(16, y, "Referring:")
@@ -394,7 +458,7 @@ def sc_report(rng, ident, *, split_name: bool = False, stripped: bool = False,
 
 # --------------------------------------------------------------------------- radiographs
 
-def _xr(rng, ident, *, mono1: bool, ts: str, case: str):
+def _xr(rng, ident, *, mono1: bool, ts: str, case: str, style=None):
     rows, cols = 640, 528
     img = bg.radiograph(rng, rows, cols)
     stored = np.rint(img * 3000 + 400)
@@ -402,13 +466,15 @@ def _xr(rng, ident, *, mono1: bool, ts: str, case: str):
         stored = 4095 - stored
     c = Canvas(stored.astype(np.uint16)[None, ..., None])
 
+    font = style.font if style else "simplex"
+
     def low_contrast(x: int, y: int, text: str, cap: float) -> int:
         """A label value about 450 levels (of 4096) off the background it sits on."""
-        tw, th = c.size(text, "simplex", cap)
+        tw, th = c.size(text, font, cap)
         local = float(np.median(stored[y:y + th + 2, x:x + tw + 2]))
         return int(local + (450 if local < 2048 else -450))
 
-    w = _Writer(c, font="simplex", cap=10.0, color=0, stripped=False, tags=("low_contrast",))
+    w = _Writer(c, font=font, cap=10.0, color=0, stripped=False, tags=("low_contrast",))
     y = 8
     for text, phi, cap in [(format_name(ident.family, ident.given, "space"), NAME, 10.0),
                            (ident.patient_id, PID, 10.0),
@@ -427,28 +493,29 @@ def _xr(rng, ident, *, mono1: bool, ts: str, case: str):
     return c, spec
 
 
-def xr_mono2(rng, ident):
-    return _xr(rng, ident, mono1=False, ts=J2K_LOSSLESS, case="xr_mono2")
+def xr_mono2(rng, ident, style=None):
+    return _xr(rng, ident, mono1=False, ts=J2K_LOSSLESS, case="xr_mono2", style=style)
 
 
-def xr_mono1(rng, ident):
-    return _xr(rng, ident, mono1=True, ts=JPEG_LS, case="xr_mono1")
+def xr_mono1(rng, ident, style=None):
+    return _xr(rng, ident, mono1=True, ts=JPEG_LS, case="xr_mono1", style=style)
 
 
 # --------------------------------------------------------------------------- hard cases
 
-def hard_tiny(rng, ident):
+def hard_tiny(rng, ident, style=None):
     return us_single(rng, ident, samples=1, photometric="MONOCHROME2", ts=EXPLICIT_LE,
-                     case="hard_tiny", category="hard", cap=7.0, tags=("tiny",))
+                     case="hard_tiny", category="hard", style=style, cap=7.0,
+                     tags=("tiny",))
 
 
-def hard_odd_date(rng, ident):
+def hard_odd_date(rng, ident, style=None):
     return us_single(rng, ident, samples=3, photometric="RGB", ts=JPEG_LS,
-                     case="hard_odd_date", category="hard", date_style="dd_mon_yy",
-                     dob_style="mon_dd_yyyy", tags=("odd_date",))
+                     case="hard_odd_date", category="hard", style=style,
+                     date_style="dd_mon_yy", dob_style="mon_dd_yyyy", tags=("odd_date",))
 
 
-def hard_confusable(rng, ident):
+def hard_confusable(rng, ident, style=None):
     pid = ident.patient_id
     digits = list(pid)
     digits[2], digits[-2] = "0", "8"
@@ -456,28 +523,30 @@ def hard_confusable(rng, ident):
     ident = Identity(**{**ident.__dict__, "patient_id": pid})
     shown = confusable(pid, rng)
     c, spec = us_single(rng, ident, samples=1, photometric="MONOCHROME2", ts=RLE,
-                        case="hard_confusable", category="hard", pid_text=shown,
-                        tags=("confusable",))
+                        case="hard_confusable", category="hard", style=style,
+                        pid_text=shown, tags=("confusable",))
     return c, spec, ident
 
 
-def hard_rotated(rng, ident):
+def hard_rotated(rng, ident, style=None):
     """Vertical side label (text turned 90 degrees) with name and ID, plus a normal panel."""
     c, spec = us_single(rng, ident, samples=1, photometric="MONOCHROME2", ts=EXPLICIT_LE,
-                        case="hard_rotated", category="hard", phi=False)
-    w = _Writer(c, font="duplex", cap=11.0, color=235, stripped=False, tags=("rotated",))
-    text = format_name(ident.family, ident.given, "comma")
-    g_h = c.size(text, "duplex", 11.0)[0]
+                        case="hard_rotated", category="hard", style=style, phi=False)
+    font = style.font if style else "duplex"
+    w = _Writer(c, font=font, cap=11.0, color=235, stripped=False, tags=("rotated",))
+    text = format_name(ident.family, ident.given, style.name_style if style else "comma")
+    g_h = c.size(text, font, 11.0)[0]
     w.put(6, c.rows - g_h - 20, text, NAME, rotation=90)
-    g2 = c.size(ident.patient_id, "duplex", 11.0)[0]
+    g2 = c.size(ident.patient_id, font, 11.0)[0]
     w.put(30, c.rows - g2 - 20, ident.patient_id, PID, rotation=90)
     return c, spec
 
 
-def hard_speckle(rng, ident):
+def hard_speckle(rng, ident, style=None):
     """Name, ID and date written straight over the speckle inside the sector."""
     c = _us_canvas(rng, 384, 512, 1, 1)
-    w = _Writer(c, font="simplex", cap=12.0, color=255, stripped=False, tags=("speckle",))
+    w = _Writer(c, font=style.font if style else "simplex", cap=12.0, color=255,
+                stripped=False, tags=("speckle",))
     x0, y0 = 200, 170
     w.put(x0, y0, format_name(ident.family, ident.given, "comma"), NAME)
     w.put(x0, y0 + w.line_height, ident.patient_id, PID)
@@ -488,33 +557,36 @@ def hard_speckle(rng, ident):
     return c, spec
 
 
-def hard_split(rng, ident):
-    return sc_report(rng, ident, split_name=True, case="hard_split", category="hard")
+def hard_split(rng, ident, style=None):
+    return sc_report(rng, ident, style=style, split_name=True, case="hard_split",
+                     category="hard")
 
 
 # --------------------------------------------------------------------------- negatives, stripped
 
-def negative_blank(rng, ident):
+def negative_blank(rng, ident, style=None):
     c, spec = us_single(rng, ident, samples=1, photometric="MONOCHROME2", ts=EXPLICIT_LE,
-                        case="negative_blank", category="negative", phi=False, params=False)
+                        case="negative_blank", category="negative", style=style, phi=False,
+                        params=False)
     return c, SceneSpec(**{**spec.__dict__, "burned_in": "NO"})
 
 
-def negative_nonphi(rng, ident):
+def negative_nonphi(rng, ident, style=None):
     return us_single(rng, ident, samples=3, photometric="RGB", ts=RLE,
-                     case="negative_nonphi", category="negative", phi=False)
+                     case="negative_nonphi", category="negative", style=style, phi=False)
 
 
-def stripped_us(rng, ident):
+def stripped_us(rng, ident, style=None):
     return us_single(rng, ident, samples=1, photometric="MONOCHROME2", ts=EXPLICIT_LE,
-                     case="stripped_us", category="stripped", stripped=True)
+                     case="stripped_us", category="stripped", style=style, stripped=True)
 
 
-def stripped_report(rng, ident):
-    return sc_report(rng, ident, stripped=True, case="stripped_report", category="stripped")
+def stripped_report(rng, ident, style=None):
+    return sc_report(rng, ident, style=style, stripped=True, case="stripped_report",
+                     category="stripped")
 
 
-def us_side_panel(rng, ident):
+def us_side_panel(rng, ident, style=None):
     """Another vendor's layout: patient block in a left panel, parameters along the bottom.
 
     Colour text on a YBR JPEG; the name is printed given-name first over two labels.
@@ -522,7 +594,8 @@ def us_side_panel(rng, ident):
     rows, cols = 384, 512
     c = _us_canvas(rng, rows, cols, 1, 3)
     c.fill(Box(0, 0, 118, rows), (18, 22, 40))
-    w = _Writer(c, font="complex_small", cap=9.0, color=(150, 200, 255), stripped=False)
+    w = _Writer(c, font=style.font if style else "complex_small", cap=9.0,
+                color=(150, 200, 255), stripped=False)
     val = (255, 255, 255)
     y = 8
     for label, text, phi in [
@@ -552,13 +625,14 @@ def us_side_panel(rng, ident):
     return c, spec
 
 
-def negative_lookalike(rng, ident):
+def negative_lookalike(rng, ident, style=None):
     """Only non-PHI text that looks like PHI: measurements, ratios, counters, a clip time.
 
     Tests over-redaction: a tool that blacks these out loses clinical information.
     """
     c = _us_canvas(rng, 384, 512, 1, 1)
-    w = _Writer(c, font="simplex", cap=10.0, color=235, stripped=False)
+    w = _Writer(c, font=style.font if style else "simplex", cap=10.0, color=235,
+                stripped=False)
     lines = [f"D1 {rng.uniform(5, 60):.1f} mm", f"D2 {rng.uniform(5, 60):.1f} mm",
              f"Vol {rng.uniform(2, 90):.1f} ml", f"HR {int(rng.integers(55, 110))} bpm",
              f"EF {int(rng.integers(40, 70))}%", f"RI {rng.uniform(0.5, 0.8):.2f}",
@@ -600,10 +674,10 @@ CATEGORY_OF = {
 }
 
 
-def build_scene(case: str, rng: np.random.Generator,
-                ident: Identity) -> tuple[Canvas, SceneSpec, Identity]:
+def build_scene(case: str, rng: np.random.Generator, ident: Identity,
+                style: Optional[Style] = None) -> tuple[Canvas, SceneSpec, Identity]:
     """Build scene ``case``; returns the identity actually shown (some cases adjust it)."""
-    out = SCENES[case](rng, ident)
+    out = SCENES[case](rng, ident, style)
     if len(out) == 3:
         return out
     c, spec = out

@@ -361,7 +361,7 @@ def run_batch(inputs: Iterable, outdir, options: ScrubOptions = ScrubOptions(), 
     ``jobs`` worker processes (default: all cores) or, with ``scheduler``, the Dask
     cluster at that address.  ``report`` is the JSON Lines audit (default
     :func:`default_report_path`; ``False`` for none).  ``timeout`` is per file in
-    seconds (``None``: no limit; local workers only).  ``progress`` is ``"auto"``,
+    seconds (``None``: no limit).  ``progress`` is ``"auto"``,
     ``"bar"``, ``"lines"`` or ``"none"``.  ``scrub`` defaults to
     :func:`pixelscrub.pipeline.scrub_file`.  Raises :class:`ScrubError` (reason
     ``"usage"``) before doing anything if the layout is unsafe.
@@ -448,7 +448,7 @@ def run_batch(inputs: Iterable, outdir, options: ScrubOptions = ScrubOptions(), 
         try:
             if scheduler:
                 from .cluster import run_on_cluster
-                run_on_cluster(scheduler, tasks, options, on_result, scrub=scrub)
+                run_on_cluster(scheduler, tasks, options, on_result, scrub=scrub, timeout=timeout)
             else:
                 run_local(tasks, options, on_result, jobs=jobs or os.cpu_count() or 1,
                           scrub=scrub, timeout=timeout)

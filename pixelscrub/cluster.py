@@ -7,26 +7,39 @@ path, so the inputs and the output folder must be mounted at the same paths on
 every worker (a shared filesystem).  The client renames finished files into place
 and keeps the journal and report, exactly as in a local run.
 
-A worker that dies mid-file is restarted by its nanny and Dask retries the task
-elsewhere; after ``distributed.scheduler.allowed-failures`` deaths the file is
-recorded as failed ("worker crashed").  There is no per-file timeout here.
+A Dask worker does not scrub in its own process: a codec that aborts would kill
+the worker, and Dask would then blame (and after a few deaths fail) every file
+that worker had queued.  Each Dask worker thread keeps a helper process
+(``python -m pixelscrub.cluster``) that scrubs one file at a time; a helper that
+dies or runs past the per-file timeout fails only its file ("worker crashed:
+signal N", "timed out after N s") and is started afresh for the next one.
 """
 from __future__ import annotations
 
-from typing import Callable, Iterable
+import os
+import pickle
+import select
+import signal
+import struct
+import subprocess
+import sys
+import threading
+import time
+from typing import Callable, Iterable, Optional
 
 from .options import ScrubOptions
 from .records import FileAudit
-from .worker import Task, failed_audit, run_task
+from .worker import Task, death_reason, failed_audit, run_task
 
-__all__ = ["run_on_cluster"]
+__all__ = ["run_on_cluster", "run_isolated"]
 
 #: How often a task the cluster cancelled (not one that killed workers) is sent again.
 _RESUBMITS = 2
 
 
 def run_on_cluster(address: str, tasks: Iterable[Task], options: ScrubOptions,
-                   on_result: Callable[[Task, FileAudit], None], *, scrub: Callable) -> None:
+                   on_result: Callable[[Task, FileAudit], None], *, scrub: Callable,
+                   timeout: Optional[float] = None) -> None:
     """Scrub ``tasks`` on the cluster at ``address``, calling ``on_result`` per file."""
     try:
         from distributed import Client, as_completed
@@ -40,8 +53,10 @@ def run_on_cluster(address: str, tasks: Iterable[Task], options: ScrubOptions,
     with Client(address, timeout="30s") as client:
         # Options travel with each task (they are small): scattered data would be
         # lost, and every task depending on it cancelled, when a worker dies.
-        futures = {client.submit(run_task, scrub, task, options, pure=False): (task, 0)
-                   for task in tasks}
+        def submit(task):
+            return client.submit(run_isolated, scrub, task, options, timeout, pure=False)
+
+        futures = {submit(task): (task, 0) for task in tasks}
         pending = as_completed(list(futures))
         try:
             for fut in pending:
@@ -52,7 +67,7 @@ def run_on_cluster(address: str, tasks: Iterable[Task], options: ScrubOptions,
                     audit = failed_audit(task.src, "worker crashed (Dask worker died on this file)")
                 except Exception as exc:  # noqa: BLE001 - one file, one line
                     if fut.status == "cancelled" and tries < _RESUBMITS:
-                        again = client.submit(run_task, scrub, task, options, pure=False)
+                        again = submit(task)
                         futures[again] = (task, tries + 1)
                         pending.add(again)
                         continue
@@ -62,3 +77,93 @@ def run_on_cluster(address: str, tasks: Iterable[Task], options: ScrubOptions,
         except BaseException:
             client.cancel(list(futures))
             raise
+
+
+_HEADER = struct.Struct(">Q")
+_local = threading.local()
+
+
+def _send(fh, obj) -> None:
+    data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+    fh.write(_HEADER.pack(len(data)) + data)
+    fh.flush()
+
+
+def _recv(fh):
+    head = fh.read(_HEADER.size)
+    if len(head) < _HEADER.size:
+        raise EOFError
+    size = _HEADER.unpack(head)[0]
+    data = fh.read(size)
+    if len(data) < size:
+        raise EOFError
+    return pickle.loads(data)
+
+
+class _Helper:
+    """A child process that scrubs one file at a time for one Dask worker thread."""
+
+    def __init__(self):
+        self.proc = subprocess.Popen([sys.executable, "-m", "pixelscrub.cluster"],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+
+    def call(self, scrub: Callable, task: Task, options: ScrubOptions,
+             timeout: Optional[float]) -> tuple[Optional[FileAudit], Optional[str]]:
+        """The audit, or None and why the helper had to go."""
+        try:
+            _send(self.proc.stdin, (scrub, task, options))
+        except OSError:
+            return None, death_reason(self.proc.wait())
+        deadline = time.monotonic() + timeout if timeout else None
+        while True:
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            ready, _, _ = select.select([self.proc.stdout], [], [], left)
+            if ready:
+                try:
+                    return _recv(self.proc.stdout), None
+                except (EOFError, pickle.UnpicklingError):
+                    return None, death_reason(self.proc.wait())
+            if deadline is not None and time.monotonic() >= deadline:
+                self.kill()
+                return None, f"timed out after {timeout:g} s"
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+
+
+def run_isolated(scrub: Callable, task: Task, options: ScrubOptions,
+                 timeout: Optional[float] = None) -> FileAudit:
+    """Scrub one file in this thread's helper process (the Dask task body)."""
+    helper = getattr(_local, "helper", None)
+    if helper is None or helper.proc.poll() is not None:
+        helper = _local.helper = _Helper()
+    audit, problem = helper.call(scrub, task, options, timeout)
+    if audit is None:
+        helper.kill()
+        _local.helper = None
+        try:
+            os.unlink(task.tmp)
+        except OSError:
+            pass
+        return failed_audit(task.src, problem)
+    return audit
+
+
+def _serve() -> None:
+    """Helper main loop: read (scrub, task, options), write the audit, until EOF."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    proto_out = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)  # anything a library prints must not corrupt the protocol
+    proto_in = sys.stdin.buffer
+    while True:
+        try:
+            scrub, task, options = _recv(proto_in)
+        except EOFError:
+            return
+        _send(proto_out, run_task(scrub, task, options))
+
+
+if __name__ == "__main__":
+    _serve()

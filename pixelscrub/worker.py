@@ -23,7 +23,7 @@ from typing import Callable, Iterable, Optional
 from .options import ScrubOptions
 from .records import FileAudit
 
-__all__ = ["Task", "run_task", "run_local", "failed_audit"]
+__all__ = ["Task", "run_task", "run_local", "failed_audit", "death_reason"]
 
 #: Modules the fork server imports once, so a replacement worker starts quickly.
 _PRELOAD = ["pixelscrub.pipeline", "numpy", "pydicom"]
@@ -113,9 +113,8 @@ class _Worker:
         self.kill()
 
 
-def _death_reason(proc) -> str:
-    proc.join(5)
-    code = proc.exitcode
+def death_reason(code: Optional[int]) -> str:
+    """"worker crashed: signal N (NAME)" from a process exit code (negative: signal)."""
     if code is not None and code < 0:
         try:
             name = signal.Signals(-code).name
@@ -178,7 +177,8 @@ def run_local(tasks: Iterable[Task], options: ScrubOptions, on_result: Callable[
                     _drop(workers, w)
                     on_result(task, failed_audit(task.src, f"timed out after {timeout:g} s"))
                     continue
-                reason = _death_reason(w.proc)
+                w.proc.join(5)
+                reason = death_reason(w.proc.exitcode)
                 w.kill()
                 _drop(workers, w)
                 on_result(task, failed_audit(task.src, reason))

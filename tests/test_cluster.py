@@ -20,14 +20,11 @@ KEY = "cluster-test-key-0123456789abcdef"
 
 @pytest.fixture(scope="module")
 def cluster():
-    import dask
     old = os.environ.get("PYTHONPATH")
     os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), str(ROOT / "tests"), old]))
     try:
-        # a file that kills its worker is given up after one retry, not three
-        with dask.config.set({"distributed.scheduler.allowed-failures": 1}), \
-                distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                         dashboard_address=None, silence_logs=50) as c:
+        with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                      dashboard_address=None, silence_logs=50) as c:
             yield c
     finally:
         if old is None:
@@ -54,7 +51,7 @@ def test_cluster_run_matches_local_run(tmp_path, cluster, monkeypatch, capsys):
     assert main(["scrub", str(src), "-o", str(local), "-j", "2", *common]) == 1
     assert main(["scrub", str(src), "-o", str(remote), "--scheduler", cluster.scheduler_address,
                  *common]) == 1
-    prefix = cluster.scheduler.task_prefixes.get("run_task")  # the files really ran there
+    prefix = cluster.scheduler.task_prefixes.get("run_isolated")  # the files really ran there
     assert prefix is not None and sum(prefix.state_counts.values()) >= 5
     a, b = outputs(local), outputs(remote)
     assert sorted(a) == ["CT_small.dcm", "MR_small_RLE.dcm", "SC_rgb_rle.dcm", "sub/mr.dcm"]
@@ -71,20 +68,30 @@ def test_cluster_run_matches_local_run(tmp_path, cluster, monkeypatch, capsys):
     assert "skipped (done before): 4" in capsys.readouterr().err
 
 
-def test_file_that_kills_cluster_workers_fails_alone(tmp_path, cluster):
+def test_crashing_and_hanging_files_fail_alone_on_the_cluster(tmp_path, cluster):
+    import signal
     from pixelscrub.batch import run_batch
     from pixelscrub.options import ScrubOptions
-    from test_batch import crashing_scrub
+    from test_batch import crashing_scrub, slow_scrub
 
     src = tmp_path / "in"
     src.mkdir()
-    for name in ("a.dcm", "crash.dcm", "b.dcm"):
+    for name in ("a.dcm", "crash.dcm", "b.dcm", "crash2.dcm", "c.dcm"):
         shutil.copyfile(pydicom_file("CT_small.dcm"), src / name)
     out = tmp_path / "out"
-    summary = run_batch([src], out, ScrubOptions(mode="regions-only", key=KEY.encode()),
-                        scheduler=cluster.scheduler_address, progress="none", scrub=crashing_scrub)
-    assert summary.failed == 1 and summary.files_out == 2
+    opts = ScrubOptions(mode="regions-only", key=KEY.encode())
+    summary = run_batch([src], out, opts, scheduler=cluster.scheduler_address, progress="none",
+                        scrub=crashing_scrub)
+    assert summary.failed == 2 and summary.files_out == 3
     recs = [json.loads(l) for l in default_report_path(out).read_text().splitlines()[:-1]]
-    failed = [r for r in recs if r["status"] == "failed"]
-    assert failed[0]["error"] == f"{src / 'crash.dcm'}: worker crashed (Dask worker died on this file)"
-    assert sorted(p.name for p in out.glob("*.dcm")) == ["a.dcm", "b.dcm"]
+    errors = sorted(r["error"] for r in recs if r["status"] == "failed")
+    sig = f"signal {int(signal.SIGABRT)} (SIGABRT)"
+    assert errors == [f"{src / 'crash.dcm'}: worker crashed: {sig}",
+                      f"{src / 'crash2.dcm'}: worker crashed: {sig}"]
+    assert sorted(p.name for p in out.glob("*.dcm")) == ["a.dcm", "b.dcm", "c.dcm"]
+    assert len(cluster.scheduler.workers) == 2  # no Dask worker died
+
+    (src / "slow.dcm").write_bytes((src / "a.dcm").read_bytes())
+    slow = run_batch([src], tmp_path / "out2", opts, scheduler=cluster.scheduler_address,
+                     progress="none", scrub=slow_scrub, timeout=2)
+    assert slow.failed == 1 and slow.files_out == 5

@@ -304,6 +304,16 @@ def _plugin_order(decoder) -> list[str]:
     return ranked + [p for p in available if p not in ranked]
 
 
+def _gdcm_last_resort(data: bytes, info: ImageInfo) -> Optional[np.ndarray]:
+    from .codecs import gdcm_fallback
+    if info.bits_allocated not in (8, 16) or not gdcm_fallback.is_available(info.transfer_syntax):
+        return None
+    try:
+        return gdcm_fallback.decode_frame(data, info)
+    except Exception:
+        return None
+
+
 def decode_frame(data: bytes, ds: Dataset, info: ImageInfo, *,
                  keep_unused_bits: bool = False) -> np.ndarray:
     """Decode one stored frame (from :func:`iter_encoded_frames`) to an array.
@@ -326,6 +336,8 @@ def decode_frame(data: bytes, ds: Dataset, info: ImageInfo, *,
             break
         except Exception as exc:
             failure = type(exc).__name__
+    if arr is None and not keep_unused_bits:
+        arr = _gdcm_last_resort(data, info)
     if arr is None:
         raise ScrubError(f"frame could not be decoded ({failure})", reason="undecodable")
     expected = (info.rows, info.columns) + ((3,) if info.samples_per_pixel == 3 else ())

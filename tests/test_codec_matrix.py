@@ -231,7 +231,7 @@ BUNDLED = ["rtdose_rle.dcm", "SC_rgb_rle_32bit_2frame.dcm", "examples_ybr_color.
            "JPEGLSNearLossless_16.dcm", "SC_rgb_jls_lossy_sample.dcm", "examples_jpeg2k.dcm",
            "MR_small_jp2klossless.dcm", "SC_rgb_jpeg_gdcm.dcm", "JPGExtended.dcm",
            "SC_rgb_dcmtk_+eb+cy+s2.dcm", "SC_jpeg_no_color_transform.dcm", "MR_small_RLE.dcm",
-           "examples_palette.dcm", "ExplVR_BigEnd.dcm", "image_dfl.dcm"]
+           "examples_palette.dcm", "ExplVR_BigEnd.dcm", "image_dfl.dcm", "JPEG-lossy.dcm"]
 
 
 @pytest.mark.parametrize("name", BUNDLED)
@@ -251,3 +251,13 @@ def test_bundled_output_second_decoder(name, tmp_path):
         warnings.simplefilter("ignore")
         mine, theirs = out.pixel_array, ind.pixel_array
     np.testing.assert_array_equal(mine, theirs)  # JPEG too: DCMTK's IJG decodes identically
+
+
+def test_gdcm_fallback_matches_dcmtk(tmp_path):
+    """JPEG-lossy.dcm: libjpeg rejects its 12-bit stream, GDCM decodes it like DCMTK."""
+    from conftest import pydicom_file
+    src = pydicom_file("JPEG-lossy.dcm")
+    ours = next(iter_frames(read_dataset(src)))
+    raw = tmp_path / "dcmtk.dcm"
+    subprocess.run([_tool("dcmdjpeg"), str(src), str(raw)], check=True, capture_output=True)
+    np.testing.assert_array_equal(ours, read_dataset(raw).pixel_array)

@@ -404,6 +404,32 @@ def _stacked_pairs(lines: list[_Line], max_gap: float) -> list[tuple[int, int]]:
     return pairs
 
 
+def _row_pairs(lines: list[_Line], max_gap: float) -> list[tuple[int, int]]:
+    """(left, right) pairs of lines on one row that OCR split at a wide gap
+    ("Name:" and "DOE JOHN" read as two lines): read as one line too."""
+    pairs = []
+    order = sorted(range(len(lines)), key=lambda i: lines[i].box.y0)
+    tops = [lines[i].box.y0 for i in order]
+    for a in range(len(lines)):
+        la = lines[a]
+        best = None
+        # only lines whose top lies within this line's height band can share its row
+        lo = bisect.bisect_left(tops, la.box.y0 - la.box.height)
+        hi = bisect.bisect_right(tops, la.box.y1)
+        for b in (order[k] for k in range(lo, hi)):
+            lb = lines[b]
+            if b == a or lb.layer != la.layer or lb.frames != la.frames:
+                continue
+            h = max(1, min(la.box.height, lb.box.height))
+            gap = lb.box.x0 - la.box.x1
+            overlap = min(la.box.y1, lb.box.y1) - max(la.box.y0, lb.box.y0)
+            if 0 <= gap <= max_gap * h and overlap > h / 2 and (best is None or gap < best[0]):
+                best = (gap, b)
+        if best is not None:
+            pairs.append((a, best[1]))
+    return pairs
+
+
 def _hit(words: list[Word], reason: str, score: float) -> Hit:
     box = words[0].box
     for w in words[1:]:
@@ -511,7 +537,8 @@ def match_words(words: Sequence[Word], terms: Sequence[PhiTerm], *, mode: str = 
     order = {t: i for i, t in enumerate(terms)}
     window = p["max_window_tokens"]
 
-    pairs = _stacked_pairs(lines, p["line_join"]["max_gap"])
+    pairs = (_stacked_pairs(lines, p["line_join"]["max_gap"])
+             + _row_pairs(lines, p["line_join"]["max_row_gap"]))
     neighbours: dict[int, set[int]] = {i: set() for i in range(len(lines))}
     for a, b in pairs:
         neighbours[a].add(b)
@@ -529,6 +556,7 @@ def match_words(words: Sequence[Word], terms: Sequence[PhiTerm], *, mode: str = 
                 covered.update((li, wi) for wi in idx)
 
     # a label that ends a line takes its value from the start of the line below
+    # (or of the line just right of it on the same row)
     for a, b in pairs:
         dangling = dangling_label(lines[a].text)
         if dangling is None:

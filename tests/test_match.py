@@ -454,3 +454,17 @@ def test_find_phi_in_text_keeps_measurements_equal_to_short_ids():
     assert [(text[s:e], r) for s, e, r in spans] == [
         ("John Doe", "header:PatientName"), ("1250", "header:StudyID")]
     assert spans[1][0] == text.rindex("1250")
+
+
+def test_label_and_value_read_as_two_lines_of_one_row():
+    words = line(["Name:"], 0, x=10) + line(["SMITH,", "ANNA"], 1, x=70)
+    assert _found(words, []) == [("SMITH, ANNA", "label:Name")]
+    ds = Dataset()
+    ds.PatientName = "LI^WEI"
+    # the short surname as its own line, next to the given name on the same row
+    words = line(["LI"], 0, x=10) + line(["WEI"], 1, x=40)
+    assert sorted(_found(words, phi_terms_from_header(ds))) == [
+        ("LI", "header:PatientName"), ("WEI", "header:PatientName")]
+    # far apart on the row: not joined
+    words = line(["Name:"], 0, x=10) + line(["SMITH"], 1, x=400)
+    assert _found(words, []) == []

@@ -373,9 +373,10 @@ def dangling_label(text: str) -> Optional[tuple[int, str, str]]:
 
 def label_value_spans(text: str, kind: str, reason: str) -> list[Span]:
     """The value of a label of ``kind`` that starts ``text`` (the line below a
-    dangling label), as a span with ``reason``; empty if the shape is wrong."""
+    dangling label), as a span with ``reason``; empty if the shape is wrong.
+    An overlay word never starts such a value ("Name:" then "Gain 50")."""
     start = len(text) - len(text.lstrip())
-    end = _value_end(text, start, kind)
+    end = _value_end(text, start, kind, marked=False)
     if end is None or end <= start:
         digits = ocr_digits(text)
         if digits != text and kind != "name":

@@ -468,3 +468,10 @@ def test_label_and_value_read_as_two_lines_of_one_row():
     # far apart on the row: not joined
     words = line(["Name:"], 0, x=10) + line(["SMITH"], 1, x=400)
     assert _found(words, []) == []
+
+
+def test_dangling_label_never_takes_overlay_words():
+    words = line(["Name:"], 0, x=10) + line(["Gain", "50"], 1, x=70)
+    assert match_words(words, []) == []
+    words = line(["Name:"], 0, y=10) + line(["Depth", "16cm"], 1, y=24)
+    assert match_words(words, []) == []

@@ -3,18 +3,24 @@
 How a header term is found, and why:
 
 * Both sides go through one normalisation: accents stripped, upper case, OCR
-  confusions mapped (O->0, I/L->1, S->5, B->8, Z->2, G->6, ``match.json``), then
-  split into runs of letters and digits ("tokens").  "1O2345B7" and "102345B7"
-  become the same token, and lost or extra punctuation no longer matters.
+  confusions mapped (O->0, I/L->1, S->5, B->8, Z->2, G->6, RN->M, ``match.json``),
+  then split into runs of letters and digits ("tokens").  "1O2345B7" and
+  "102345B7" become the same token, and lost or extra punctuation no longer matters.
 * Windows of consecutive tokens on one line are joined without spaces (so split
-  and merged words match too) and compared with each term's joined key; a
-  term may differ by a few edits that grow with its length (``max_edits``), short
-  keys must match exactly.  A name wrapped onto the next line is found by reading
-  the end of one line and the start of the line just below it as one line.
-* Overlapping candidates are resolved greedily: best score first, then the
-  longest span.  Terms that are not identifying on their own (initials, short
-  names, 3-digit IDs) are hits only within a few tokens of another hit, or on a
-  line next to one.
+  and merged words match too) and compared with each term's joined key; a term
+  may differ by a few edits that grow with its length (``max_edits``), short keys
+  must match exactly, and inexact matches must take whole words.  A whole value
+  with a few characters glued on ("DrLea Nguyen") and the start of a long value
+  whose rest OCR could not read ("RIVERBEND WOME!") match too; the box of such a
+  partial read grows over the unread characters.
+* A value wrapped onto the line below, or split from its line by a wide gap, is
+  found by reading the end of one line and the start of the next as one line;
+  a hit never spans lines, so such a value gives one hit per line.
+* Overlapping candidates are resolved greedily: most agreeing characters, then
+  best score, then longest span.  Terms that are not identifying on their own
+  (initials, two-letter names, 3-digit IDs) are hits only within a few tokens of
+  another hit, or on a line joined to one; a short number equal to a header ID
+  but standing next to overlay vocabulary ("kVp 120") is a measurement.
 
 The allowlist rule: a word on the allowlist (``models/v1/allowlist.txt``) is
 never a hit by itself.  A window made only of allowlisted words is a header hit

@@ -206,6 +206,31 @@ def test_blocked_output_folder_fails_that_file_only(tmp_path):
     assert rec["error"].startswith(f"{src / 'sub' / 'a.dcm'}: cannot write output")
 
 
+def unprivileged_scrub(src, dst, options, *, workdir=None):
+    """Scrub as user nobody, so permissions apply even though the tests run as root."""
+    import pixelscrub.decode  # noqa: F401 - imported while the stdlib is still readable
+    import pixelscrub.dicomio  # noqa: F401
+    from pixelscrub.pipeline import scrub_file
+    if os.getuid() == 0:
+        os.setgid(65534)
+        os.setuid(65534)
+    return scrub_file(src, dst, options, workdir=workdir)
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="needs root to drop to nobody")
+def test_unreadable_input_fails_with_its_reason(tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    shutil.copyfile(CT, src / "locked.dcm")
+    os.chmod(src / "locked.dcm", 0)
+    summary = run_batch([src], tmp_path / "out", OPTS, jobs=1, progress="none",
+                        scrub=unprivileged_scrub)
+    rec = json.loads(default_report_path(tmp_path / "out").read_text().splitlines()[0])
+    assert summary.failed == 1
+    assert rec["error"].startswith(f"{src / 'locked.dcm'}: ") and "PermissionError" in rec["error"]
+    assert not (tmp_path / "out" / "locked.dcm").exists()
+
+
 def _mount_tmpfs(path: Path, options: str) -> bool:
     path.mkdir(parents=True, exist_ok=True)
     res = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)],

@@ -8,7 +8,8 @@ Multi-sample frames are always (rows, columns, samples), whatever the Planar
 Configuration.  :func:`pixelscrub.redact.fill_value` works in this space.
 
 Compressed frames are decoded by pydicom's decoder for the transfer syntax,
-which tries each installed plugin in turn (pylibjpeg, then python-gdcm, pyjpegls).
+trying its plugins in a fixed order (see ``PLUGIN_PREFERENCE``), then, for JPEG,
+python-gdcm directly (:mod:`pixelscrub.codecs.gdcm_fallback`).
 """
 from __future__ import annotations
 

@@ -5,7 +5,7 @@ One small module per backend (``native``, ``rle``, ``jpegls``, ``jpeg2000``,
 ``encode_frame(frame, target, info)`` (``jpeg_dct`` edits codestreams instead).
 :func:`choose_target` keeps the input syntax wherever an encoder exists and
 otherwise picks a lossless one, saying why in ``notes``; callers never name a
-backend.
+backend.  ``gdcm_fallback`` is a decoder only, used by :mod:`pixelscrub.decode`.
 """
 from __future__ import annotations
 

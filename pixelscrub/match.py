@@ -169,9 +169,10 @@ def is_allowlisted(text: str) -> bool:
 # ------------------------------------------------------------------------ index
 
 #: Term kinds whose whole value may be found with a few characters glued on by
-#: OCR ("DrLea Nguyen" holds "LEA NGUYEN"); numbers never: "123456789" must not
-#: hold the ID "12345678".
+#: OCR ("DrLea Nguyen" holds "LEA NGUYEN"); IDs only with letters glued on
+#: ("MRN96011D15"): "123456789" must not hold the ID "12345678".
 _GLUE_KINDS = ("name", "text", "address")
+_GLUE_ID_KINDS = ("id", "phone")
 #: Kinds whose value may be found from its first characters only: faint or
 #: clipped text is often read only in part ("RIVERBEND WOME!", "27-JAN-1").
 _PREFIX_KINDS = ("name", "text", "address", "date")
@@ -239,8 +240,8 @@ def _build_index(terms: Sequence[PhiTerm], p: Mapping[str, Any]) -> _Index:
         exact.setdefault(key, []).append(e)
         for n in range(len(key) - e.max_edits, len(key) + e.max_edits + 1) if e.max_edits else ():
             by_len.setdefault(n, []).append(e)
-        if (t.kind in _GLUE_KINDS and t.standalone and t.full
-                and len(key) >= p["min_glued_key"] and not key.isdigit()):
+        if (t.standalone and t.full and len(key) >= p["min_glued_key"]
+                and ((t.kind in _GLUE_KINDS and not key.isdigit()) or t.kind in _GLUE_ID_KINDS)):
             glued.setdefault(len(key), []).append(e)
         # whole values only: a name component's start is often another name
         if t.kind in _PREFIX_KINDS and t.full and t.standalone and not key.isdigit():
@@ -322,13 +323,20 @@ def _candidates(toks: Sequence[_Tok], index: _Index, window: int, order: dict[Ph
                 score = 100.0 * length / len(e.key)
                 if score >= e.term.min_score:
                     yield _Cand(refs, score, e.term, order[e.term], length)
-            # a whole name glued to a short word at either end of the window
+            # a whole value glued to a short word at either end of the window
             for n2 in range(length - index.max_glue, length):
                 for e in index.glued.get(n2, ()):
-                    if key.startswith(e.key) or key.endswith(e.key):
-                        score = 100.0 * n2 / length
-                        if score >= e.term.min_score:
-                            yield _Cand(refs, score, e.term, order[e.term], n2)
+                    if key.startswith(e.key):
+                        extra = key[n2:]
+                    elif key.endswith(e.key):
+                        extra = key[:length - n2]
+                    else:
+                        continue
+                    if e.term.kind in _GLUE_ID_KINDS and extra.isdigit():
+                        continue
+                    score = 100.0 * n2 / length
+                    if score >= e.term.min_score:
+                        yield _Cand(refs, score, e.term, order[e.term], n2)
 
 
 def _select(cands: list[_Cand], taken: set, near, veto=None) -> list[_Cand]:

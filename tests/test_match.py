@@ -475,3 +475,12 @@ def test_dangling_label_never_takes_overlay_words():
     assert match_words(words, []) == []
     words = line(["Name:"], 0, y=10) + line(["Depth", "16cm"], 1, y=24)
     assert match_words(words, []) == []
+
+
+def test_id_glued_to_its_label():
+    ds = Dataset()
+    ds.PatientID = "96011D15"
+    terms = phi_terms_from_header(ds)
+    assert _found(line(["MRN960l1D15"]), terms) == [("MRN960l1D15", "header:PatientID")]
+    # digits glued on make another number, not the ID
+    assert "header:PatientID" not in {r for _, r in _found(line(["960l1D1577"]), terms)}

@@ -220,3 +220,19 @@ def test_display_uses_functional_group_windows():
     frames = list(iter_frames(ds))
     assert ((frames[0] >= 100) == (views[0] == 255)).all()
     assert ((frames[1] >= 3000) == (views[1] == 255)).all()
+
+
+@pytest.mark.parametrize("has_bot", [True, False])
+def test_fragmented_frames(tmp_path, has_bot):
+    """Frames split over several fragments, with and without a Basic Offset Table."""
+    from pydicom.encaps import encapsulate
+    from pixelscrub.decode import iter_encoded_frames
+    src = read_dataset(pydicom_file("examples_ybr_color.dcm"))
+    streams = list(iter_encoded_frames(src))
+    ds = pydicom.dcmread(pydicom_file("examples_ybr_color.dcm"))
+    ds.PixelData = encapsulate(streams, fragments_per_frame=3, has_bot=has_bot)
+    ds.save_as(tmp_path / "frag.dcm")
+    frag = read_dataset(tmp_path / "frag.dcm")
+    assert list(iter_encoded_frames(frag)) == streams
+    for a, b in zip(iter_frames(frag), iter_frames(src)):
+        np.testing.assert_array_equal(a, b)

@@ -255,7 +255,8 @@ def by_reason(scores: dict[str, ScoreReport]) -> str:
     return head + "\n" + "\n".join(rows)
 
 
-def build_section(args, scores, runs, budget, real_rows, plots, presidio_note) -> str:
+def build_section(args, scores, runs, budget, real_rows, fixed_compare, plots,
+                  presidio_note) -> str:
     prun = runs.get("Presidio DicomImageRedactorEngine")
     presidio_setup = f"{prun.setup_seconds:.1f} s" if prun else "not run"
     when = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
@@ -265,8 +266,15 @@ def build_section(args, scores, runs, budget, real_rows, plots, presidio_note) -
              f"one process, by `.venv/bin/python benchmarks/run_all.py` "
              f"(`benchmarks/detection.py --count {args.count} --seed {args.seed}`). "
              "The set is synthetic (`python -m pixelscrub.synth --count "
-             f"{args.count} --seed {args.seed}`): every burned-in text item has its exact "
-             "ink mask, so accuracy is measured per pixel, not by eye.", "",
+             f"{args.count} --seed {args.seed}{'' if args.fixed_look else ' --vary'}`): "
+             "every burned-in text item has its exact ink mask, so accuracy is measured "
+             "per pixel, not by eye. "
+             + ("Each case keeps its fixed look (the look of `sample_data/`)."
+                if args.fixed_look else
+                "`--vary` draws fonts, sizes, printed name/date forms, label words, "
+                "offsets and colours per file, so this is not the look of `sample_data/` "
+                "that detection was developed on; the fixed-look comparison below shows "
+                "the gap."), "",
              "How items are scored (`pixelscrub/bench/score.py`): an ink pixel is *hidden* "
              "when it changed by more than half the item's contrast or no longer stands out "
              "from the pixels around it. A PHI item counts **removed** when "
@@ -290,6 +298,19 @@ def build_section(args, scores, runs, budget, real_rows, plots, presidio_note) -
     if presidio_note:
         parts += [f"Presidio: {presidio_note}", ""]
     parts += ["### PHI removed by reason", "", by_reason(scores), ""]
+    if fixed_compare is not None:
+        frun, frep = fixed_compare
+        g, v = frep.overall, scores[default].overall
+
+        def pct(x):
+            return "-" if x is None else f"{100 * x:.1f}%"
+        parts += ["### Fixed look (as `sample_data/`) vs varied look, " + frun.tool, "",
+                  "| set | PHI items | PHI removed | readable after | non-PHI kept |",
+                  "| --- | --- | --- | --- | --- |",
+                  f"| fixed look (`--seed {args.seed}`, no `--vary`) | {g.phi_items} | "
+                  f"{pct(g.recall)} | {g.phi_readable_after} | {pct(g.kept_rate)} |",
+                  f"| varied look (main set above) | {v.phi_items} | {pct(v.recall)} | "
+                  f"{v.phi_readable_after} | {pct(v.kept_rate)} |", ""]
     parts += ["### Speed and memory (same files, one process each)", "",
               format_runs(list(runs.values())), "",
               "Each tool runs in its own process, one file at a time; peak RSS is that "
@@ -360,6 +381,11 @@ def main(argv=None) -> int:
     p.add_argument("--no-presidio", action="store_true")
     p.add_argument("--no-real", action="store_true")
     p.add_argument("--no-ocr", action="store_true", help="skip the re-OCR readability check")
+    p.add_argument("--fixed-look", action="store_true",
+                   help="main set in each case's fixed look (as sample_data) instead of "
+                        "per-file varied styles")
+    p.add_argument("--no-fixed-compare", action="store_true",
+                   help="skip the extra fixed-look set for pixelscrub's default mode")
     p.add_argument("--results", type=Path, default=RESULTS)
     p.add_argument("--plots", type=Path, default=PLOTS)
     a = p.parse_args(argv)
@@ -367,9 +393,11 @@ def main(argv=None) -> int:
     out = a.out
     if out.exists():
         shutil.rmtree(out)
-    generate_set(out / "set", a.count, a.seed)
+    vary = not a.fixed_look
+    generate_set(out / "set", a.count, a.seed, vary=vary)
     truth, dicom = out / "set" / "truth", out / "set" / "dicom"
-    print(f"set: {a.count} files (seed {a.seed}) in {out / 'set'}", flush=True)
+    print(f"set: {a.count} files (seed {a.seed}, {'varied' if vary else 'fixed'} look) "
+          f"in {out / 'set'}", flush=True)
 
     cache: dict = {}
     scores: dict[str, ScoreReport] = {}
@@ -398,6 +426,17 @@ def main(argv=None) -> int:
         except Exception as e:  # a missing Presidio must not hide pixelscrub's numbers
             presidio_note = f"not run: {type(e).__name__}: {e}"
             print(f"Presidio not run: {e}", file=sys.stderr)
+
+    fixed_compare = None
+    if vary and not a.no_fixed_compare:
+        mode = [m for m in a.modes.split(",") if m][0]
+        generate_set(out / "fixed-set", a.count, a.seed)
+        frun = run_pixelscrub_isolated(out / "fixed-set" / "dicom", out / "fixed-pixelscrub",
+                                       ScrubOptions(mode=mode, key=BENCH_KEY))
+        fixed_compare = (frun, score_folder(out / "fixed-set" / "truth",
+                                            out / "fixed-pixelscrub",
+                                            out / "fixed-set" / "dicom", ocr=not a.no_ocr))
+        print(format_summary(fixed_compare[1], f"{frun.tool}, fixed look") + "\n", flush=True)
 
     print(format_runs(list(runs.values())) + "\n")
     first = next(iter(runs.values()))
@@ -428,7 +467,7 @@ def main(argv=None) -> int:
                   "same geometry")
 
     plots = make_plots(scores, runs, a.plots)
-    section = build_section(a, scores, runs, budget, real_rows,
+    section = build_section(a, scores, runs, budget, real_rows, fixed_compare,
                             [p.relative_to(a.results.parent) if p.is_relative_to(a.results.parent)
                              else p for p in plots], presidio_note)
     update_results(section, a.results)

@@ -56,10 +56,24 @@ def _hwm_kib(pid: int) -> int:
     return 0
 
 
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_seconds(pid: int) -> float:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / _TICK  # utime + stime
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
 def run_cli(args: list[str]) -> dict:
-    """Run ``pixelscrub`` with ``args``; wall seconds, exit status, peak RSS of its tree."""
+    """Run ``pixelscrub`` with ``args``: wall seconds, exit status, peak RSS of its process
+    tree and the CPU seconds the tree used (sampled, so a lower bound)."""
     env = dict(os.environ, PIXELSCRUB_KEY=KEY, PYTHONPATH=str(ROOT))
     peak: dict[int, int] = {}
+    cpu: dict[int, float] = {}
     start = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-m", "pixelscrub.cli", *args, "--progress", "none"],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
@@ -74,6 +88,7 @@ def run_cli(args: list[str]) -> dict:
                     continue
                 seen.add(pid)
                 peak[pid] = max(peak.get(pid, 0), _hwm_kib(pid))
+                cpu[pid] = max(cpu.get(pid, 0.0), _cpu_seconds(pid))
                 todo.extend(_children(pid))
             done.wait(0.05)
 
@@ -84,7 +99,7 @@ def run_cli(args: list[str]) -> dict:
     done.set()
     sampler.join()
     return {"wall": wall, "status": proc.returncode, "peak_mib": max(peak.values(), default=0) / 1024,
-            "stderr": err}
+            "cpu": sum(cpu.values()), "stderr": err}
 
 
 def throughput(tmp: Path, copies: int) -> list[tuple]:
@@ -100,7 +115,8 @@ def throughput(tmp: Path, copies: int) -> list[tuple]:
             r = run_cli(["scrub", str(src), "-o", str(out), "-j", str(jobs), "--mode", mode, *extra])
             summary = json.loads((tmp / f"{out.name}-report.jsonl").read_text().splitlines()[-1])
             rows.append((mode, jobs, n, summary["files_out"], summary["failed"], r["wall"],
-                         n / r["wall"], r["peak_mib"]))
+                         n / r["wall"], r["cpu"], r["peak_mib"]))
+            _print_throughput(rows[-1])
             shutil.rmtree(out)
     return rows
 
@@ -177,9 +193,22 @@ def cine_memory(tmp: Path, frames: int, syntaxes: list[str], modes: list[str]) -
             status = "ok" if summary["files_out"] == 1 else "FAILED: " + r["stderr"].strip()[:200]
             rows.append((syntax, mode, frames, size / 2**20, r["wall"], r["peak_mib"],
                          summary["boxes_by_reason"], status))
+            _print_cine(rows[-1])
             shutil.rmtree(out, ignore_errors=True)
         shutil.rmtree(folder)
     return rows
+
+
+def _print_throughput(row) -> None:
+    mode, jobs, n, ok, failed, wall, rate, cpu, peak = row
+    print(f"{mode:<13} {jobs:>2} {n:>5} {ok:>4} {failed:>6} {wall:>7.1f} {rate:>8.2f} {cpu:>6.1f} "
+          f"{peak:>9.0f}", flush=True)
+
+
+def _print_cine(row) -> None:
+    syntax, mode, frames, size, wall, peak, boxes, status = row
+    print(f"{syntax:<7} {mode:<13} {frames:>6} {size:>9.0f} {wall:>7.1f} {peak:>9.0f}  "
+          f"{sum(boxes.values())} boxes {status}", flush=True)
 
 
 def main(argv=None) -> int:
@@ -191,25 +220,21 @@ def main(argv=None) -> int:
     p.add_argument("--skip-throughput", action="store_true")
     p.add_argument("--skip-cine", action="store_true")
     a = p.parse_args(argv)
-    print(f"machine: {os.cpu_count()} cores (shared); python {sys.version.split()[0]}")
+    print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start; "
+          f"python {sys.version.split()[0]}", flush=True)
     with tempfile.TemporaryDirectory(prefix="pixelscrub-bench-") as tmp:
         tmp = Path(tmp)
         if not a.skip_throughput:
             print("\nthroughput (pixelscrub scrub, wall time including start-up)")
             print(f"{'mode':<13} {'-j':>2} {'files':>5} {'out':>4} {'failed':>6} "
-                  f"{'wall s':>7} {'files/s':>8} {'peak MiB':>9}")
-            for mode, jobs, n, ok, failed, wall, rate, peak in throughput(tmp, a.copies):
-                print(f"{mode:<13} {jobs:>2} {n:>5} {ok:>4} {failed:>6} {wall:>7.1f} {rate:>8.2f} "
-                      f"{peak:>9.0f}")
+                  f"{'wall s':>7} {'files/s':>8} {'CPU s':>6} {'peak MiB':>9}", flush=True)
+            throughput(tmp, a.copies)
         if not a.skip_cine:
             print(f"\nlong cine: {a.frames} frames 800x600 RGB, -j 1 "
                   "(peak = highest VmHWM in the process tree)")
             print(f"{'syntax':<7} {'mode':<13} {'frames':>6} {'file MiB':>9} {'wall s':>7} "
-                  f"{'peak MiB':>9}  boxes / status")
-            for syntax, mode, frames, size, wall, peak, boxes, status in cine_memory(
-                    tmp, a.frames, a.cine_syntax.split(","), a.cine_modes.split(",")):
-                print(f"{syntax:<7} {mode:<13} {frames:>6} {size:>9.0f} {wall:>7.1f} {peak:>9.0f}  "
-                      f"{sum(boxes.values())} boxes {status}")
+                  f"{'peak MiB':>9}  boxes / status", flush=True)
+            cine_memory(tmp, a.frames, a.cine_syntax.split(","), a.cine_modes.split(","))
     return 0
 
 

@@ -26,7 +26,7 @@ from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.valuerep import DSfloat
 
-from .codecs import EncodeTarget, choose_target, get_backend, jpeg_dct
+from .codecs import EncodeTarget, choose_target, get_backend, jpeg_dct, lossless_fallback
 from .decode import ImageInfo, decode_frame, image_info, iter_encoded_frames
 from .dicomio import PIXEL_DATA_TAG
 from .errors import ScrubError
@@ -264,6 +264,22 @@ def redact_dataset(ds: Dataset, plan: RedactionPlan, *,
         raise ScrubError("image has no frames", reason="no-frames") from None
     frames = itertools.chain([first], frames)
     target = choose_target(info, first_frame=first)
+    if target.backend != "jpeg_dct":
+        return _redact(ds, plan, info, target, frames, highbits, workdir)
+    try:
+        return _redact(ds, plan, info, target, frames, highbits, workdir)
+    except ScrubError as exc:
+        if not exc.reason.startswith("dct-"):
+            raise
+    # A frame could not be edited in the DCT domain: redo the whole image
+    # decoded, filled and written in a lossless syntax (one syntax per file).
+    target = lossless_fallback(info, "a JPEG frame could not be edited in the DCT domain; "
+                                     "decoded and re-encoded")
+    return _redact(ds, plan, info, target, iter_encoded_frames(ds, info), highbits, workdir)
+
+
+def _redact(ds: Dataset, plan: RedactionPlan, info: ImageInfo, target: EncodeTarget,
+            frames, highbits: list[int], workdir) -> tuple[Dataset, EncodeResult]:
     backend = get_backend(target.backend)
     if (target.backend == "native" and info.bits_allocated == 1 and info.frames > 1
             and (info.rows * info.columns * info.samples_per_pixel) % 8):

@@ -248,3 +248,36 @@ def test_untouched_j2k_frames_are_copied_as_stored(tmp_path):
         assert result.frames_copied == 1 and not result.lossy_recompressed
         assert new.PhotometricInterpretation == ds.PhotometricInterpretation
         release(new)
+
+
+def test_dct_failure_falls_back_to_lossless(tmp_path, monkeypatch):
+    """If a frame cannot be edited in the DCT domain, the image is re-encoded losslessly."""
+    import pixelscrub.codecs.jpeg_dct as dct
+    real = dct.redact_frame
+    calls = []
+
+    def flaky(data, boxes, info, *, workdir=None):
+        calls.append(1)
+        if len(calls) == 2:
+            raise ScrubError("JPEG frame could not be read in the DCT domain", reason="dct-read")
+        return real(data, boxes, info, workdir=workdir)
+
+    monkeypatch.setattr(dct, "redact_frame", flaky)
+    ds = read_dataset(pydicom_file("examples_ybr_color.dcm"))
+    info = image_info(ds)
+    plan = plan_redactions([Hit(Box(10, 10, 50, 30), "user-region", frames=(0, 5))], info,
+                           margin=0)
+    new, result = redact_dataset(ds, plan, workdir=str(tmp_path))
+    write_atomic(new, tmp_path / "out.dcm")
+    release(new)
+    out = read_dataset(tmp_path / "out.dcm")
+    assert out.file_meta.TransferSyntaxUID == uid.JPEGLSLossless
+    assert "DCT domain" in result.notes[0] and result.frames_written == 30
+    assert out.PhotometricInterpretation == "YBR_FULL" and out.LossyImageCompression == "01"
+    a, b = list(iter_frames(ds)), list(iter_frames(out))
+    for k in range(30):
+        expect = a[k].copy()
+        if k in (0, 5):
+            expect[10:30, 10:50] = (0, 128, 128)
+        np.testing.assert_array_equal(b[k], expect)
+    assert [f for f in os.listdir(tmp_path) if f.startswith("pixelscrub-")] == []

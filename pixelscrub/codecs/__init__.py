@@ -18,7 +18,7 @@ from pydicom import uid as _uid
 from ..decode import ImageInfo
 from . import jpeg2000, jpeg_dct, jpegls, native, rle
 
-__all__ = ["EncodeTarget", "choose_target", "get_backend", "BACKENDS"]
+__all__ = ["EncodeTarget", "choose_target", "lossless_fallback", "get_backend", "BACKENDS"]
 
 BACKENDS: dict[str, ModuleType] = {
     "native": native, "rle": rle, "jpegls": jpegls, "jpeg2000": jpeg2000, "jpeg_dct": jpeg_dct,
@@ -54,7 +54,7 @@ def get_backend(name: str) -> ModuleType:
     return BACKENDS[name]
 
 
-def _lossless_fallback(info: ImageInfo, why: str) -> EncodeTarget:
+def lossless_fallback(info: ImageInfo, why: str) -> EncodeTarget:
     """JPEG-LS lossless when it fits the pixels, else RLE, else explicit VR LE."""
     pi = info.frame_photometric
     pc = 0
@@ -87,25 +87,25 @@ def choose_target(info: ImageInfo, *, first_frame: Optional[bytes] = None) -> En
     if ts == _uid.RLELossless:
         if rle.is_available(ts) and rle.supports(info):
             return EncodeTarget(ts, "rle", fpi, 0, same_layout)
-        return _lossless_fallback(info, "no RLE encoder for this bit depth")
+        return lossless_fallback(info, "no RLE encoder for this bit depth")
     if ts in jpegls.SYNTAXES:
         near = jpegls.near_of(first_frame) if (first_frame and ts == _uid.JPEGLSNearLossless) else 0
         if jpegls.is_available(ts) and jpegls.supports(info, near=near):
             notes = (f"JPEG-LS near-lossless frames with boxes re-encoded with NEAR={near}",)
             return EncodeTarget(ts, "jpegls", fpi, 0, same_layout, near=near, lossy=near > 0,
                                 notes=notes if near else ())
-        return _lossless_fallback(info, "no JPEG-LS encoder for these pixels")
+        return lossless_fallback(info, "no JPEG-LS encoder for these pixels")
     if ts in (_uid.JPEG2000Lossless, _uid.JPEG2000) or ts in _HTJ2K:
         mct = pi in ("YBR_RCT", "YBR_ICT")
         if ts in _HTJ2K:
             if not (jpeg2000.is_available(_uid.JPEG2000Lossless) and jpeg2000.supports(info)):
-                return _lossless_fallback(info, "no HTJ2K encoder")
+                return lossless_fallback(info, "no HTJ2K encoder")
             out_pi = "YBR_RCT" if mct else fpi
             return EncodeTarget(_uid.JPEG2000Lossless, "jpeg2000", out_pi, 0, False,
                                 ("no HTJ2K encoder (openjpeg decodes HTJ2K only); "
                                  "written as JPEG 2000 lossless",), use_mct=mct)
         if not (jpeg2000.is_available(ts) and jpeg2000.supports(info)):
-            return _lossless_fallback(info, "no JPEG 2000 encoder for these pixels")
+            return lossless_fallback(info, "no JPEG 2000 encoder for these pixels")
         reversible = ts == _uid.JPEG2000Lossless or (
             first_frame is not None and jpeg2000.is_reversible(first_frame))
         if reversible:
@@ -120,8 +120,8 @@ def choose_target(info: ImageInfo, *, first_frame: Optional[bytes] = None) -> En
     if ts in _LOSSY_JPEG:
         if jpeg_dct.supports(info, first_frame):
             return EncodeTarget(ts, "jpeg_dct", pi, pc, True)
-        return _lossless_fallback(info, "JPEG frames cannot be edited in the DCT domain "
+        return lossless_fallback(info, "JPEG frames cannot be edited in the DCT domain "
                                         f"({info.bits_stored}-bit); decoded and re-encoded")
     if ts in _LOSSLESS_JPEG:
-        return _lossless_fallback(info, "no JPEG lossless encoder")
-    return _lossless_fallback(info, "no encoder for the input syntax")
+        return lossless_fallback(info, "no JPEG lossless encoder")
+    return lossless_fallback(info, "no encoder for the input syntax")

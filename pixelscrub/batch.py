@@ -393,8 +393,11 @@ def run_batch(inputs: Iterable, outdir, options: ScrubOptions = ScrubOptions(), 
         partial.mkdir()
         writer = ReportWriter(report, log_phi=options.log_phi)
         found, problems, summary.warnings = discover(inputs)
+        if not found and not problems:
+            summary.warnings.append("no files found under the inputs")
         quarantine_dir = Path(os.path.abspath(quarantine)) if quarantine else None
         ohash = options_hash(options)
+        checking = options.pixels and options.mode != "regions-only"
         tasks, by_index = [], {}
         pbar = _Progress(len(found) + len(problems), stream, progress)
 
@@ -411,7 +414,10 @@ def run_batch(inputs: Iterable, outdir, options: ScrubOptions = ScrubOptions(), 
                     if quarantine_dir is not None:
                         problem = _quarantine(job.src, job.rel, quarantine_dir)
                         audit.notes.append(problem or "copied to quarantine")
-            summary.add(audit)
+            elif audit.status == "written" and checking:
+                pbar.message(f"pixelscrub: {audit.input}: written, but only {audit.frames_checked} "
+                             f"of {audit.frames} frames could be checked for burned-in text")
+            summary.add(audit, checking=checking)
             writer.write(audit)
             pbar.step(audit.status == "failed")
 

@@ -1,8 +1,9 @@
 """The ``pixelscrub`` command: a thin layer over :func:`pixelscrub.batch.run_batch`
 and :func:`pixelscrub.pipeline.inspect_file`.
 
-Exit status: 0 every file written, 1 some files failed, 2 usage error, 130
-interrupted (Ctrl-C; run the same command again to resume).
+Exit status: 0 every file written (and, in phi/all-text mode, every frame
+checked), 1 some files failed or could not be fully checked, 2 usage error, 130
+interrupted (Ctrl-C or SIGTERM; run the same command again to resume).
 """
 from __future__ import annotations
 
@@ -70,7 +71,10 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("scrub", help="scrub files and folders into an output folder",
                        description="Scrub DICOM files and folders (recursively) into OUTDIR, "
                                    "mirroring relative paths. Re-running the same command "
-                                   "skips files already done.")
+                                   "skips files already done.",
+                       epilog="Exit status: 0 every file written (in phi and all-text mode also "
+                              "every frame checked), 1 some files failed or could not be fully "
+                              "checked (see the report), 2 usage error, 130 interrupted.")
     s.add_argument("inputs", nargs="+", metavar="INPUT", help="DICOM files or folders")
     s.add_argument("-o", "--output", required=True, metavar="OUTDIR",
                    help="output folder (must not be inside an input folder)")

@@ -27,6 +27,7 @@ class RunSummary:
     files_in: int = 0
     clean: int = 0
     written: int = 0  # written, but not every frame could be checked
+    unchecked: int = 0  # of those, files where checking was asked for (phi, all-text)
     failed: int = 0
     skipped: int = 0
     frames: int = 0
@@ -38,12 +39,14 @@ class RunSummary:
     warnings: list[str] = field(default_factory=list)
     report_error: Optional[str] = None  # the report could not be written in full
 
-    def add(self, audit: FileAudit) -> None:
+    def add(self, audit: FileAudit, *, checking: bool = False) -> None:
+        """Count ``audit``; ``checking``: the run asked for every frame to be OCR-checked."""
         self.files_in += 1
         if audit.status == "clean":
             self.clean += 1
         elif audit.status == "written":
             self.written += 1
+            self.unchecked += checking
         elif audit.status == "skipped":
             self.skipped += 1
         else:
@@ -61,13 +64,15 @@ class RunSummary:
 
     @property
     def exit_status(self) -> int:
-        return 1 if self.failed or self.interrupted or self.report_error else 0
+        return 1 if (self.failed or self.unchecked or self.interrupted
+                     or self.report_error) else 0
 
     def to_json(self) -> dict[str, Any]:
         return {
             "record": "summary",
             "files_in": self.files_in, "files_out": self.files_out,
             "clean": self.clean, "written_not_all_frames_checked": self.written,
+            "unchecked_although_asked": self.unchecked,
             "failed": self.failed, "skipped": self.skipped,
             "frames": self.frames, "frames_checked": self.frames_checked,
             "boxes_by_reason": dict(sorted(self.boxes_by_reason.items())),

@@ -6,6 +6,7 @@ import os
 import shutil
 import signal
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -41,6 +42,11 @@ def env_scrub(src, dst, options, *, workdir=None):
     audit = scrub_file(src, dst, options, workdir=workdir)
     audit.notes.append(f"OMP_THREAD_LIMIT={os.environ.get('OMP_THREAD_LIMIT')}")
     return audit
+
+
+def unchecked_scrub(src, dst, options, *, workdir=None):
+    """Writes the file without OCR, as when frames could not be checked."""
+    return scrub_file(src, dst, replace(options, mode="regions-only"), workdir=workdir)
 
 
 def tree(tmp_path: Path, names=("a.dcm", "sub/b.dcm", "sub/deeper/c.dcm")) -> Path:
@@ -324,3 +330,21 @@ def test_sigterm_to_the_command_stops_like_ctrl_c(tmp_path):
     assert records(report)[-1]["interrupted"] is True
     assert sorted(p.name for p in out.glob("*.dcm")) == ["a.dcm"]
     assert not (out / PARTIAL_DIR).exists()
+
+
+def test_unchecked_frames_in_phi_mode_make_the_run_fail(tmp_path, capsys):
+    src = tree(tmp_path, ("a.dcm",))
+    phi = replace(OPTS, mode="phi")
+    summary = run(src, tmp_path / "out", options=phi, scrub=unchecked_scrub,
+                  stream=None)
+    assert summary.written == 1 and summary.unchecked == 1 and summary.exit_status == 1
+    assert (tmp_path / "out" / "a.dcm").is_file()  # kept, but not claimed clean
+    assert "only 0 of 1 frames could be checked" in capsys.readouterr().err
+    # regions-only asks for no checking: the same file is a success there
+    assert run(src, tmp_path / "out2").exit_status == 0
+
+
+def test_empty_input_folder_warns(tmp_path):
+    (tmp_path / "in").mkdir()
+    summary = run(tmp_path / "in", tmp_path / "out")
+    assert summary.files_in == 0 and summary.warnings == ["no files found under the inputs"]

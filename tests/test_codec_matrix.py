@@ -111,13 +111,19 @@ def make_input(kind: str, syntax: str, tmp_path):
         subprocess.run([_tool("dcmcjpeg"), flag, str(src), str(dst)], check=True)
         return dst
     plugin = {"rle": "pylibjpeg", "jls": "pyjpegls", "jls-near": "pyjpegls",
-              "j2k": "pylibjpeg", "j2k-lossy": "pylibjpeg"}[syntax]
+              "j2k": "pylibjpeg", "j2k-lossy": "pylibjpeg", "j2k-rct": "pylibjpeg",
+              "j2k-ict": "pylibjpeg"}[syntax]
     ts = {"rle": uid.RLELossless, "jls": uid.JPEGLSLossless, "jls-near": uid.JPEGLSNearLossless,
-          "j2k": uid.JPEG2000Lossless, "j2k-lossy": uid.JPEG2000}[syntax]
-    kwargs = {"jls-near": {"jls_error": 2}, "j2k-lossy": {"j2k_cr": [6]}}.get(syntax, {})
+          "j2k": uid.JPEG2000Lossless, "j2k-lossy": uid.JPEG2000, "j2k-rct": uid.JPEG2000Lossless,
+          "j2k-ict": uid.JPEG2000}[syntax]
+    kwargs = {"jls-near": {"jls_error": 2}, "j2k-lossy": {"j2k_cr": [6]},
+              "j2k-rct": {"use_mct": True}, "j2k-ict": {"use_mct": True, "j2k_cr": [6]}
+              }.get(syntax, {})
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         ds.compress(ts, encoding_plugin=plugin, **kwargs)
+    if syntax in ("j2k-rct", "j2k-ict"):  # the colour transform was applied: say so
+        ds.PhotometricInterpretation = "YBR_RCT" if syntax == "j2k-rct" else "YBR_ICT"
     return _save(ds, dst)
 
 
@@ -141,10 +147,13 @@ def independent_decode(path, tmp_path):
 
 KINDS = ["mono8", "mono12", "signed12", "mono1-8", "rgb", "rgb-planar", "ybr", "mono8-odd"]
 SYNTAXES = ["explicit", "implicit", "bigendian", "deflated", "rle", "jls", "jls-near", "j2k",
-            "j2k-lossy", "jpeg-baseline", "jpeg-extended", "jpeg-sv1", "jpeg-p14"]
+            "j2k-lossy", "j2k-rct", "j2k-ict", "jpeg-baseline", "jpeg-extended", "jpeg-sv1",
+            "jpeg-p14"]
 
 
 def _skip_combo(kind, syntax):
+    if syntax in ("j2k-rct", "j2k-ict") and kind != "rgb":
+        return "colour transforms apply to RGB only"
     if syntax == "jpeg-baseline" and ("12" in kind):
         return "baseline JPEG is 8-bit"
     if syntax == "jpeg-extended" and "12" not in kind:
@@ -181,6 +190,9 @@ def test_redact_and_second_decoder(kind, syntax, tmp_path):
     out = read_dataset(out_path)
     b = list(iter_frames(out))
     np.testing.assert_array_equal(a[0], b[0])  # frame 0 has no box
+    if syntax in ("j2k-rct", "j2k-ict"):
+        assert out.PhotometricInterpretation == ds.PhotometricInterpretation
+        assert result.frames_copied == 1
     grown = BOX.expand(2, info.columns, info.rows)
     inside = np.zeros((info.rows, info.columns), bool)
     inside[grown.y0:grown.y1, grown.x0:grown.x1] = True

@@ -157,6 +157,8 @@ def _cmd_scrub(args) -> int:
     if args.margin < 0:
         raise ScrubError("--margin must be >= 0", reason="usage")
     options = options_from_args(args, warn=lambda t: _err(f"warning: {t}"))
+    if options.pixels and options.mode == "regions-only" and not options.regions:
+        _err("warning: --mode regions-only without --region leaves every pixel as it is")
     summary = run_batch(args.inputs, args.output, options, jobs=args.jobs, report=args.report,
                         quarantine=args.quarantine, resume=args.resume,
                         timeout=args.timeout or None, scheduler=args.scheduler,

@@ -170,3 +170,10 @@ def test_bench_subcommand_is_hooked_in(capsys):
         main(["bench", "score", "--help"])
     assert info.value.code == 0
     assert "--truth" in capsys.readouterr().out
+
+
+def test_regions_only_without_regions_warns(tmp_path, keyed, capsys):
+    src = make_inputs(tmp_path)
+    assert main(["scrub", str(src), "-o", str(tmp_path / "out"), "--mode", "regions-only",
+                 "--progress", "none"]) == 0
+    assert "without --region leaves every pixel" in capsys.readouterr().err

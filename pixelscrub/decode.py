@@ -184,7 +184,11 @@ def _pixel_stream(ds: Dataset):
     """A binary stream positioned at the start of the Pixel Data value."""
     if pixel_element_is_deferred(ds) and isinstance(getattr(ds, "filename", None), str):
         elem = ds._dict[PIXEL_DATA_TAG]
-        with open(ds.filename, "rb") as f:
+        try:
+            f = open(ds.filename, "rb")
+        except OSError:
+            raise ScrubError("input file can no longer be read", reason="io-error") from None
+        with f:
             f.seek(elem.value_tell)
             yield f, (None if elem.length == 0xFFFFFFFF else elem.length)
         return

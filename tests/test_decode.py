@@ -236,3 +236,13 @@ def test_fragmented_frames(tmp_path, has_bot):
     assert list(iter_encoded_frames(frag)) == streams
     for a, b in zip(iter_frames(frag), iter_frames(src)):
         np.testing.assert_array_equal(a, b)
+
+
+def test_vanished_input_is_a_scrub_error(tmp_path):
+    path = tmp_path / "x.dcm"
+    path.write_bytes(pydicom_file("examples_ybr_color.dcm").read_bytes())
+    ds = read_dataset(path)
+    path.unlink()
+    with pytest.raises(ScrubError) as e:
+        next(iter_frames(ds))
+    assert e.value.reason == "io-error"

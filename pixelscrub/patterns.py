@@ -279,7 +279,8 @@ def _label_table() -> list[tuple[re.Pattern, str, str, bool, bool, bool]]:
 
 
 _SEP = re.compile(r"\s*(?:[:#=]|\.(?!\d)|-(?!\d))?\s*")
-_NAME_TOKEN = re.compile(r"^[^\W\d_]+(?:['’\-.^][^\W\d_]*)*[.,;]?$")
+# letters, joined by any punctuation but ':' (OCR reads DOE^JOHN as "DOE°JOHN")
+_NAME_TOKEN = re.compile(r"^[^\W\d_]+(?:(?:[^\w\s:]|_)+[^\W\d_]*)*$")
 _TOKEN = re.compile(r"\S+")
 
 

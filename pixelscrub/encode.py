@@ -13,6 +13,7 @@ nothing is left behind after :func:`pixelscrub.dicomio.write_atomic`.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import itertools
 import shutil
 import struct
@@ -293,6 +294,7 @@ def _redact(ds: Dataset, plan: RedactionPlan, info: ImageInfo, target: EncodeTar
     writer = (_NativeWriter(workdir, info) if target.backend == "native"
               else _EncapsulatedWriter(workdir, info.frames))
     ratios: list[float] = []
+    lossless_target = dataclasses.replace(target, lossy=False, near=0)
     try:
         for i, data in enumerate(frames):
             boxes = plan.boxes_for(PIXEL_LAYER, i)
@@ -326,6 +328,9 @@ def _redact(ds: Dataset, plan: RedactionPlan, info: ImageInfo, target: EncodeTar
                     writer.add(backend.encode_frame(arr, target, info, ratio=ratio))
                 else:
                     writer.add(backend.encode_frame(arr, target, info))
+            elif target.lossy:
+                # an untouched frame that cannot be copied: no new loss for it
+                writer.add(backend.encode_frame(arr, lossless_target, info))
             else:
                 writer.add(backend.encode_frame(arr, target, info))
             if touched:

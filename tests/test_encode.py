@@ -281,3 +281,26 @@ def test_dct_failure_falls_back_to_lossless(tmp_path, monkeypatch):
             expect[10:30, 10:50] = (0, 128, 128)
         np.testing.assert_array_equal(b[k], expect)
     assert [f for f in os.listdir(tmp_path) if f.startswith("pixelscrub-")] == []
+
+
+def test_untouched_frames_are_not_made_lossier(tmp_path):
+    """Near-lossless JPEG-LS stored with Planar Configuration 1 cannot be copied
+    as is, so untouched frames are re-encoded with NEAR=0 (still .81)."""
+    from test_codec_matrix import make_input
+    src = make_input("rgb-planar", "jls-near", tmp_path)
+    ds = read_dataset(src)
+    assert ds.PlanarConfiguration == 1
+    info = image_info(ds)
+    plan = plan_redactions([Hit(Box(1, 1, 9, 9), "user-region", frames=(1,))], info, margin=0)
+    new, result = redact_dataset(ds, plan, workdir=str(tmp_path))
+    write_atomic(new, tmp_path / "out.dcm")
+    release(new)
+    out = read_dataset(tmp_path / "out.dcm")
+    assert out.file_meta.TransferSyntaxUID == uid.JPEGLSNearLossless
+    assert result.frames_copied == 0 and result.frames_changed == 1
+    a, b = list(iter_frames(ds)), list(iter_frames(out))
+    np.testing.assert_array_equal(a[0], b[0])  # lossless re-encode of the untouched frame
+    outside = np.ones(a[1].shape[:2], bool)
+    outside[1:9, 1:9] = False
+    assert np.abs(a[1][outside].astype(int) - b[1][outside]).max() <= 2
+    assert (b[1][1:9, 1:9] <= 2).all()

@@ -113,8 +113,8 @@ def _palette_black(ds: Dataset, bits_stored: int) -> int:
     """Index of the darkest palette entry (by Rec. 601 luma)."""
     try:
         desc = ds.RedPaletteColorLookupTableDescriptor
-        n = int(desc[0]) or 65536
         first = int(desc[1])
+        n = min(int(desc[0]) or 65536, (1 << bits_stored) - first)
         idx = np.arange(first, first + n, dtype=np.uint16 if bits_stored > 8 else np.uint8)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

@@ -209,7 +209,8 @@ def _edits_for(kind: str, length: int, table: Mapping[str, Any]) -> int:
 def _index_for(terms: Sequence[PhiTerm], p: Mapping[str, Any]) -> _Index:
     """The index of ``terms``, cached: the pipeline matches many frames per header."""
     keys = ("confusions", "max_edits", "min_key_length", "short_numeric_key",
-            "min_glued_key", "max_glued_chars", "min_prefix", "min_prefix_fraction")
+            "min_glued_key", "max_glued_chars", "min_prefix", "min_prefix_fraction",
+            "min_number_prefix", "min_number_prefix_fraction")
     return _cached_index(tuple(terms), json.dumps({k: p[k] for k in keys}, sort_keys=True))
 
 
@@ -244,8 +245,14 @@ def _build_index(terms: Sequence[PhiTerm], p: Mapping[str, Any]) -> _Index:
                 and ((t.kind in _GLUE_KINDS and not key.isdigit()) or t.kind in _GLUE_ID_KINDS)):
             glued.setdefault(len(key), []).append(e)
         # whole values only: a name component's start is often another name
-        if t.kind in _PREFIX_KINDS and t.full and t.standalone and not key.isdigit():
-            shortest = max(p["min_prefix"], int(len(key) * p["min_prefix_fraction"] + 0.999))
+        if t.full and t.standalone and (t.kind in _PREFIX_KINDS and not key.isdigit()
+                                        or t.kind in _GLUE_ID_KINDS or key.isdigit()):
+            if t.kind in _GLUE_ID_KINDS or key.isdigit():
+                # numbers: most of it ("5815702" of 581570266, last digit unread)
+                shortest = max(p["min_number_prefix"],
+                               int(len(key) * p["min_number_prefix_fraction"] + 0.999))
+            else:
+                shortest = max(p["min_prefix"], int(len(key) * p["min_prefix_fraction"] + 0.999))
             for n in range(shortest, len(key)):
                 prefixes.setdefault(key[:n], []).append(e)
     return _Index({k: tuple(v) for k, v in exact.items()},

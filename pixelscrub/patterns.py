@@ -402,8 +402,8 @@ def _resolve(spans: list[Span]) -> list[Span]:
     return [(s, e, r) for s, e, r, _ in out]
 
 
-_DIGITISH = re.compile(r"[A-Za-z0-9|.,/:\-]+")
-_AS_DIGIT = str.maketrans("OoQDIl|SsBZzG", "0000111558226")
+_DIGITISH = re.compile(r"[A-Za-z0-9|@.,/:\-]+")
+_AS_DIGIT = str.maketrans("OoQDIl|SsBZzG@", "00001115582260")
 
 
 def ocr_digits(text: str) -> str:

@@ -484,3 +484,18 @@ def test_id_glued_to_its_label():
     assert _found(line(["MRN960l1D15"]), terms) == [("MRN960l1D15", "header:PatientID")]
     # digits glued on make another number, not the ID
     assert "header:PatientID" not in {r for _, r in _found(line(["960l1D1577"]), terms)}
+
+
+def test_number_read_in_part_and_at_sign_for_zero():
+    ds = Dataset()
+    ds.PatientID = "581570266"
+    ds.StudyDate = "20251107"
+    terms = phi_terms_from_header(ds)
+    words = [Word("5815702¢", Box(8, 28, 68, 40), 50.0, 0, 0)]
+    (hit,) = match_words(words, terms)
+    assert hit.reason == "header:PatientID" and hit.box.x1 > 68   # grown over the lost "66"
+    words = [Word("@7-NOV~:", Box(8, 49, 66, 61), 50.0, 1, 0)]
+    (hit,) = match_words(words, terms)
+    assert hit.reason == "header:StudyDate" and hit.box.x1 > 66
+    # a shorter start of an ID is not enough
+    assert [h.reason for h in match_words(line(["58157"]), terms)] == []

@@ -353,7 +353,7 @@ def _quarantine(src: str, rel: str, folder: Path) -> Optional[str]:
 
 def run_batch(inputs: Iterable, outdir, options: ScrubOptions = ScrubOptions(), *,
               jobs: Optional[int] = None, report=None, quarantine=None, resume: bool = True,
-              timeout: Optional[float] = 900.0, scheduler: Optional[str] = None,
+              timeout: Optional[float] = 1800.0, scheduler: Optional[str] = None,
               progress: str = "auto", stream: TextIO = None,
               scrub: Optional[Callable] = None) -> RunSummary:
     """Scrub every file under ``inputs`` into ``outdir``; returns the run's summary.

@@ -86,11 +86,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--report", metavar="FILE.jsonl",
                    help="run report, one JSON line per file plus a closing summary line "
                         "(default: OUTDIR-report.jsonl beside OUTDIR, so the output "
-                        "folder holds only images)")
+                        "folder holds only images and the hidden resume journal "
+                        ".pixelscrub-journal.jsonl)")
     s.add_argument("--quarantine", metavar="DIR",
                    help="copy inputs that failed here (mirroring paths; inputs are never moved)")
-    s.add_argument("--timeout", type=float, default=900.0, metavar="SECONDS",
-                   help="give up on a file after this long (default 900; 0: no limit)")
+    s.add_argument("--timeout", type=float, default=1800.0, metavar="SECONDS",
+                   help="give up on a file after this long (default 1800, enough for a "
+                        "1,000-frame cine in phi mode on a slow core; 0: no limit)")
     s.add_argument("--scheduler", metavar="tcp://HOST:PORT",
                    help="run on this Dask cluster; inputs and OUTDIR must be on a filesystem "
                         "every worker sees at the same paths")

@@ -355,14 +355,15 @@ def run_batch(inputs: Iterable, outdir, options: ScrubOptions = ScrubOptions(), 
               jobs: Optional[int] = None, report=None, quarantine=None, resume: bool = True,
               timeout: Optional[float] = 1800.0, scheduler: Optional[str] = None,
               progress: str = "auto", stream: TextIO = None,
-              scrub: Optional[Callable] = None) -> RunSummary:
+              scrub: Optional[Callable] = None, max_memory: Optional[int] = None) -> RunSummary:
     """Scrub every file under ``inputs`` into ``outdir``; returns the run's summary.
 
     ``jobs`` worker processes (default: all cores) or, with ``scheduler``, the Dask
     cluster at that address.  ``report`` is the JSON Lines audit (default
     :func:`default_report_path`; ``False`` for none).  ``timeout`` is per file in
     seconds (``None``: no limit).  ``progress`` is ``"auto"``,
-    ``"bar"``, ``"lines"`` or ``"none"``.  ``scrub`` defaults to
+    ``"bar"``, ``"lines"`` or ``"none"``.  ``max_memory`` caps each local worker's
+    address space in bytes (a file that needs more fails as out of memory).  ``scrub`` defaults to
     :func:`pixelscrub.pipeline.scrub_file`.  Raises :class:`ScrubError` (reason
     ``"usage"``) before doing anything if the layout is unsafe.
     """
@@ -457,7 +458,7 @@ def run_batch(inputs: Iterable, outdir, options: ScrubOptions = ScrubOptions(), 
                 run_on_cluster(scheduler, tasks, options, on_result, scrub=scrub, timeout=timeout)
             else:
                 run_local(tasks, options, on_result, jobs=jobs or os.cpu_count() or 1,
-                          scrub=scrub, timeout=timeout)
+                          scrub=scrub, timeout=timeout, max_memory=max_memory)
         except KeyboardInterrupt:
             summary.interrupted = True
             pbar.message("pixelscrub: interrupted; finished files are kept, "

@@ -93,6 +93,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--timeout", type=float, default=1800.0, metavar="SECONDS",
                    help="give up on a file after this long (default 1800, enough for a "
                         "1,000-frame cine in phi mode on a slow core; 0: no limit)")
+    s.add_argument("--max-memory", type=_positive_int, default=None, metavar="MB",
+                   help="cap each local worker's address space at MB megabytes; a file that "
+                        "needs more fails as out of memory instead of waking the OOM killer "
+                        "(default: no cap)")
     s.add_argument("--scheduler", metavar="tcp://HOST:PORT",
                    help="run on this Dask cluster; inputs and OUTDIR must be on a filesystem "
                         "every worker sees at the same paths")
@@ -164,7 +168,8 @@ def _cmd_scrub(args) -> int:
     summary = run_batch(args.inputs, args.output, options, jobs=args.jobs, report=args.report,
                         quarantine=args.quarantine, resume=args.resume,
                         timeout=args.timeout or None, scheduler=args.scheduler,
-                        progress=args.progress)
+                        progress=args.progress,
+                        max_memory=args.max_memory * 2**20 if args.max_memory else None)
     print(summary.text(), file=sys.stderr, flush=True)
     if summary.interrupted:
         return EXIT_INTERRUPTED

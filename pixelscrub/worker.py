@@ -23,7 +23,7 @@ from typing import Callable, Iterable, Optional
 from .options import ScrubOptions
 from .records import FileAudit
 
-__all__ = ["Task", "run_task", "run_local", "failed_audit", "death_reason"]
+__all__ = ["Task", "run_task", "run_local", "failed_audit", "death_reason", "limit_memory"]
 
 #: Modules the fork server imports once, so a replacement worker starts quickly.
 _PRELOAD = ["pixelscrub.pipeline", "numpy", "pydicom"]
@@ -65,9 +65,18 @@ def run_task(scrub: Callable, task: Task, options: ScrubOptions) -> FileAudit:
     return audit
 
 
-def _worker_main(conn, scrub: Callable, single_thread: bool) -> None:
+def limit_memory(max_bytes: Optional[int]) -> None:
+    """Cap this process's address space, so a decoder asking for an absurd buffer gets
+    a MemoryError (the file fails) instead of the machine's OOM killer."""
+    if max_bytes:
+        import resource
+        resource.setrlimit(resource.RLIMIT_AS, (max_bytes, max_bytes))
+
+
+def _worker_main(conn, scrub: Callable, single_thread: bool, max_memory: Optional[int]) -> None:
     # Ctrl-C goes to the whole process group; the parent decides what to stop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    limit_memory(max_memory)
     if single_thread:
         # Tesseract's OpenMP threads would fight the other workers for the cores;
         # set before the OCR library is loaded (it is loaded lazily, on first use).
@@ -84,9 +93,10 @@ def _worker_main(conn, scrub: Callable, single_thread: bool) -> None:
 
 
 class _Worker:
-    def __init__(self, ctx, scrub: Callable, single_thread: bool):
+    def __init__(self, ctx, scrub: Callable, single_thread: bool, max_memory: Optional[int]):
         self.conn, child = ctx.Pipe()
-        self.proc = ctx.Process(target=_worker_main, args=(child, scrub, single_thread), daemon=True,
+        self.proc = ctx.Process(target=_worker_main, args=(child, scrub, single_thread, max_memory),
+                                daemon=True,
                                 name="pixelscrub-worker")
         self.proc.start()
         child.close()
@@ -134,12 +144,14 @@ def _context():
 
 
 def run_local(tasks: Iterable[Task], options: ScrubOptions, on_result: Callable[[Task, FileAudit], None],
-              *, jobs: int, scrub: Callable, timeout: Optional[float] = None) -> None:
+              *, jobs: int, scrub: Callable, timeout: Optional[float] = None,
+              max_memory: Optional[int] = None) -> None:
     """Run ``tasks`` on ``jobs`` worker processes, calling ``on_result`` for each.
 
     ``on_result`` runs in this process, one file at a time.  Every task gets exactly
     one result, crashed and timed-out ones included.  With more than one worker,
     each keeps OCR to one thread (``OMP_THREAD_LIMIT=1`` unless already set).
+    ``max_memory`` (bytes) caps each worker's address space.
     """
     ctx = _context()
     pending = deque(tasks)
@@ -151,7 +163,7 @@ def run_local(tasks: Iterable[Task], options: ScrubOptions, on_result: Callable[
                 if w.task is None and pending:
                     w.give(pending.popleft(), options, timeout)
             while pending and len(workers) < jobs:
-                w = _Worker(ctx, scrub, single_thread=jobs > 1)
+                w = _Worker(ctx, scrub, jobs > 1, max_memory)
                 workers.append(w)
                 w.give(pending.popleft(), options, timeout)
             busy = [w for w in workers if w.task is not None]

@@ -158,6 +158,25 @@ def test_max_pixels_refuses_before_decoding(tmp_path):
     assert [s["stage"] for s in rec["stages"] if s["stage"] in ("encode", "redact")] == []
 
 
+def _huge_rle(path: Path) -> None:
+    ds = pydicom.dcmread(pydicom_file("SC_rgb_rle.dcm"))  # 100x100 RLE data...
+    ds.Rows, ds.Columns = 30000, 30000  # ...declared as 30000x30000 (2.7 GB decoded)
+    ds.save_as(path, enforce_file_format=False)
+
+
+@pytest.mark.parametrize("mode", ["regions-only", "phi"])
+def test_declared_size_far_beyond_data_fails_within_memory_cap(tmp_path, mode):
+    src = tmp_path / "in"
+    src.mkdir()
+    _huge_rle(src / "huge.dcm")
+    opts = ScrubOptions(mode=mode, regions=(parse_region("0,0,50,50"),), key=b"k" * 32)
+    summary = run_batch([src], tmp_path / "out", opts, jobs=1, progress="none",
+                        max_memory=1500 * 2**20)
+    rec = json.loads(default_report_path(tmp_path / "out").read_text().splitlines()[0])
+    assert summary.failed == 1 and rec["error"].startswith(f"{src / 'huge.dcm'}: ")
+    assert not (tmp_path / "out" / "huge.dcm").exists()
+
+
 def test_fifo_and_broken_links_do_not_block(tmp_path):
     src = tmp_path / "in"
     src.mkdir()

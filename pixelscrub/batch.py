@@ -362,7 +362,7 @@ def run_batch(inputs: Iterable, outdir, options: ScrubOptions = ScrubOptions(), 
     cluster at that address.  ``report`` is the JSON Lines audit (default
     :func:`default_report_path`; ``False`` for none).  ``timeout`` is per file in
     seconds (``None``: no limit).  ``progress`` is ``"auto"``,
-    ``"bar"``, ``"lines"`` or ``"none"``.  ``max_memory`` caps each local worker's
+    ``"bar"``, ``"lines"`` or ``"none"``.  ``max_memory`` caps each worker's
     address space in bytes (a file that needs more fails as out of memory).  ``scrub`` defaults to
     :func:`pixelscrub.pipeline.scrub_file`.  Raises :class:`ScrubError` (reason
     ``"usage"``) before doing anything if the layout is unsafe.
@@ -455,7 +455,8 @@ def run_batch(inputs: Iterable, outdir, options: ScrubOptions = ScrubOptions(), 
         try:
             if scheduler:
                 from .cluster import run_on_cluster
-                run_on_cluster(scheduler, tasks, options, on_result, scrub=scrub, timeout=timeout)
+                run_on_cluster(scheduler, tasks, options, on_result, scrub=scrub, timeout=timeout,
+                               max_memory=max_memory)
             else:
                 run_local(tasks, options, on_result, jobs=jobs or os.cpu_count() or 1,
                           scrub=scrub, timeout=timeout, max_memory=max_memory)

@@ -94,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="give up on a file after this long (default 1800, enough for a "
                         "1,000-frame cine in phi mode on a slow core; 0: no limit)")
     s.add_argument("--max-memory", type=_positive_int, default=None, metavar="MB",
-                   help="cap each local worker's address space at MB megabytes; a file that "
+                   help="cap each worker's address space at MB megabytes; a file that "
                         "needs more fails as out of memory instead of waking the OOM killer "
                         "(default: no cap)")
     s.add_argument("--scheduler", metavar="tcp://HOST:PORT",

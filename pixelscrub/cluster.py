@@ -29,7 +29,7 @@ from typing import Callable, Iterable, Optional
 
 from .options import ScrubOptions
 from .records import FileAudit
-from .worker import Task, death_reason, failed_audit, run_task
+from .worker import Task, death_reason, failed_audit, limit_memory, run_task
 
 __all__ = ["run_on_cluster", "run_isolated"]
 
@@ -39,7 +39,7 @@ _RESUBMITS = 2
 
 def run_on_cluster(address: str, tasks: Iterable[Task], options: ScrubOptions,
                    on_result: Callable[[Task, FileAudit], None], *, scrub: Callable,
-                   timeout: Optional[float] = None) -> None:
+                   timeout: Optional[float] = None, max_memory: Optional[int] = None) -> None:
     """Scrub ``tasks`` on the cluster at ``address``, calling ``on_result`` per file."""
     try:
         from distributed import Client, as_completed
@@ -54,7 +54,8 @@ def run_on_cluster(address: str, tasks: Iterable[Task], options: ScrubOptions,
         # Options travel with each task (they are small): scattered data would be
         # lost, and every task depending on it cancelled, when a worker dies.
         def submit(task):
-            return client.submit(run_isolated, scrub, task, options, timeout, pure=False)
+            return client.submit(run_isolated, scrub, task, options, timeout, max_memory,
+                                 pure=False)
 
         futures = {submit(task): (task, 0) for task in tasks}
         pending = as_completed(list(futures))
@@ -103,8 +104,9 @@ def _recv(fh):
 class _Helper:
     """A child process that scrubs one file at a time for one Dask worker thread."""
 
-    def __init__(self):
-        self.proc = subprocess.Popen([sys.executable, "-m", "pixelscrub.cluster"],
+    def __init__(self, max_memory: Optional[int]):
+        self.max_memory = max_memory
+        self.proc = subprocess.Popen([sys.executable, "-m", "pixelscrub.cluster", str(max_memory or 0)],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE)
 
     def call(self, scrub: Callable, task: Task, options: ScrubOptions,
@@ -134,11 +136,14 @@ class _Helper:
 
 
 def run_isolated(scrub: Callable, task: Task, options: ScrubOptions,
-                 timeout: Optional[float] = None) -> FileAudit:
+                 timeout: Optional[float] = None, max_memory: Optional[int] = None) -> FileAudit:
     """Scrub one file in this thread's helper process (the Dask task body)."""
     helper = getattr(_local, "helper", None)
-    if helper is None or helper.proc.poll() is not None:
-        helper = _local.helper = _Helper()
+    if helper is not None and (helper.proc.poll() is not None or helper.max_memory != max_memory):
+        helper.kill()
+        helper = None
+    if helper is None:
+        helper = _local.helper = _Helper(max_memory)
     audit, problem = helper.call(scrub, task, options, timeout)
     if audit is None:
         helper.kill()
@@ -154,6 +159,7 @@ def run_isolated(scrub: Callable, task: Task, options: ScrubOptions,
 def _serve() -> None:
     """Helper main loop: read (scrub, task, options), write the audit, until EOF."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    limit_memory(int(sys.argv[1]) if len(sys.argv) > 1 else None)
     proto_out = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)  # anything a library prints must not corrupt the protocol
     proto_in = sys.stdin.buffer

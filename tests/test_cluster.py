@@ -95,3 +95,20 @@ def test_crashing_and_hanging_files_fail_alone_on_the_cluster(tmp_path, cluster)
     slow = run_batch([src], tmp_path / "out2", opts, scheduler=cluster.scheduler_address,
                      progress="none", scrub=slow_scrub, timeout=2)
     assert slow.failed == 1 and slow.files_out == 5
+
+
+def test_memory_cap_applies_on_the_cluster(tmp_path, cluster):
+    import pydicom
+    from pixelscrub.batch import run_batch
+    from pixelscrub.options import ScrubOptions, parse_region
+
+    src = tmp_path / "in"
+    src.mkdir()
+    ds = pydicom.dcmread(pydicom_file("SC_rgb_rle.dcm"))
+    ds.Rows, ds.Columns = 30000, 30000  # 2.7 GB once decoded, over 100x100 data
+    ds.save_as(src / "huge.dcm", enforce_file_format=False)
+    opts = ScrubOptions(mode="regions-only", regions=(parse_region("0,0,9,9"),), key=KEY.encode())
+    summary = run_batch([src], tmp_path / "out", opts, scheduler=cluster.scheduler_address,
+                        progress="none", max_memory=1500 * 2**20)
+    rec = json.loads(default_report_path(tmp_path / "out").read_text().splitlines()[0])
+    assert summary.failed == 1 and "MemoryError" in rec["error"]

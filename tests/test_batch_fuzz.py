@@ -32,7 +32,7 @@ def mutate(name: str, keep: float, flips) -> bytes:
     return bytes(data[: max(0, int(keep * len(data)))] if keep < 0.97 else data)
 
 
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(mutation, min_size=1, max_size=4))
 def test_mutated_files_never_crash_or_leave_partial_output(cases):
     with tempfile.TemporaryDirectory() as tmp:

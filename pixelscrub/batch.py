@@ -361,11 +361,12 @@ def run_batch(inputs: Iterable, outdir, options: ScrubOptions = ScrubOptions(), 
     ``jobs`` worker processes (default: all cores) or, with ``scheduler``, the Dask
     cluster at that address.  ``report`` is the JSON Lines audit (default
     :func:`default_report_path`; ``False`` for none).  ``timeout`` is per file in
-    seconds (``None``: no limit).  ``progress`` is ``"auto"``,
-    ``"bar"``, ``"lines"`` or ``"none"``.  ``max_memory`` caps each worker's
-    address space in bytes (a file that needs more fails as out of memory).  ``scrub`` defaults to
+    seconds (``None``: no limit).  ``progress`` is ``"auto"``, ``"bar"``,
+    ``"lines"`` or ``"none"``.  ``max_memory`` caps each worker's address space in
+    bytes (a file that needs more fails as out of memory).  ``scrub`` defaults to
     :func:`pixelscrub.pipeline.scrub_file`.  Raises :class:`ScrubError` (reason
-    ``"usage"``) before doing anything if the layout is unsafe.
+    ``"usage"``) before doing anything if the layout is unsafe.  Ctrl-C stops the
+    run with ``interrupted`` set; finished files stay and a re-run resumes.
     """
     start = time.monotonic()
     stream = stream or sys.stderr
@@ -409,9 +410,13 @@ def run_batch(inputs: Iterable, outdir, options: ScrubOptions = ScrubOptions(), 
                 if job is not None:
                     stale = out / job.rel
                     if journal.ours(job.rel) and stale.is_file():
-                        stale.unlink()
-                        journal.record(job.rel, None, stale, "failed")
-                        audit.notes.append("output of an earlier run removed")
+                        try:
+                            stale.unlink()
+                            journal.record(job.rel, None, stale, "failed")
+                            audit.notes.append("output of an earlier run removed")
+                        except OSError as exc:
+                            audit.notes.append(f"output of an earlier run could not be "
+                                               f"removed ({exc.strerror})")
                     if quarantine_dir is not None:
                         problem = _quarantine(job.src, job.rel, quarantine_dir)
                         audit.notes.append(problem or "copied to quarantine")
@@ -466,6 +471,8 @@ def run_batch(inputs: Iterable, outdir, options: ScrubOptions = ScrubOptions(), 
                          "run the same command again to resume")
         finally:
             pbar.close()
+    except KeyboardInterrupt:  # while finding files, before any worker started
+        summary.interrupted = True
     finally:
         _clear_partial(partial)
         journal.close()

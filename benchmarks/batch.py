@@ -124,7 +124,6 @@ def throughput(tmp: Path, copies: int) -> list[tuple]:
 def make_cine(path: Path, frames: int, syntax: str, rows: int = 600, cols: int = 800) -> int:
     """Write an RGB cine with static PHI text over moving content; returns its size."""
     import cv2
-    import pydicom
     from pydicom.dataset import Dataset, FileMetaDataset
     from pydicom.encaps import encapsulate
     from pydicom.uid import ExplicitVRLittleEndian, JPEGBaseline8Bit, generate_uid

@@ -351,6 +351,62 @@ def _quarantine(src: str, rel: str, folder: Path) -> Optional[str]:
         return f"could not copy to quarantine ({exc.strerror or exc})"
 
 
+class _Books:
+    """Everything done when one file is finished: place it, journal it, report it."""
+
+    def __init__(self, out: Path, journal: _Journal, writer: ReportWriter, pbar: _Progress,
+                 summary: RunSummary, *, quarantine: Optional[Path], checking: bool):
+        self.out, self.journal, self.writer, self.pbar = out, journal, writer, pbar
+        self.summary, self.quarantine, self.checking = summary, quarantine, checking
+        self.jobs: dict[int, tuple[Job, Optional[str]]] = {}
+
+    def on_result(self, task: Task, audit: FileAudit) -> None:
+        """A worker's result: rename a good output into place, drop anything else."""
+        job, ihash = self.jobs[task.index]
+        audit.input = job.src
+        if audit.status in ("clean", "written"):
+            problem = _place(Path(task.tmp), self.out, job.rel)
+            if problem is None:
+                audit.output = str(self.out / job.rel)
+                self.journal.record(job.rel, ihash, self.out / job.rel, audit.status)
+            else:
+                audit.status, audit.output = "failed", None
+                audit.error = f"{job.src}: {problem}"
+        else:
+            audit.output = None
+            _remove(task.tmp)
+        self.finish(audit, job)
+
+    def finish(self, audit: FileAudit, job: Optional[Job]) -> None:
+        """Report one file; a failed one also loses any earlier output and is quarantined."""
+        if audit.status == "failed":
+            audit.error = audit.error or f"{audit.input}: failed"
+            self.pbar.message(f"pixelscrub: {audit.error}")
+            if job is not None:
+                self._forget_stale(audit, job)
+                if self.quarantine is not None:
+                    problem = _quarantine(job.src, job.rel, self.quarantine)
+                    audit.notes.append(problem or "copied to quarantine")
+        elif audit.status == "written" and self.checking:
+            self.pbar.message(f"pixelscrub: {audit.input}: written, but only "
+                              f"{audit.frames_checked} of {audit.frames} frames could be "
+                              "checked for burned-in text")
+        self.summary.add(audit, checking=self.checking)
+        self.writer.write(audit)
+        self.pbar.step(audit.status == "failed")
+
+    def _forget_stale(self, audit: FileAudit, job: Job) -> None:
+        stale = self.out / job.rel
+        if self.journal.ours(job.rel) and stale.is_file():
+            try:
+                stale.unlink()
+                self.journal.record(job.rel, None, stale, "failed")
+                audit.notes.append("output of an earlier run removed")
+            except OSError as exc:
+                audit.notes.append(f"output of an earlier run could not be removed "
+                                   f"({exc.strerror})")
+
+
 def run_batch(inputs: Iterable, outdir, options: ScrubOptions = ScrubOptions(), *,
               jobs: Optional[int] = None, report=None, quarantine=None, resume: bool = True,
               timeout: Optional[float] = 1800.0, scheduler: Optional[str] = None,
@@ -369,13 +425,10 @@ def run_batch(inputs: Iterable, outdir, options: ScrubOptions = ScrubOptions(), 
     run with ``interrupted`` set; finished files stay and a re-run resumes.
     """
     start = time.monotonic()
-    stream = stream or sys.stderr
     inputs = [os.fspath(i) for i in inputs]
     if not inputs:
         raise _usage("no input files or folders given")
-    if report is None:
-        report = default_report_path(outdir)
-    report = report or None
+    report = default_report_path(outdir) if report is None else (report or None)
     check_layout(inputs, outdir, report=report, quarantine=quarantine,
                  reid_map=getattr(options.deid, "reid_map", None), log_phi=options.log_phi)
     if scrub is None:
@@ -397,73 +450,29 @@ def run_batch(inputs: Iterable, outdir, options: ScrubOptions = ScrubOptions(), 
         found, problems, summary.warnings = discover(inputs)
         if not found and not problems:
             summary.warnings.append("no files found under the inputs")
-        quarantine_dir = Path(os.path.abspath(quarantine)) if quarantine else None
-        ohash = options_hash(options)
-        checking = options.pixels and options.mode != "regions-only"
-        tasks, by_index = [], {}
-        pbar = _Progress(len(found) + len(problems), stream, progress)
-
-        def finish(audit: FileAudit, job: Optional[Job]) -> None:
-            if audit.status == "failed":
-                audit.error = audit.error or f"{audit.input}: failed"
-                pbar.message(f"pixelscrub: {audit.error}")
-                if job is not None:
-                    stale = out / job.rel
-                    if journal.ours(job.rel) and stale.is_file():
-                        try:
-                            stale.unlink()
-                            journal.record(job.rel, None, stale, "failed")
-                            audit.notes.append("output of an earlier run removed")
-                        except OSError as exc:
-                            audit.notes.append(f"output of an earlier run could not be "
-                                               f"removed ({exc.strerror})")
-                    if quarantine_dir is not None:
-                        problem = _quarantine(job.src, job.rel, quarantine_dir)
-                        audit.notes.append(problem or "copied to quarantine")
-            elif audit.status == "written" and checking:
-                pbar.message(f"pixelscrub: {audit.input}: written, but only {audit.frames_checked} "
-                             f"of {audit.frames} frames could be checked for burned-in text")
-            summary.add(audit, checking=checking)
-            writer.write(audit)
-            pbar.step(audit.status == "failed")
-
+        pbar = _Progress(len(found) + len(problems), stream or sys.stderr, progress)
+        books = _Books(out, journal, writer, pbar, summary,
+                       quarantine=Path(os.path.abspath(quarantine)) if quarantine else None,
+                       checking=options.pixels and options.mode != "regions-only")
         for audit in problems:
-            finish(audit, None)
+            books.finish(audit, None)
+        ohash, tasks = options_hash(options), []
         for i, job in enumerate(found):
-            dst = out / job.rel
             ihash = _input_hash(job.src, ohash)
-            if resume and journal.is_done(job.rel, ihash, dst):
-                finish(FileAudit(input=job.src, output=str(dst), status="skipped",
-                                 notes=["done in an earlier run with the same input and options"]),
-                       job)
+            if resume and journal.is_done(job.rel, ihash, out / job.rel):
+                books.finish(FileAudit(input=job.src, output=str(out / job.rel), status="skipped",
+                                       notes=["done in an earlier run with the same input and "
+                                              "options"]), job)
                 continue
-            task = Task(i, os.path.abspath(job.src), str(partial / f"{i}.dcm"), str(partial))
-            tasks.append(task)
-            by_index[i] = (job, ihash)
-
-        def on_result(task: Task, audit: FileAudit) -> None:
-            job, ihash = by_index[task.index]
-            audit.input = job.src
-            if audit.status in ("clean", "written"):
-                problem = _place(Path(task.tmp), out, job.rel)
-                if problem is None:
-                    audit.output = str(out / job.rel)
-                    journal.record(job.rel, ihash, out / job.rel, audit.status)
-                else:
-                    audit.status, audit.output = "failed", None
-                    audit.error = f"{job.src}: {problem}"
-            else:
-                audit.output = None
-                _remove(task.tmp)
-            finish(audit, job)
-
+            tasks.append(Task(i, os.path.abspath(job.src), str(partial / f"{i}.dcm"), str(partial)))
+            books.jobs[i] = (job, ihash)
         try:
             if scheduler:
                 from .cluster import run_on_cluster
-                run_on_cluster(scheduler, tasks, options, on_result, scrub=scrub, timeout=timeout,
-                               max_memory=max_memory)
+                run_on_cluster(scheduler, tasks, options, books.on_result, scrub=scrub,
+                               timeout=timeout, max_memory=max_memory)
             else:
-                run_local(tasks, options, on_result, jobs=jobs or os.cpu_count() or 1,
+                run_local(tasks, options, books.on_result, jobs=jobs or os.cpu_count() or 1,
                           scrub=scrub, timeout=timeout, max_memory=max_memory)
         except KeyboardInterrupt:
             summary.interrupted = True

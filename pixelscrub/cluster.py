@@ -27,11 +27,15 @@ import threading
 import time
 from typing import Callable, Iterable, Optional
 
+from .errors import ScrubError
 from .options import ScrubOptions
 from .records import FileAudit
 from .worker import Task, death_reason, failed_audit, limit_memory, run_task
 
 __all__ = ["run_on_cluster", "run_isolated"]
+
+#: How long to wait for the scheduler before giving up (a Dask duration).
+CONNECT_TIMEOUT = "30s"
 
 #: How often a task the cluster cancelled (not one that killed workers) is sent again.
 _RESUBMITS = 2
@@ -44,13 +48,18 @@ def run_on_cluster(address: str, tasks: Iterable[Task], options: ScrubOptions,
     try:
         from distributed import Client, as_completed
         from distributed.scheduler import KilledWorker
-    except ImportError as exc:
-        raise RuntimeError("--scheduler needs dask[distributed]: "
-                           "pip install 'pixelscrub[cluster]'") from exc
+    except ImportError:
+        raise ScrubError("--scheduler needs dask[distributed]: pip install 'pixelscrub[cluster]'",
+                         reason="usage") from None
     tasks = list(tasks)
     if not tasks:
         return
-    with Client(address, timeout="30s") as client:
+    try:
+        client = Client(address, timeout=CONNECT_TIMEOUT)
+    except (OSError, TimeoutError, ValueError) as exc:
+        raise ScrubError(f"{address}: cannot reach the Dask scheduler ({type(exc).__name__})",
+                         reason="usage") from None
+    with client:
         # Options travel with each task (they are small): scattered data would be
         # lost, and every task depending on it cancelled, when a worker dies.
         def submit(task):

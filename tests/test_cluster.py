@@ -112,3 +112,22 @@ def test_memory_cap_applies_on_the_cluster(tmp_path, cluster):
                         progress="none", max_memory=1500 * 2**20)
     rec = json.loads(default_report_path(tmp_path / "out").read_text().splitlines()[0])
     assert summary.failed == 1 and "MemoryError" in rec["error"]
+
+
+def test_unreachable_scheduler_is_a_usage_error(tmp_path, monkeypatch, capsys):
+    import socket
+    import pixelscrub.cluster
+    monkeypatch.setattr(pixelscrub.cluster, "CONNECT_TIMEOUT", "1s")
+    monkeypatch.setenv("PIXELSCRUB_KEY", KEY)
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    src = tmp_path / "in"
+    src.mkdir()
+    shutil.copyfile(pydicom_file("CT_small.dcm"), src / "a.dcm")
+    rc = main(["scrub", str(src), "-o", str(tmp_path / "out"), "--mode", "regions-only",
+               "--scheduler", f"tcp://127.0.0.1:{port}", "--progress", "none"])
+    assert rc == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith(f"pixelscrub: tcp://127.0.0.1:{port}: cannot reach the Dask scheduler")
+    assert not (tmp_path / "out" / ".pixelscrub-partial").exists()

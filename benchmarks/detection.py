@@ -17,11 +17,15 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import platform
 import shutil
 import sys
 import warnings
 from pathlib import Path
+
+# One OpenMP thread per Tesseract: the benchmark runs one file at a time on a shared box.
+os.environ.setdefault("OMP_THREAD_LIMIT", "1")
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent

@@ -22,7 +22,6 @@ READABLE_SCORE = 80.0
 #: Pixels of context around the item's box given to OCR.
 OCR_MARGIN = 4
 
-os.environ.setdefault("OMP_THREAD_LIMIT", "1")
 _local = threading.local()
 
 

@@ -21,7 +21,7 @@ from .scenes import JPEG_BASELINE, SceneSpec
 
 __all__ = ["make_dataset", "write_dicom", "header_phi"]
 
-#: Quality of the JPEG baseline files: typical of scanners, visibly lossy on edges.
+#: Default quality of the JPEG baseline files: typical of scanners, lossy on edges.
 JPEG_QUALITY = 90
 
 
@@ -132,16 +132,16 @@ def make_dataset(pixels: np.ndarray, spec: SceneSpec, ident: Identity, *, seed: 
     return ds
 
 
-def _jpeg_frames(pixels: np.ndarray) -> list[bytes]:
+def _jpeg_frames(pixels: np.ndarray, quality: int = JPEG_QUALITY) -> list[bytes]:
     out = []
     for frame in pixels:
         if frame.shape[-1] == 3:
             img = cv2.cvtColor(frame, cv2.COLOR_RGB2BGR)
-            params = [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY,
+            params = [cv2.IMWRITE_JPEG_QUALITY, quality,
                       cv2.IMWRITE_JPEG_SAMPLING_FACTOR, cv2.IMWRITE_JPEG_SAMPLING_FACTOR_422]
         else:
             img = frame[..., 0]
-            params = [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY]
+            params = [cv2.IMWRITE_JPEG_QUALITY, quality]
         ok, buf = cv2.imencode(".jpg", img, params)
         if not ok:
             raise RuntimeError("OpenCV could not encode a JPEG frame")
@@ -155,7 +155,7 @@ def write_dicom(path: Path, pixels: np.ndarray, spec: SceneSpec, ident: Identity
     ds = make_dataset(pixels, spec, ident, seed=seed, index=index)
     ts = UID(spec.transfer_syntax)
     if ts == JPEG_BASELINE:
-        ds.PixelData = encapsulate(_jpeg_frames(pixels))
+        ds.PixelData = encapsulate(_jpeg_frames(pixels, spec.jpeg_quality))
         ds["PixelData"].VR = "OB"
         ds.file_meta.TransferSyntaxUID = ts
         if pixels.shape[-1] == 3:

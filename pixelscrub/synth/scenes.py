@@ -60,6 +60,7 @@ class SceneSpec:
     manufacturer: str = "ACME Imaging"
     model: str = "SonoSynth 5"
     notes: tuple[str, ...] = field(default_factory=tuple)
+    jpeg_quality: int = 90
 
 
 _LABELS = (("Name:", "ID:", "DOB:"), ("Patient:", "PID:", "Birth:"), ("NAME", "MRN", "D.O.B."),
@@ -106,8 +107,9 @@ def draw_style(rng: np.random.Generator) -> Style:
 
 
 def _why(header_kw: str, kind: str, stripped: bool) -> str:
-    """A PHI reason: the header attribute it came from, or a pattern kind when stripped."""
-    return f"pattern:{kind}" if stripped else f"header:{header_kw}"
+    """A PHI reason: the header attribute it came from, or a pattern kind when the header
+    was stripped or holds no such value (``header_kw`` empty)."""
+    return f"pattern:{kind}" if stripped or not header_kw else f"header:{header_kw}"
 
 
 class _Writer:
@@ -648,6 +650,66 @@ def negative_lookalike(rng, ident, style=None):
     return c, spec
 
 
+def hard_lowq_jpeg(rng, ident, style=None):
+    """An old export: colour ultrasound saved as JPEG at quality 45 (ringing round text)."""
+    c, spec = us_single(rng, ident, samples=3, photometric="YBR_FULL_422", ts=JPEG_BASELINE,
+                        case="hard_lowq_jpeg", category="hard", style=style,
+                        defaults=dict(name_style="comma", date_style="us"),
+                        tags=("low_quality",))
+    return c, SceneSpec(**{**spec.__dict__, "jpeg_quality": 45})
+
+
+def hard_inverse(rng, ident, style=None):
+    """Dark text on a light banner (the polarity of most pages, rare on scanners)."""
+    c = _us_canvas(rng, 384, 512, 1, 1)
+    c.fill(Box(0, 0, 512, 44), (215,))
+    font = style.font if style else "duplex"
+    w = _Writer(c, font=font, cap=11.0, color=25, stripped=False, tags=("inverse",))
+    x = w.put(6, 6, format_name(ident.family, ident.given, "comma"), NAME)
+    x = w.put(x + 10, 6, ident.patient_id, PID)
+    w.right(506, 6, format_date(ident.study_date, "us"), STUDY_DATE)
+    x = w.put(6, 6 + w.line_height, "Exam:", nonphi="label")
+    w.put(x, 6 + w.line_height, "RENAL", nonphi="annotation")
+    w.right(506, 6 + w.line_height, format_time(ident.study_time), STUDY_TIME)
+    spec = SceneSpec("hard", "hard_inverse", "US", US_IMAGE, "MONOCHROME2", EXPLICIT_LE,
+                     description="US RENAL")
+    return c, spec
+
+
+def hard_name_in_sentence(rng, ident, style=None):
+    """A report whose paragraph mentions the patient and a date mid-sentence.
+
+    Only those words are PHI; the rest of each line must survive.
+    """
+    rows, cols = 400, 512
+    c = Canvas(np.full((1, rows, cols, 1), 245, np.uint8))
+    w = _Writer(c, font=style.font if style else "complex", cap=10.0, color=20,
+                stripped=False, tags=("in_sentence",))
+    y = 20
+    w.put(16, y, "CLINICAL HISTORY", nonphi="title", cap=12)
+    y += 32
+    x = w.put(16, y, "Mr." if ident.sex == "M" else "Ms.", nonphi="paragraph")
+    x = w.put(x, y, ident.family.title(), NAME)
+    w.put(x, y, "presents with right upper quadrant pain.", nonphi="paragraph")
+    y += w.line_height
+    x = w.put(16, y, "Prior study on", nonphi="paragraph")
+    x = w.put(x, y, format_date(ident.study_date - dt.timedelta(days=200), "us"),
+              ("", "date"))  # no header attribute holds a prior study's date
+    w.put(x, y, "showed no gallstones.", nonphi="paragraph")
+    y += w.line_height
+    x = w.put(16, y, "Discussed with Dr.", nonphi="paragraph")
+    rf, rg = ident.referring.split("^")
+    x = w.put(x, y, rf.title(), REF)
+    w.put(x, y, "by phone.", nonphi="paragraph")
+    y += 2 * w.line_height
+    for i in rng.permutation(len(_FINDINGS))[:3]:
+        w.put(16, y, _FINDINGS[int(i)], nonphi="paragraph")
+        y += w.line_height
+    spec = SceneSpec("hard", "hard_name_in_sentence", "OT", SECONDARY_CAPTURE, "MONOCHROME2",
+                     RLE, description="REPORT", model="ReportWriter")
+    return c, spec
+
+
 #: Every scene builder by case name, in the order a set cycles through them.
 SCENES: dict[str, Callable] = {
     "us_gray": us_gray, "us_rgb": us_rgb, "us_ybr": us_ybr, "us_jpegls": us_jpegls,
@@ -662,6 +724,8 @@ SCENES: dict[str, Callable] = {
     # Added after the first sample set: new cases go last, so a set's first files stay
     # byte-identical for the same seed.
     "us_side_panel": us_side_panel, "negative_lookalike": negative_lookalike,
+    "hard_lowq_jpeg": hard_lowq_jpeg, "hard_inverse": hard_inverse,
+    "hard_name_in_sentence": hard_name_in_sentence,
 }
 
 CATEGORY_OF = {

@@ -63,22 +63,34 @@ class PreparedCrop:
 
 
 def prepare_crop(image: np.ndarray, proposal: Proposal, *, rotation: Optional[int] = None,
-                 settings: Optional[Mapping[str, Any]] = None) -> Optional[PreparedCrop]:
-    """The OCR-ready version of ``proposal``'s region, or ``None`` if it is flat."""
+                 settings: Optional[Mapping[str, Any]] = None,
+                 own_ground: bool = False) -> Optional[PreparedCrop]:
+    """The OCR-ready version of ``proposal``'s region, or ``None`` if it is flat.
+
+    The ground is normally estimated with the padding around the proposal as
+    context.  With ``own_ground`` it comes from the proposal alone, its edges
+    replicated into the padding: the second chance for a line next to a band or
+    panel edge (a white title band over a black image), whose other side would
+    shift the ground estimate and wash out the strokes beside it.
+    """
     cfg = settings or ocr_settings()
     h, w = image.shape[:2]
     box = proposal.box.expand(int(cfg["pad"]), w, h)
     if box.is_empty():
         return None
     rotation = proposal.rotation if rotation is None else rotation
-    crop = image[box.y0:box.y1, box.x0:box.x1]
+    inner = proposal.box.clip(w, h)
+    if own_ground:
+        inner = _trim_flat_edges(image, inner)
+        crop = _replicated(image, inner, box)
+    else:
+        crop = image[box.y0:box.y1, box.x0:box.x1]
     line_h = proposal.box.width if rotation % 180 else proposal.box.height
     plane = _stroke_image(crop, line_h, cfg)
     if plane is None:
         return None
-    # The padding gives the ground estimate context; its ink belongs to
-    # neighbouring lines, which would confuse a single-line read: blank it.
-    inner = proposal.box.clip(w, h)
+    # The padding's ink belongs to neighbouring lines, which would confuse a
+    # single-line read: blank it.
     keep = np.zeros(plane.shape, bool)
     keep[inner.y0 - box.y0:inner.y1 - box.y0, inner.x0 - box.x0:inner.x1 - box.x0] = True
     plane = np.where(keep, plane, np.uint8(255))
@@ -119,7 +131,7 @@ def read_proposal(image: np.ndarray, proposal: Proposal, engine, *,
         found = engine.read_lines(prep.pixels, psm=prep.psm)
         calls += 1
         words = _to_words(found, prep, proposal, cfg)
-        score = sum(wd.confidence * len(wd.text) for wd in words)
+        score = _reading_score(words)
         if score > best_score:
             best, best_score = words, score
     return best, calls
@@ -165,6 +177,77 @@ def read_batch(image: np.ndarray, proposals: Sequence[Proposal], engine, *,
                 continue
         results[i], n = read_proposal(image, prop, engine, settings=cfg)
         calls += n
+    calls += _read_lines(lines, proposals, results, engine, cfg)
+    # Second chance for upright lines read poorly: the ground from the line alone.
+    retry = []
+    for i, _ in lines:
+        if (max((wd.confidence for wd in results[i]), default=0.0) < cfg["retry_below_confidence"]
+                and _context_disagrees(image, proposals[i], cfg)):
+            prep = prepare_crop(image, proposals[i], settings=cfg, own_ground=True)
+            if prep is not None and prep.psm == cfg["psm_line"]:
+                retry.append((i, prep))
+    if retry:
+        first = list(results)
+        calls += _read_lines(retry, proposals, results, engine, cfg)
+        for i, _ in retry:
+            if _reading_score(first[i]) >= _reading_score(results[i]):
+                results[i] = first[i]
+    return [r if r is not None else [] for r in results], calls
+
+
+def _context_disagrees(image: np.ndarray, proposal: Proposal, cfg: Mapping[str, Any]) -> bool:
+    """Whether the padding around a line holds something else than the line's own
+    edges carry on (a band edge, a panel, a black strip), the case where the
+    context ground estimate can wash out strokes.  Speckle or a plain ground
+    around a line does not count, so OCR calls are not spent on retries there."""
+    h, w = image.shape[:2]
+    box = proposal.box.expand(int(cfg["pad"]), w, h)
+    inner = _trim_flat_edges(image, proposal.box.clip(w, h))
+    if box.is_empty() or inner.is_empty():
+        return False
+    context = image[box.y0:box.y1, box.x0:box.x1].astype(np.int16)
+    own = _replicated(image, inner, box).astype(np.int16)
+    delta = np.abs(context - own)
+    if delta.ndim == 3:
+        delta = delta.max(axis=2)
+    outside = np.ones(delta.shape, bool)
+    outside[inner.y0 - box.y0:inner.y1 - box.y0, inner.x0 - box.x0:inner.x1 - box.x0] = False
+    if not outside.any():
+        return False
+    share = float((delta[outside] > cfg["retry_context_delta"]).mean())
+    return share >= cfg["retry_context_share"]
+
+
+def _replicated(image: np.ndarray, inner: Box, outer: Box) -> np.ndarray:
+    """``image`` over ``outer``, made of ``inner``'s pixels with its edges replicated."""
+    return cv2.copyMakeBorder(
+        np.ascontiguousarray(image[inner.y0:inner.y1, inner.x0:inner.x1]),
+        inner.y0 - outer.y0, outer.y1 - inner.y1, inner.x0 - outer.x0, outer.x1 - inner.x1,
+        cv2.BORDER_REPLICATE)
+
+
+def _trim_flat_edges(image: np.ndarray, box: Box, tolerance: int = 8) -> Box:
+    """``box`` without the flat rows and columns along its edges (a band edge or a
+    black strip under a title band carries no strokes, only a false ground)."""
+    region = image[box.y0:box.y1, box.x0:box.x1].astype(np.int16)
+    if region.ndim == 3:
+        region = region.max(axis=2)
+    rows = np.flatnonzero(np.ptp(region, axis=1) > tolerance)
+    cols = np.flatnonzero(np.ptp(region, axis=0) > tolerance)
+    if rows.size == 0 or cols.size == 0:
+        return box
+    return Box(box.x0 + int(cols[0]), box.y0 + int(rows[0]),
+               box.x0 + int(cols[-1]) + 1, box.y0 + int(rows[-1]) + 1)
+
+
+def _reading_score(words: Optional[Sequence[Word]]) -> float:
+    """How much confident text a reading holds, to pick the better of two."""
+    return sum(wd.confidence * len(wd.text) for wd in words or ())
+
+
+def _read_lines(lines, proposals, results, engine, cfg) -> int:
+    """Read prepared single-line crops in mosaics into ``results``; OCR calls made."""
+    calls = 0
     step = int(cfg["batch_lines"])
     for start in range(0, len(lines), step):
         chunk = lines[start:start + step]
@@ -176,7 +259,7 @@ def read_batch(image: np.ndarray, proposals: Sequence[Proposal], engine, *,
             for (i, _), words in zip(chunk, _read_mosaic(chunk, proposals, engine, cfg)):
                 results[i] = words
         calls += 1
-    return [r if r is not None else [] for r in results], calls
+    return calls
 
 
 def _read_mosaic(chunk, proposals, engine, cfg) -> list[list[Word]]:

@@ -169,3 +169,19 @@ def test_mosaic_reads_like_single_lines(engine):
     assert [" ".join(w.text for w in b) for b in batched] == lines
     cfg3 = {**cfg, "batch_lines": 3}
     assert read_batch(img, props, engine, settings=cfg3)[1] == 2
+
+
+def test_line_at_the_edge_of_a_white_band_gets_a_second_chance(engine):
+    """Dark text on a white title band right above a black image: the black in the
+    crop padding shifts the context ground estimate; the retry with the line's own
+    ground reads it."""
+    img = np.zeros((80, 240), np.uint8)
+    img[:44] = 255
+    ink = draw(img, "18:23:41", (150, 41), color=50, scale=0.55)
+    props = [p for p in propose_text_regions(img) if p.box.intersects(ink)]
+    assert props
+    words, _ = read_batch(img, props, engine)
+    assert "18:23:41" in [w.text for ws in words for w in ws]
+    without = dict(ocr_settings(), retry_below_confidence=0)
+    words, _ = read_batch(img, props, engine, settings=without)
+    assert "18:23:41" not in [w.text for ws in words for w in ws]

@@ -10,7 +10,7 @@ Writes the "## Detection accuracy (issue #5)" section of ``benchmarks/RESULTS.md
 (other sections are left alone), PNG plots in ``benchmarks/plots/`` and the raw numbers
 in ``OUT/detection.json``. Usage::
 
-    .venv/bin/python benchmarks/detection.py [--count 60] [--seed 1] [--no-presidio]
+    .venv/bin/python benchmarks/detection.py [--count N] [--seed 1] [--no-presidio]
 """
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ from pixelscrub.bench.run import (BENCH_KEY, ToolRun, format_runs, format_stages
 from pixelscrub.bench.score import (KEPT_COVERAGE, REMOVED_COVERAGE, ScoreReport,  # noqa: E402
                                     format_summary, score_folder)
 from pixelscrub.options import ScrubOptions  # noqa: E402
-from pixelscrub.synth import generate_set, read_truth, truth_files  # noqa: E402
+from pixelscrub.synth import CASES, generate_set, read_truth, truth_files  # noqa: E402
 
 SECTION = "## Detection accuracy (issue #5)"
 RESULTS = HERE / "RESULTS.md"
@@ -378,7 +378,8 @@ def update_results(section: str, path: Path = RESULTS) -> None:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--count", type=int, default=60)
+    p.add_argument("--count", type=int, default=3 * len(CASES),
+                   help="files in the set (default: three of every case)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--out", type=Path, default=ROOT / "bench-out" / "detection")
     p.add_argument("--modes", default="phi,all-text")

@@ -40,7 +40,9 @@ $(STAMP): pyproject.toml
 demo: setup
 	rm -rf $(DEMO_OUT)
 	$(BIN)/pixelscrub scrub sample_data/dicom -o $(DEMO_OUT) --report $(DEMO_OUT)-report.jsonl; \
-	  status=$$?; echo "outputs in $(DEMO_OUT)/, audit in $(DEMO_OUT)-report.jsonl"; exit $$status
+	  status=$$?; \
+	  $(BIN)/pixelscrub bench score --truth sample_data/truth --output $(DEMO_OUT) || status=1; \
+	  echo "outputs in $(DEMO_OUT)/, audit in $(DEMO_OUT)-report.jsonl"; exit $$status
 
 test: setup
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests
@@ -49,4 +51,4 @@ bench: setup
 	$(BIN)/python benchmarks/run_all.py
 
 clean:
-	rm -rf $(VENV) $(DEMO_OUT) $(DEMO_OUT)-report.jsonl build *.egg-info
+	rm -rf $(VENV) $(DEMO_OUT) $(DEMO_OUT)-report.jsonl bench-out build *.egg-info

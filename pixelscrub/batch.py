@@ -520,7 +520,11 @@ def _place(tmp: Path, out: Path, rel: str) -> Optional[str]:
     """
     dst = out / rel
     try:
-        dst.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            dst.parent.mkdir(parents=True, exist_ok=True)
+        except (FileExistsError, NotADirectoryError):
+            _remove(tmp)
+            return f"cannot write output {dst}: a file is in the way of its folder"
         if not _inside(_real(dst.parent), out):
             _remove(tmp)
             return f"output folder {dst.parent} resolves outside the output folder"

@@ -222,7 +222,8 @@ def test_blocked_output_folder_fails_that_file_only(tmp_path):
     assert summary.failed == 1 and summary.files_out == 1
     recs = [json.loads(l) for l in default_report_path(out).read_text().splitlines()[:-1]]
     rec = [r for r in recs if r["status"] == "failed"][0]
-    assert rec["error"].startswith(f"{src / 'sub' / 'a.dcm'}: cannot write output")
+    assert rec["error"] == (f"{src / 'sub' / 'a.dcm'}: cannot write output "
+                            f"{out.resolve() / 'sub' / 'a.dcm'}: a file is in the way of its folder")
 
 
 def unprivileged_scrub(src, dst, options, *, workdir=None):

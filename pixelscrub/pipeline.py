@@ -261,5 +261,10 @@ def _internal_error(src, exc: Exception, options: ScrubOptions) -> str:
     """One line for an unexpected exception; its message (which might quote header
     values) only with ``log_phi``."""
     log.debug("internal error on %s", src, exc_info=options.log_phi)
-    detail = f": {' '.join(str(exc).split())[:200]}" if options.log_phi else ""
+    if options.log_phi:
+        detail = f": {' '.join(str(exc).split())[:200]}"
+    elif isinstance(exc, OSError) and exc.strerror:
+        detail = f": {exc.strerror}"  # the OS's own words ("No space left on device"), no values
+    else:
+        detail = ""
     return f"{src}: internal error ({type(exc).__name__}{detail})"

@@ -139,3 +139,17 @@ def test_inspect_writes_nothing(tmp_path):
     assert audit.status == "clean", audit.error
     assert any(h.reason.startswith("header:PatientName") for h in audit.hits)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.dcm"]
+
+
+def test_os_errors_keep_their_reason_without_values(tmp_path, monkeypatch):
+    import errno
+    from pixelscrub import dicomio
+
+    def full_disk(ds, dst):
+        raise OSError(errno.ENOSPC, "No space left on device", str(dst))
+
+    monkeypatch.setattr(dicomio, "write_atomic", full_disk)
+    audit = scrub_file(pydicom_file("CT_small.dcm"), tmp_path / "o.dcm",
+                       ScrubOptions(mode="regions-only", key=KEY))
+    assert audit.status == "failed"
+    assert audit.error.endswith("internal error (OSError: No space left on device)")

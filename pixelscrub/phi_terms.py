@@ -257,8 +257,18 @@ def _values(elem) -> Iterator[str]:
         yield value
 
 
+_BULK_VRS = frozenset({"OB", "OW", "OF", "OD", "OL", "OV", "UN"})
+
+
 def _walk(ds) -> Iterator[Any]:
-    for elem in ds:
+    """Every non-bulk element, sequences entered.  Bulk values (Pixel Data, overlay
+    and waveform data) are skipped by their raw VR, before pydicom reads them: a
+    deferred 1,000-frame Pixel Data must not be loaded just to look for names."""
+    for tag in list(ds.keys()):
+        raw = ds.get_item(tag, keep_deferred=True)
+        if tag.group in (0x0002, 0x7FE0) or getattr(raw, "VR", None) in _BULK_VRS:
+            continue
+        elem = ds[tag]
         if elem.VR == "SQ":
             for item in elem.value or ():
                 yield from _walk(item)

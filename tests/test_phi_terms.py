@@ -118,3 +118,14 @@ def test_multiword_and_caretless_names_give_their_words():
     assert by_text["BERG"].standalone and "DER" not in by_text and "VAN" not in by_text
     texts = {t.text for t in name_terms("DOE, JOHN", "PatientName")}
     assert {"DOE, JOHN", "DOE", "JOHN"} <= texts
+
+
+def test_terms_never_load_deferred_pixel_data():
+    """A cine's deferred Pixel Data must stay on disk while terms are collected."""
+    from pixelscrub.dicomio import read_dataset
+
+    ds = read_dataset(pydicom_file("examples_ybr_color.dcm"))
+    assert ds.get_item(0x7FE00010, keep_deferred=True).value is None  # deferred
+    terms = phi_terms_from_header(ds)
+    assert terms
+    assert ds.get_item(0x7FE00010, keep_deferred=True).value is None

@@ -17,7 +17,8 @@ immediate surroundings, of roughly uniform height, lined up on a baseline.  So:
    linked into lines by baseline overlap, similar height and small gaps, both
    horizontally and vertically (text rotated 90 degrees in a margin); each line
    takes the orientation most of its letters side with;
-4. the lines of all planes and polarities merged, a line box found twice kept once.
+4. the lines of all planes and polarities merged, a line box found twice kept once
+   (found in both polarities, as high as the line in the polarity of its ink).
 
 Each proposal hugs one text line: the redaction uses OCR word boxes, and the
 anatomy and measurements around them must survive.
@@ -164,15 +165,15 @@ def propose_with_strokes(image: np.ndarray, *, params: Optional[Mapping[str, Any
     p = propose_params(params)
     image = _check_image(image)
     h, w = image.shape[:2]
-    found: list[Proposal] = []
+    found: list[tuple[Proposal, str]] = []
     strokes = {}
     for polarity in ("light", "dark"):
         masks = plane_masks(image, params=p, imaging_regions=imaging_regions,
                             polarity=polarity)
         for mask in masks:
-            found.extend(_proposals_from_mask(mask, p))
+            found.extend((q, polarity) for q in _proposals_from_mask(mask, p))
         strokes[polarity] = np.logical_or.reduce(masks)
-    out = _merge(found)
+    out = _merge(found, image, p)
     limit = p["max_area_fraction"] * h * w
     out = [q for q in out if q.box.area <= limit]
     out.sort(key=lambda q: (q.box.y0, q.box.x0))
@@ -253,38 +254,56 @@ def _proposals_from_mask(mask: np.ndarray, p: Mapping[str, Any]) -> list[Proposa
     return out
 
 
-def _merge(props: list[Proposal]) -> list[Proposal]:
-    """Clean up the proposals of both polarities and all planes.
+def _merge(found: list[tuple[Proposal, str]], image: np.ndarray,
+           p: Mapping[str, Any]) -> list[Proposal]:
+    """Clean up the proposals (with their polarities) of all planes.
 
-    The same line found twice (boxes of similar height overlapping by half of
-    the smaller) becomes one box.  A box mostly covered by shorter boxes is
-    dropped: the black-hat of tightly spaced light lines can fuse two lines into
-    one tall box, which would be read at half the scale it needs.
+    The same line found twice (boxes overlapping by half of the smaller, one no
+    more than ``merge_height_ratio`` times as high as the other) becomes one
+    box, their union.  When the two boxes come from opposite polarities, the
+    union spans only the height of the box whose polarity the pixels have
+    (:func:`_ink_polarity`): the other polarity may lengthen the line (a
+    low-contrast label found piecewise in both) but not heighten it, as it marks
+    the ground between the letters, which for dark text on a light band reaches
+    into the line below; a box over the line and half the next reads as neither.
+
+    A box mostly covered by boxes that much shorter is dropped: the black-hat
+    of tightly spaced light lines can fuse two lines into one tall box, which
+    would be read at half the scale it needs.
     """
-    props = list(props)
+    ratio = float(p["merge_height_ratio"])
+    items = list(found)
     merged = True
     while merged:
         merged = False
-        for i in range(len(props)):
-            for j in range(i + 1, len(props)):
-                a, b = props[i].box, props[j].box
-                if props[i].rotation != props[j].rotation or not a.intersects(b):
+        for i in range(len(items)):
+            for j in range(i + 1, len(items)):
+                (qi, pol_i), (qj, pol_j) = items[i], items[j]
+                a, b = qi.box, qj.box
+                if qi.rotation != qj.rotation or not a.intersects(b):
                     continue
-                ha, hb = _thickness(props[i]), _thickness(props[j])
-                if max(ha, hb) > 1.5 * min(ha, hb):
+                ha, hb = _thickness(qi), _thickness(qj)
+                if max(ha, hb) > ratio * min(ha, hb):
                     continue
-                if a.intersection(b).area >= 0.5 * min(a.area, b.area):
-                    props[i] = Proposal(a.union(b), rotation=props[i].rotation,
-                                        source=props[i].source)
-                    del props[j]
-                    merged = True
-                    break
+                if a.intersection(b).area < 0.5 * min(a.area, b.area):
+                    continue
+                box, pol = a.union(b), pol_i
+                if pol_i != pol_j:
+                    ink = _ink_polarity(image, box, p)
+                    if ink is not None:
+                        pol = ink
+                        box = _along(box, a if ink == pol_i else b, qi.rotation)
+                items[i] = (Proposal(box, rotation=qi.rotation, source=qi.source), pol)
+                del items[j]
+                merged = True
+                break
             if merged:
                 break
+    props = [q for q, _ in items]
     keep = []
     for q in props:
         thinner = [r.box for r in props if r is not q and r.rotation == q.rotation
-                   and _thickness(r) * 1.5 <= _thickness(q) and r.box.intersects(q.box)]
+                   and _thickness(r) * ratio <= _thickness(q) and r.box.intersects(q.box)]
         if thinner:
             cover = np.zeros((q.box.height, q.box.width), bool)
             for r in thinner:
@@ -294,6 +313,29 @@ def _merge(props: list[Proposal]) -> list[Proposal]:
                 continue
         keep.append(q)
     return keep
+
+
+def _ink_polarity(image: np.ndarray, box: Box, p: Mapping[str, Any]) -> Optional[str]:
+    """``"light"`` or ``"dark"``: which way the strokes in ``box`` stand out from
+    its ground (the median), in the plane where they stand out most; ``None`` when
+    neither tail reaches ``polarity_margin`` times the other."""
+    q = float(p["polarity_percentile"])
+    light = dark = 0.0
+    for plane in contrast_channels(image[box.y0:box.y1, box.x0:box.x1]):
+        lo, ground, hi = np.percentile(plane, (100.0 - q, 50.0, q))
+        light, dark = max(light, hi - ground), max(dark, ground - lo)
+    if light > p["polarity_margin"] * dark:
+        return "light"
+    if dark > p["polarity_margin"] * light:
+        return "dark"
+    return None
+
+
+def _along(union: Box, ink: Box, rotation: int) -> Box:
+    """``union`` cut to the extent of ``ink`` across the reading direction."""
+    if rotation % 180:
+        return Box(ink.x0, union.y0, ink.x1, union.y1)
+    return Box(union.x0, ink.y0, union.x1, ink.y1)
 
 
 def _thickness(q: Proposal) -> int:

@@ -178,10 +178,11 @@ def read_batch(image: np.ndarray, proposals: Sequence[Proposal], engine, *,
         results[i], n = read_proposal(image, prop, engine, settings=cfg)
         calls += n
     calls += _read_lines(lines, proposals, results, engine, cfg)
-    # Second chance for upright lines read poorly: the ground from the line alone.
+    # Second chance for upright lines with a word read poorly (one confident
+    # stray character does not make a line read well): the ground from the line alone.
     retry = []
     for i, _ in lines:
-        if (max((wd.confidence for wd in results[i]), default=0.0) < cfg["retry_below_confidence"]
+        if (min((wd.confidence for wd in results[i]), default=0.0) < cfg["retry_below_confidence"]
                 and _context_disagrees(image, proposals[i], cfg)):
             prep = prepare_crop(image, proposals[i], settings=cfg, own_ground=True)
             if prep is not None and prep.psm == cfg["psm_line"]:

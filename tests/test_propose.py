@@ -107,6 +107,37 @@ def test_dark_text_on_light_ground():
     assert len(props) == 1
 
 
+def light_band(date, time, scale, pitch, font=cv2.FONT_HERSHEY_SIMPLEX):
+    """A white band over a black image with two right-aligned dark lines on it,
+    ``pitch`` pixels apart (the banner of the benchmark's dark-on-light case);
+    the ink boxes of both lines."""
+    img = np.zeros((80, 256), np.uint8)
+    img[:44] = 255
+    boxes = []
+    for k, text in enumerate((date, time)):
+        (w, h), _ = cv2.getTextSize(text, font, scale, 1)
+        boxes.append(draw(img, text, (248 - w, 6 + h + k * pitch), font=font, scale=scale,
+                          color=30))
+    return img, boxes[0], boxes[1]
+
+
+@pytest.mark.parametrize("date,time,scale,pitch", [
+    ("05/30/2020", "16:49:54", 0.49, 16),
+    ("08/28/2025", "08:45:21", 0.49, 18),
+    ("11/26/2018", "10:21:41", 0.44, 16),
+])
+def test_dark_lines_on_a_light_band_are_proposed_one_by_one(date, time, scale, pitch):
+    """The light-polarity map of dark text marks the ground between its letters,
+    which reaches from one line into the next; merged with the line, it made one
+    box over the date and half the time, which reads as neither."""
+    img, top, low = light_band(date, time, scale, pitch)
+    assert top.y1 < low.y0 and low.y1 < 44
+    props = propose_text_regions(img)
+    for ink in (top, low):
+        assert any(p.box.contains(ink) and p.box.height <= 1.5 * ink.height for p in props), \
+            (ink, props)
+
+
 @pytest.mark.parametrize("color", [(255, 255, 0), (0, 255, 0), (0, 255, 255), (40, 90, 255)])
 def test_coloured_text_over_gray_speckle(color):
     gray = fan_image(200, 320, seed=3)

@@ -185,3 +185,15 @@ def test_line_at_the_edge_of_a_white_band_gets_a_second_chance(engine):
     without = dict(ocr_settings(), retry_below_confidence=0)
     words, _ = read_batch(img, props, engine, settings=without)
     assert "18:23:41" not in [w.text for ws in words for w in ws]
+
+
+@pytest.mark.parametrize("text", ["18:23:41", "DOB 12/03/1961"])
+def test_second_chance_when_one_word_is_read_poorly(engine, text):
+    """The first reading of these lines holds a confident stray character ("4" at
+    81) beside garbage: a line is read poorly when any of its words is."""
+    img = np.zeros((80, 240), np.uint8)
+    img[:44] = 255
+    draw(img, text, (6, 41), font=cv2.FONT_HERSHEY_DUPLEX, scale=0.5, color=30)
+    props = [p for p in propose_text_regions(img) if p.box.y0 < 44]
+    words, _ = read_batch(img, props, engine)
+    assert " ".join(w.text for ws in words for w in ws) == text

@@ -1,6 +1,7 @@
 """Read stage with real Tesseract on synthetic crops: text, boxes, rotations, engines."""
 from __future__ import annotations
 
+import re
 import threading
 
 import cv2
@@ -99,6 +100,37 @@ def test_rotated_label_is_read(engine, k, expect_rotation):
     w = next(w for w in words if w.text == "12345678")
     assert w.rotation == expect_rotation
     assert near(w.box, ink, tol=4)
+
+
+@pytest.mark.parametrize("k,expect_rotation", [(1, 90), (3, 270)])
+@pytest.mark.parametrize("name,font,scale", [
+    ("MULLER^LIAM", cv2.FONT_HERSHEY_SIMPLEX, 0.45),
+    ("TANAKA^ELENA", cv2.FONT_HERSHEY_COMPLEX, 0.5),
+])
+def test_rotated_caret_name_is_read_right_way_up(engine, k, expect_rotation, name, font, scale):
+    """The caret sinks Tesseract's word confidence of the upright reading below that
+    of the upside-down one (MULLER*LIAM 0 vs WVITYSTINN 49); its letters are still
+    surer than the misreading's, and those decide which way up the line reads."""
+    strip = np.zeros((30, 200), np.uint8)
+    draw(strip, name, (4, 20), font=font, scale=scale, color=235)
+    img = np.zeros((240, 80), np.uint8)
+    img[20:220, 30:60] = np.rot90(strip, k)
+    props = [p for p in propose_text_regions(img) if p.rotation]
+    assert len(props) == 1
+    words, calls = read_proposal(img, props[0], engine)
+    assert calls == 3  # 90, 270 and unrotated, as before
+    assert words and {w.rotation for w in words} == {expect_rotation}, texts(words)
+    assert re.findall("[A-Z]+", " ".join(texts(words))) == name.split("^")
+
+
+def test_tesserocr_gives_character_confidences(engine):
+    """The word confidence of DOE^JOHN is near 0; its letters are near 100."""
+    img = np.full((50, 200), 255, np.uint8)
+    draw(img, "DOE^JOHN", (8, 34), scale=0.8, color=0, thick=2)
+    words = engine.read_lines(img, psm=7)
+    assert len(words) == 1 and len(words[0].char_confidences) == len(words[0].text)
+    assert words[0].confidence < 50
+    assert sorted(words[0].char_confidences)[1] > 95
 
 
 @pytest.mark.parametrize("color", [(255, 255, 0), (0, 255, 255), (40, 90, 255)])

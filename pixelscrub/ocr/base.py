@@ -16,12 +16,19 @@ __all__ = ["OcrWord", "OcrEngine", "ocr_settings", "tessdata_dir", "check_crop"]
 @dataclass(frozen=True)
 class OcrWord:
     """One word of a crop: its box in CROP coordinates, confidence 0..100 and
-    which text line of the crop it is on (``line``, counted from 0 in reading order)."""
+    which text line of the crop it is on (``line``, counted from 0 in reading order).
+
+    ``char_confidences`` are the confidences of its characters (0..100), where the
+    engine gives them (tesserocr), else empty.  Tesseract's word confidence is not
+    their mean: one unusual glyph (the ``^`` of ``DOE^JOHN``) can sink a word whose
+    letters are all certain to the level of an upside-down misreading.
+    """
 
     text: str
     box: Box
     confidence: float
     line: int = 0
+    char_confidences: tuple[float, ...] = ()
 
 
 @runtime_checkable

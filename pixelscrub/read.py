@@ -114,7 +114,8 @@ def read_proposal(image: np.ndarray, proposal: Proposal, engine, *,
     ``line_id`` counts the lines of this proposal from 0.  Vertical text is read
     both ways up (90 and 270 degrees) and unrotated when ``vertical_try_both`` is
     set, keeping the reading with more characters Tesseract is sure of
-    (:func:`_sure_characters`).
+    (:func:`_sure_characters`) first, then any other reading within
+    ``orientation_keep_within`` of it, on lines of its own.
     """
     cfg = settings or ocr_settings()
     rotations = [proposal.rotation % 360]
@@ -122,8 +123,7 @@ def read_proposal(image: np.ndarray, proposal: Proposal, engine, *,
         # Upward or downward text, or a stack of short horizontal words
         # (which looks like a vertical line to the propose stage).
         rotations += [360 - rotations[0], 0]
-    best: list[Word] = []
-    best_score = -1.0
+    readings: list[tuple[float, list[Word]]] = []
     calls = 0
     for rot in rotations:
         prep = prepare_crop(image, proposal, rotation=rot, settings=cfg)
@@ -131,9 +131,16 @@ def read_proposal(image: np.ndarray, proposal: Proposal, engine, *,
             continue
         found = engine.read_lines(prep.pixels, psm=prep.psm)
         calls += 1
-        score = _sure_characters(found, cfg)
-        if score > best_score:
-            best, best_score = _to_words(found, prep, proposal, cfg), score
+        readings.append((_sure_characters(found, cfg), _to_words(found, prep, proposal, cfg)))
+    if not readings:
+        return [], calls
+    readings.sort(key=lambda r: -r[0])
+    best_score, best = readings[0]
+    # A close call (ROSSI^JOHN upside down reads NHOC.ISSOUY, letters as sure as
+    # the upright ones): keep the runner-up too, the match stage sees both.
+    for score, words in readings[1:]:
+        if words and score >= cfg["orientation_keep_within"] * best_score:
+            best = best + renumber_lines(words, 1 + max((w.line_id for w in best), default=-1))
     return best, calls
 
 

@@ -119,8 +119,28 @@ def test_rotated_caret_name_is_read_right_way_up(engine, k, expect_rotation, nam
     assert len(props) == 1
     words, calls = read_proposal(img, props[0], engine)
     assert calls == 3  # 90, 270 and unrotated, as before
-    assert words and {w.rotation for w in words} == {expect_rotation}, texts(words)
-    assert re.findall("[A-Z]+", " ".join(texts(words))) == name.split("^")
+    best = [w for w in words if w.line_id == 0]  # the winning reading comes first
+    assert best and {w.rotation for w in best} == {expect_rotation}, texts(words)
+    assert re.findall("[A-Z]+", " ".join(texts(best))) == name.split("^")
+
+
+@pytest.mark.parametrize("k,expect_rotation", [(1, 90), (3, 270)])
+@pytest.mark.parametrize("name", ["ROSSI^JOHN", "HOSS^JOHN"])
+def test_close_call_keeps_both_readings(engine, k, expect_rotation, name):
+    """Turned upside down, ROSSI^JOHN reads NHOC.ISSOUY with letters as sure as the
+    upright ones (O, S, H, I, N look alike both ways up): Tesseract's evidence
+    cannot decide, so both readings go on to the match stage."""
+    strip = np.zeros((30, 200), np.uint8)
+    draw(strip, name, (4, 20), scale=0.45, color=235)
+    img = np.zeros((240, 80), np.uint8)
+    img[20:220, 30:60] = np.rot90(strip, k)
+    props = [p for p in propose_text_regions(img) if p.rotation]
+    assert len(props) == 1
+    words, calls = read_proposal(img, props[0], engine)
+    assert calls == 3
+    upright = [w.text for w in words if w.rotation == expect_rotation]
+    assert re.findall("[A-Z]+", " ".join(upright)) == name.split("^"), texts(words)
+    assert len({w.line_id for w in words}) == len({w.rotation for w in words})
 
 
 def test_tesserocr_gives_character_confidences(engine):

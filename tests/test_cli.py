@@ -103,6 +103,17 @@ def test_random_key_warns_once(tmp_path, monkeypatch, capsys):
     assert capsys.readouterr().err.count("random key") == 1
 
 
+def test_short_key_in_environment_is_a_usage_error(tmp_path, monkeypatch, capsys):
+    """A key that is set but too short must not quietly become a random key: the
+    user expects the same pseudonyms on every run."""
+    monkeypatch.setenv("PIXELSCRUB_KEY", "short")
+    src = make_inputs(tmp_path)
+    assert main(["scrub", str(src), "-o", str(tmp_path / "out"), *FAST]) == 2
+    err = capsys.readouterr().err
+    assert "shorter than" in err and "random key" not in err
+    assert not (tmp_path / "out").exists()
+
+
 def test_options_from_args_builds_scrub_options(keyed):
     args = build_parser().parse_args(
         ["scrub", "x", "-o", "y", "--mode", "all-text", "--region", "1,2,3,4@0-2",

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from dataclasses import fields
 from pathlib import Path
 from typing import Any, Optional
@@ -142,7 +143,6 @@ def options_from_cli(args: argparse.Namespace) -> tuple[DeidOptions, Optional[by
     key_file = getattr(args, "key_file", None)
     if key_file:
         return options, load_key(key_file)
-    try:
-        return options, load_key()
-    except ScrubError:
+    if not os.environ.get("PIXELSCRUB_KEY", "").strip():
         return options, None
+    return options, load_key()  # a key that is set but too short is an error, not "no key"

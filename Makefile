@@ -13,7 +13,7 @@ DEMO_OUT ?= demo-out
 setup: system-deps $(STAMP)
 
 # Tesseract is required (OCR); DCMTK and GDCM's tools are the independent decoders and
-# network peers the tests check against.
+# network peers the tests check against; OpenJPH (optional) makes HTJ2K test inputs.
 system-deps:
 	@missing=""; \
 	command -v tesseract >/dev/null || missing="$$missing tesseract-ocr tesseract-ocr-eng"; \
@@ -28,6 +28,13 @@ system-deps:
 	    echo "pixelscrub needs these Debian packages, please run: sudo apt-get install$$missing"; exit 1; \
 	  fi; \
 	fi
+	@# OpenJPH encodes the HTJ2K test inputs; older releases lack the package, so it is optional.
+	@command -v ojph_compress >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjph-tools >/dev/null 2>&1 || \
+	    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjph-tools >/dev/null 2>&1; } || \
+	    echo "note: openjph-tools not available, the HTJ2K tests will be skipped"; \
+	  else echo "note: install openjph-tools to run the HTJ2K tests"; fi; }
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

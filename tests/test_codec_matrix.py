@@ -273,3 +273,64 @@ def test_gdcm_fallback_matches_dcmtk(tmp_path):
     raw = tmp_path / "dcmtk.dcm"
     subprocess.run([_tool("dcmdjpeg"), str(src), str(raw)], check=True, capture_output=True)
     np.testing.assert_array_equal(ours, read_dataset(raw).pixel_array)
+
+
+def _netpbm(frame: np.ndarray, path) -> None:
+    """A PGM/PPM file of ``frame`` (16-bit big-endian samples above 8 bits)."""
+    top = int(frame.max())
+    maxval = 255 if top <= 255 else (1 << int(top).bit_length()) - 1
+    magic = b"P6" if frame.ndim == 3 else b"P5"
+    h, w = frame.shape[:2]
+    data = frame.astype(">u2" if maxval > 255 else np.uint8).tobytes()
+    path.write_bytes(magic + f"\n{w} {h}\n{maxval}\n".encode() + data)
+
+
+def htj2k_input(kind: str, tmp_path):
+    """``kind`` stored as HTJ2K lossless, each frame encoded by OpenJPH's ojph_compress
+    (a codec library pixelscrub does not use)."""
+    from pydicom.encaps import encapsulate
+    ds = synthetic(kind)
+    original = ds.pixel_array
+    fragments = []
+    for k, frame in enumerate(original):
+        src = tmp_path / (f"f{k}.ppm" if frame.ndim == 3 else f"f{k}.pgm")
+        _netpbm(frame, src)
+        dst = tmp_path / f"f{k}.j2c"
+        subprocess.run([_tool("ojph_compress"), "-i", str(src), "-o", str(dst),
+                        "-reversible", "true", "-colour_trans", "false"],
+                       check=True, capture_output=True)
+        fragments.append(dst.read_bytes())
+    ds.PixelData = encapsulate(fragments)
+    ds["PixelData"].VR = "OB"
+    ds.file_meta.TransferSyntaxUID = uid.HTJ2KLossless
+    return _save(ds, tmp_path / "in-htj2k.dcm"), original
+
+
+@pytest.mark.parametrize("kind", ["mono8", "mono12", "rgb"])
+def test_htj2k_is_decoded_and_written_as_jpeg2000_lossless(kind, tmp_path):
+    """No Python encoder writes HTJ2K: the output is JPEG 2000 lossless, with a note,
+    outside the box identical to what OpenJPH encoded, and GDCM reads it the same."""
+    src, original = htj2k_input(kind, tmp_path)
+    ds = read_dataset(src)
+    a = list(iter_frames(ds))
+    np.testing.assert_array_equal(np.stack(a), original)  # openjpeg decodes OpenJPH's HTJ2K
+    info = image_info(ds)
+    plan = plan_redactions([Hit(BOX, "pattern:date", frames=(1,))], info, margin=2)
+    new, result = redact_dataset(ds, plan, workdir=str(tmp_path))
+    out_path = tmp_path / "out.dcm"
+    write_atomic(new, out_path)
+    release(new)
+    out = read_dataset(out_path)
+    assert out.file_meta.TransferSyntaxUID == uid.JPEG2000Lossless
+    assert any("HTJ2K" in n for n in result.notes)
+    b = list(iter_frames(out))
+    np.testing.assert_array_equal(a[0], b[0])
+    grown = BOX.expand(2, info.columns, info.rows)
+    inside = np.zeros((info.rows, info.columns), bool)
+    inside[grown.y0:grown.y1, grown.x0:grown.x1] = True
+    np.testing.assert_array_equal(a[1][~inside], b[1][~inside])
+    assert (b[1][inside] == np.asarray(fill_value(image_info(out)))).all()
+    ind = independent_decode(out_path, tmp_path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        np.testing.assert_array_equal(out.pixel_array, ind.pixel_array)

@@ -1,7 +1,8 @@
 """Text rendering for synthetic burned-in annotations, with exact ink masks.
 
 Only OpenCV's built-in Hershey vector fonts are used, so a fresh machine renders
-exactly the same pixels without any font package. Glyphs are drawn into a coverage
+exactly the same pixels without any font package, given the same OpenCV release: glyph
+widths change between releases, hence the pin in pyproject.toml. Glyphs are drawn into a coverage
 map (0..1) first; the caller blends it into the image and keeps the pixels at least
 half covered as the item's ink mask.
 """

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -17,14 +18,25 @@ __all__ = ["MODELS_VERSION", "models_dir", "load_json", "load_words"]
 MODELS_VERSION = "v1"
 
 
-def models_dir(version: str = MODELS_VERSION) -> Path:
-    """The folder holding asset ``version``: ``$PIXELSCRUB_MODELS`` or the repo's ``models/``."""
+def _model_roots() -> list[Path]:
+    """Where ``models/`` may be: ``$PIXELSCRUB_MODELS`` alone when set; else the
+    checkout's ``models/`` (source tree, editable install), then the copy a wheel
+    installs under ``<prefix>/share/pixelscrub/models`` (pyproject's data-files)."""
     root = os.environ.get("PIXELSCRUB_MODELS")
-    base = Path(root) if root else Path(__file__).resolve().parent.parent / "models"
-    folder = base / version
-    if not folder.is_dir():
-        raise FileNotFoundError(f"pixelscrub models folder not found: {folder}")
-    return folder
+    if root:
+        return [Path(root)]
+    return [Path(__file__).resolve().parent.parent / "models",
+            Path(sys.prefix) / "share" / "pixelscrub" / "models"]
+
+
+def models_dir(version: str = MODELS_VERSION) -> Path:
+    """The folder holding asset ``version`` (see :func:`_model_roots`)."""
+    roots = _model_roots()
+    for base in roots:
+        if (base / version).is_dir():
+            return base / version
+    tried = ", ".join(str(base / version) for base in roots)
+    raise FileNotFoundError(f"pixelscrub models folder not found (looked in {tried})")
 
 
 @lru_cache(maxsize=None)

@@ -213,11 +213,30 @@ def _canonical(value: Any) -> Any:
     return repr(value)
 
 
+def _content_hash(paths: Iterable[Path]) -> str:
+    """sha256 over the names and bytes of ``paths`` ("missing" for one that cannot be read)."""
+    h = hashlib.sha256()
+    for path in paths:
+        h.update(path.name.encode() + b"\0")
+        try:
+            h.update(path.read_bytes())
+        except OSError:
+            h.update(b"\0missing")
+    return h.hexdigest()
+
+
 def options_hash(options: ScrubOptions) -> str:
-    """A hash of everything that changes an output (the key enters only hashed)."""
+    """A hash of everything that changes an output (the key enters only hashed):
+    the options, the version, the detection assets in models/ and the content of a
+    pseudonym table, so a re-run after editing either redoes the files."""
+    from .assets import models_dir
     data = _canonical(options)
     data.pop("log_phi", None)
     data["version"] = __version__
+    if options.pixels and options.mode != "regions-only":
+        data["models"] = _content_hash(sorted(models_dir().iterdir()))
+    if options.deid is not None and options.deid.pseudonym_csv:
+        data["pseudonym_table"] = _content_hash([Path(options.deid.pseudonym_csv)])
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
 

@@ -114,6 +114,30 @@ def test_resume_skips_done_files_and_redoes_changed_ones(tmp_path):
     assert run(src, out, options=other, resume=False).files_out == 3
 
 
+def test_edited_models_or_pseudonym_table_redo_the_files(tmp_path, monkeypatch):
+    """Resume compares more than flags: a changed allowlist (models/) or pseudonym
+    table changes what a file's output would be, so finished files are redone."""
+    from pixelscrub.assets import models_dir
+    from pixelscrub.header import DeidOptions
+    models = tmp_path / "models"
+    shutil.copytree(models_dir().parent, models)
+    monkeypatch.setenv("PIXELSCRUB_MODELS", str(models))
+    phi = ScrubOptions(mode="phi", key=KEY)
+    before = options_hash(phi)
+    assert options_hash(phi) == before
+    with open(models / "v1" / "allowlist.txt", "a") as f:
+        f.write("LIVER\n")
+    assert options_hash(phi) != before
+    assert options_hash(OPTS) == options_hash(OPTS)  # regions-only reads no models
+    table = tmp_path / "pseudonyms.csv"
+    table.write_text("original,pseudonym\nDOE^JOHN,PS-1\n")
+    named = ScrubOptions(mode="regions-only", regions=OPTS.regions, key=KEY,
+                         deid=DeidOptions(pseudonym_csv=str(table)))
+    first = options_hash(named)
+    table.write_text("original,pseudonym\nDOE^JOHN,PS-2\n")
+    assert options_hash(named) != first
+
+
 def test_options_hash_is_stable_and_hides_the_key():
     a = options_hash(OPTS)
     assert a == options_hash(ScrubOptions(mode="regions-only", regions=(parse_region("0,0,8,8"),),

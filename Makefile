@@ -31,7 +31,6 @@ system-deps:
 	@# OpenJPH encodes the HTJ2K test inputs; older releases lack the package, so it is optional.
 	@command -v ojph_compress >/dev/null || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjph-tools >/dev/null 2>&1 || \
 	    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjph-tools >/dev/null 2>&1; } || \
 	    echo "note: openjph-tools not available, the HTJ2K tests will be skipped"; \
 	  else echo "note: install openjph-tools to run the HTJ2K tests"; fi; }

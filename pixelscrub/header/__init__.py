@@ -42,6 +42,8 @@ __all__ = [
 
 #: A shorter secret could be guessed, and with it every pseudonym and UID.
 MIN_KEY_BYTES = 16
+#: The environment variable the key is read from when no key file is given.
+KEY_ENV = "PIXELSCRUB_KEY"
 
 _COUNTS = ("removed", "emptied", "dummied", "kept", "cleaned", "uids_replaced",
            "private_removed", "pseudonymized")
@@ -63,7 +65,7 @@ class HeaderReport:
                 "notes": list(self.notes), "method_codes": list(self.method_codes)}
 
 
-def load_key(path: Optional[str] = None, env: str = "PIXELSCRUB_KEY") -> bytes:
+def load_key(path: Optional[str] = None, env: str = KEY_ENV) -> bytes:
     """The secret from a file (``path``) or the environment variable ``env``.
 
     Never from the command line, where other users can read it.  Raises

@@ -125,7 +125,7 @@ def options_from_cli(args: argparse.Namespace) -> tuple[DeidOptions, Optional[by
     The key comes from ``--key-file`` or ``$PIXELSCRUB_KEY``; None when neither
     is set (the CLI then decides whether a random per-run key is acceptable).
     """
-    from . import load_key
+    from . import KEY_ENV, load_key
 
     kwargs: dict[str, Any] = {}
     if getattr(args, "deid_config", None):
@@ -143,6 +143,6 @@ def options_from_cli(args: argparse.Namespace) -> tuple[DeidOptions, Optional[by
     key_file = getattr(args, "key_file", None)
     if key_file:
         return options, load_key(key_file)
-    if not os.environ.get("PIXELSCRUB_KEY", "").strip():
+    if not os.environ.get(KEY_ENV, "").strip():
         return options, None
     return options, load_key()  # a key that is set but too short is an error, not "no key"

@@ -30,7 +30,8 @@ from typing import Callable, Iterable, Optional
 from .errors import ScrubError
 from .options import ScrubOptions
 from .records import FileAudit
-from .worker import Task, death_reason, failed_audit, limit_memory, run_task
+from .worker import (START_GRACE, STARTED, Task, death_reason, failed_audit, limit_memory,
+                     run_task)
 
 __all__ = ["run_on_cluster", "run_isolated"]
 
@@ -125,15 +126,20 @@ class _Helper:
             _send(self.proc.stdin, (scrub, task, options))
         except OSError:
             return None, death_reason(self.proc.wait())
-        deadline = time.monotonic() + timeout if timeout else None
+        # The timeout counts from the helper's STARTED (a fresh helper imports first).
+        deadline = time.monotonic() + START_GRACE + timeout if timeout else None
         while True:
             left = None if deadline is None else max(0.0, deadline - time.monotonic())
             ready, _, _ = select.select([self.proc.stdout], [], [], left)
             if ready:
                 try:
-                    return _recv(self.proc.stdout), None
+                    msg = _recv(self.proc.stdout)
                 except (EOFError, pickle.UnpicklingError):
                     return None, death_reason(self.proc.wait())
+                if msg == STARTED:
+                    deadline = time.monotonic() + timeout if timeout else None
+                    continue
+                return msg, None
             if deadline is not None and time.monotonic() >= deadline:
                 self.kill()
                 return None, f"timed out after {timeout:g} s"
@@ -177,6 +183,7 @@ def _serve() -> None:
             scrub, task, options = _recv(proto_in)
         except EOFError:
             return
+        _send(proto_out, STARTED)
         _send(proto_out, run_task(scrub, task, options))
 
 

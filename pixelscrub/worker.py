@@ -23,10 +23,17 @@ from typing import Callable, Iterable, Optional
 from .options import ScrubOptions
 from .records import FileAudit
 
-__all__ = ["Task", "run_task", "run_local", "failed_audit", "death_reason", "limit_memory"]
+__all__ = ["STARTED", "START_GRACE", "Task", "run_task", "run_local", "failed_audit", "death_reason", "limit_memory"]
 
 #: Modules the fork server imports once, so a replacement worker starts quickly.
 _PRELOAD = ["pixelscrub.pipeline", "numpy", "pydicom"]
+
+#: A worker sends this when it starts a file: the per-file timeout counts from then,
+#: so a worker (or a loaded machine) that is slow to start does not eat a file's time.
+STARTED = "started"
+
+#: How long a worker may take to start a file it was given before it counts as hung.
+START_GRACE = 120.0
 
 
 @dataclass(frozen=True)
@@ -89,6 +96,7 @@ def _worker_main(conn, scrub: Callable, single_thread: bool, max_memory: Optiona
         if msg is None:
             return
         task, options = msg
+        conn.send(STARTED)
         conn.send((task.index, run_task(scrub, task, options)))
 
 
@@ -101,12 +109,17 @@ class _Worker:
         self.proc.start()
         child.close()
         self.task: Optional[Task] = None
+        self.timeout: Optional[float] = None
         self.deadline = float("inf")
 
     def give(self, task: Task, options: ScrubOptions, timeout: Optional[float]) -> None:
-        self.task = task
-        self.deadline = time.monotonic() + timeout if timeout else float("inf")
+        self.task, self.timeout = task, timeout
+        self.deadline = time.monotonic() + START_GRACE + timeout if timeout else float("inf")
         self.conn.send((task, options))
+
+    def started(self) -> None:
+        if self.timeout:
+            self.deadline = time.monotonic() + self.timeout
 
     def kill(self) -> None:
         if self.proc.is_alive():
@@ -175,9 +188,13 @@ def run_local(tasks: Iterable[Task], options: ScrubOptions, on_result: Callable[
                 task = w.task
                 if w.conn in ready:
                     try:
-                        _, audit = w.conn.recv()
+                        msg = w.conn.recv()
                     except (EOFError, OSError):
-                        audit = None
+                        msg = None
+                    if msg == STARTED:
+                        w.started()
+                        continue
+                    audit = msg[1] if msg is not None else None
                     if audit is not None:
                         w.task = None
                         on_result(task, audit)

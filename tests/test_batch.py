@@ -31,8 +31,11 @@ def crashing_scrub(src, dst, options, *, workdir=None):
 
 
 def slow_scrub(src, dst, options, *, workdir=None):
-    """Hangs on files named slow*."""
+    """Hangs on files named slow*, after touching $PIXELSCRUB_TEST_HANGING (if set) so
+    a test can wait for that event instead of guessing with a sleep."""
     if Path(src).name.startswith("slow"):
+        if os.environ.get("PIXELSCRUB_TEST_HANGING"):
+            Path(os.environ["PIXELSCRUB_TEST_HANGING"]).touch()
         time.sleep(60)
     return scrub_file(src, dst, options, workdir=workdir)
 
@@ -164,11 +167,11 @@ def test_timeout_kills_the_file_not_the_batch(tmp_path):
     src = tree(tmp_path, ("a.dcm", "slow.dcm", "b.dcm"))
     out = tmp_path / "out"
     start = time.monotonic()
-    summary = run(src, out, scrub=slow_scrub, timeout=1.5)
+    summary = run(src, out, scrub=slow_scrub, timeout=5)
     assert time.monotonic() - start < 30
     assert summary.failed == 1 and summary.files_out == 2
     rec = [r for r in records(default_report_path(out)) if r.get("input", "").endswith("slow.dcm")]
-    assert rec[0]["error"].endswith("timed out after 1.5 s")
+    assert rec[0]["error"].endswith("timed out after 5 s")
     assert not (out / "slow.dcm").exists()
 
 
@@ -269,13 +272,30 @@ def test_discover_names_collisions_and_duplicates(tmp_path):
     assert len(problems) == 1 and "already taken" in problems[0].error
 
 
+def _wait_for(path: Path, proc) -> None:
+    """Block until ``path`` exists (the worker reached the hanging file), or fail."""
+    deadline = time.monotonic() + 120
+    while not path.exists():
+        assert proc.poll() is None, proc.communicate()[1]
+        assert time.monotonic() < deadline, "the batch never reached the hanging file"
+        time.sleep(0.05)
+
+
+# A child started from a shell without job control (CI, `make test &`) inherits SIGINT
+# ignored, and Python then installs no KeyboardInterrupt handler: Ctrl-C on a terminal
+# reaches a foreground process whose SIGINT is not ignored, so the child restores that.
+_RESTORE_SIGINT = "import signal; signal.signal(signal.SIGINT, signal.default_int_handler)\n"
+
+
 def test_ctrl_c_keeps_finished_files_and_resumes(tmp_path):
     import subprocess
     import sys
     src = tree(tmp_path, ("a.dcm", "b.dcm", "c.dcm", "slow.dcm"))
     out = tmp_path / "out"
     report = default_report_path(out)
+    hanging = tmp_path / "hanging"
     script = (
+        _RESTORE_SIGINT +
         "import sys; sys.path[:0] = sys.argv[1:3]\n"
         "from test_batch import slow_scrub, OPTS\n"
         "from pixelscrub.batch import run_batch\n"
@@ -283,13 +303,9 @@ def test_ctrl_c_keeps_finished_files_and_resumes(tmp_path):
         "sys.exit(3 if s.interrupted else 0)\n")
     tests_dir, root = str(Path(__file__).parent), str(Path(__file__).parents[1])
     proc = subprocess.Popen([sys.executable, "-c", script, tests_dir, root, str(src), str(out)],
-                            start_new_session=True, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:  # wait until a, b, c are done and slow.dcm hangs
-        if report.exists() and len(report.read_text().splitlines()) >= 3:
-            break
-        time.sleep(0.1)
-    time.sleep(0.3)
+                            start_new_session=True, stderr=subprocess.PIPE, text=True,
+                            env=dict(os.environ, PIXELSCRUB_TEST_HANGING=str(hanging)))
+    _wait_for(hanging, proc)  # a, b, c are done (one worker, in order) and slow.dcm hangs
     os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C on a terminal does
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 3, err
@@ -340,14 +356,13 @@ def test_sigterm_to_the_command_stops_like_ctrl_c(tmp_path):
         "sys.exit(main(['scrub', sys.argv[3], '-o', sys.argv[4], '-j', '1', '--mode', "
         "'regions-only', '--progress', 'none']))\n")
     tests_dir, root = str(Path(__file__).parent), str(Path(__file__).parents[1])
+    hanging = tmp_path / "hanging"
     proc = subprocess.Popen([sys.executable, "-c", script, tests_dir, root, str(src), str(out)],
                             stderr=subprocess.PIPE, text=True,
-                            env=dict(os.environ, PIXELSCRUB_KEY="x" * 32))
+                            env=dict(os.environ, PIXELSCRUB_KEY="x" * 32,
+                                     PIXELSCRUB_TEST_HANGING=str(hanging)))
     report = default_report_path(out)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and not (report.exists() and report.read_text()):
-        time.sleep(0.1)
-    time.sleep(0.3)
+    _wait_for(hanging, proc)  # a.dcm is done and slow.dcm hangs
     proc.terminate()
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err

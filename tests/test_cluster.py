@@ -93,7 +93,7 @@ def test_crashing_and_hanging_files_fail_alone_on_the_cluster(tmp_path, cluster)
 
     (src / "slow.dcm").write_bytes((src / "a.dcm").read_bytes())
     slow = run_batch([src], tmp_path / "out2", opts, scheduler=cluster.scheduler_address,
-                     progress="none", scrub=slow_scrub, timeout=2)
+                     progress="none", scrub=slow_scrub, timeout=5)
     assert slow.failed == 1 and slow.files_out == 5
 
 

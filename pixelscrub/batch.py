@@ -16,7 +16,11 @@ cluster).  What it guarantees:
   both hashes match.  The journal holds hashes only, no paths or PHI;
 * a file that fails gets a one-line reason on stderr and in the report, is never
   written as output (a stale output of an earlier run is removed), and with a
-  quarantine folder is copied there (the input stays where it is).
+  quarantine folder is copied there (the input stays where it is);
+* only certified outputs land in the output folder: a file whose pixels could
+  not be checked in full (``unverified``: a frame not checked, a text line that
+  stayed unreadable) is written to ``OUTDIR-unverified/`` (or ``unverified=``)
+  at the same relative path, never beside the clean ones.
 """
 from __future__ import annotations
 
@@ -37,12 +41,12 @@ from typing import Any, Callable, Iterable, Optional, TextIO
 from . import __version__
 from .errors import ScrubError
 from .options import ScrubOptions
-from .records import FileAudit
+from .records import OUTPUT_STATUSES, FileAudit
 from .report import ReportWriter, RunSummary
 from .worker import Task, failed_audit, run_local
 
 __all__ = ["Job", "discover", "check_layout", "options_hash", "run_batch",
-           "default_report_path", "PARTIAL_DIR", "JOURNAL_NAME"]
+           "default_report_path", "default_unverified_path", "PARTIAL_DIR", "JOURNAL_NAME"]
 
 PARTIAL_DIR = ".pixelscrub-partial"
 JOURNAL_NAME = ".pixelscrub-journal.jsonl"
@@ -76,15 +80,23 @@ def default_report_path(outdir) -> Path:
     return out.parent / f"{out.name}-report.jsonl"
 
 
+def default_unverified_path(outdir) -> Path:
+    """``OUTDIR-unverified`` beside the output folder: outputs that are not
+    certified clean stay out of a folder that may feed a PACS."""
+    out = Path(os.path.abspath(outdir))
+    return out.parent / f"{out.name}-unverified"
+
+
 def check_layout(inputs: Iterable, outdir, *, report=None, quarantine=None, reid_map=None,
-                 log_phi: bool = False) -> None:
+                 log_phi: bool = False, unverified=None) -> None:
     """Refuse runs that could write into the input tree or mix failures with outputs.
 
     Nothing that holds PHI may travel with the outputs: not the quarantine (raw
     inputs), not the re-identification map, not a report written with ``log_phi``.
     """
     out = _real(outdir)
-    extras = (("report", report), ("quarantine", quarantine), ("re-identification map", reid_map))
+    extras = (("report", report), ("quarantine", quarantine), ("re-identification map", reid_map),
+              ("unverified folder", unverified))
     for name, extra in (("re-identification map", reid_map),
                         ("report (written with --log-phi)", report if log_phi else None)):
         if extra is not None and _inside(_real(extra), out):
@@ -109,10 +121,11 @@ def check_layout(inputs: Iterable, outdir, *, report=None, quarantine=None, reid
             for name, extra in extras:
                 if extra is not None and _real(extra) == real:
                     raise _usage(f"{extra}: {name} path is an input file")
-    if quarantine is not None:
-        q = _real(quarantine)
-        if _inside(q, out) or _inside(out, q):
-            raise _usage(f"{quarantine}: quarantine folder overlaps output folder {outdir}")
+    for name, folder in (("quarantine", quarantine), ("unverified", unverified)):
+        if folder is not None:
+            q = _real(folder)
+            if _inside(q, out) or _inside(out, q):
+                raise _usage(f"{folder}: {name} folder overlaps output folder {outdir}")
     if report is not None and _real(report).is_dir():
         raise _usage(f"{report}: report path is a folder")
 
@@ -277,24 +290,36 @@ class _Journal:
             except (ValueError, KeyError, TypeError):
                 continue  # a line cut short by a crash
 
-    def is_done(self, rel: str, input_hash: Optional[str], dst: Path) -> bool:
+    def finished(self, rel: str, input_hash: Optional[str], roots: dict[str, Path]
+                 ) -> Optional[tuple[str, Path]]:
+        """(status, output) of ``rel`` if an earlier run finished it from the same
+        input and options and its output is still there, else None.  ``roots``
+        maps a status to the folder its outputs go to."""
         rec = self.done.get(_rel_key(rel))
         if not rec or input_hash is None or rec.get("in") != input_hash:
-            return False
+            return None
+        status = rec.get("status")
+        if status not in roots:
+            return None
+        dst = roots[status] / rel
         try:
-            return dst.is_file() and dst.stat().st_size == rec.get("size")
+            if dst.is_file() and dst.stat().st_size == rec.get("size"):
+                return status, dst
         except OSError:
-            return False
+            pass
+        return None
 
     def ours(self, rel: str) -> bool:
         return _rel_key(rel) in self.done
 
-    def record(self, rel: str, input_hash: Optional[str], dst: Path, status: str) -> None:
+    def record(self, rel: str, input_hash: Optional[str], dst: Optional[Path], status: str) -> None:
         """Note a finished output; if the disk is full the output stays valid and a
         re-run simply redoes it, so a write error here only warns."""
+        if status == "failed" and not self.ours(rel):
+            return
         rec = {"out": _rel_key(rel), "in": input_hash, "status": status}
         try:
-            rec["size"] = dst.stat().st_size if status != "failed" else None
+            rec["size"] = dst.stat().st_size if dst is not None else None
             self.done[rec["out"]] = rec
             self._fh.write(json.dumps(rec) + "\n")
             self._fh.flush()
@@ -374,20 +399,24 @@ class _Books:
     """Everything done when one file is finished: place it, journal it, report it."""
 
     def __init__(self, out: Path, journal: _Journal, writer: ReportWriter, pbar: _Progress,
-                 summary: RunSummary, *, quarantine: Optional[Path], checking: bool):
+                 summary: RunSummary, *, quarantine: Optional[Path], unverified: Path):
         self.out, self.journal, self.writer, self.pbar = out, journal, writer, pbar
-        self.summary, self.quarantine, self.checking = summary, quarantine, checking
+        self.summary, self.quarantine = summary, quarantine
+        #: where the outputs of each status go: only certified ones in OUTDIR
+        self.roots = {"clean": out, "written": out, "unverified": unverified}
         self.jobs: dict[int, tuple[Job, Optional[str]]] = {}
 
     def on_result(self, task: Task, audit: FileAudit) -> None:
         """A worker's result: rename a good output into place, drop anything else."""
         job, ihash = self.jobs[task.index]
         audit.input = job.src
-        if audit.status in ("clean", "written"):
-            problem = _place(Path(task.tmp), self.out, job.rel)
+        if audit.status in OUTPUT_STATUSES:
+            root = self.roots[audit.status]
+            problem = _place(Path(task.tmp), root, job.rel)
             if problem is None:
-                audit.output = str(self.out / job.rel)
-                self.journal.record(job.rel, ihash, self.out / job.rel, audit.status)
+                audit.output = str(root / job.rel)
+                self._forget_stale(audit, job, keep=root)
+                self.journal.record(job.rel, ihash, root / job.rel, audit.status)
             else:
                 audit.status, audit.output = "failed", None
                 audit.error = f"{job.src}: {problem}"
@@ -403,34 +432,50 @@ class _Books:
             self.pbar.message(f"pixelscrub: {audit.error}")
             if job is not None:
                 self._forget_stale(audit, job)
+                self.journal.record(job.rel, None, None, "failed")
                 if self.quarantine is not None:
                     problem = _quarantine(job.src, job.rel, self.quarantine)
                     audit.notes.append(problem or "copied to quarantine")
-        elif audit.status == "written" and self.checking:
-            self.pbar.message(f"pixelscrub: {audit.input}: written, but only "
-                              f"{audit.frames_checked} of {audit.frames} frames could be "
-                              "checked for burned-in text")
-        self.summary.add(audit, checking=self.checking)
+        elif audit.status == "unverified":
+            self.pbar.message(f"pixelscrub: {audit.input}: not certified, written to "
+                              f"{audit.output}: {_why_unverified(audit)}")
+        self.summary.add(audit)
         self.writer.write(audit)
         self.pbar.step(audit.status == "failed")
 
-    def _forget_stale(self, audit: FileAudit, job: Job) -> None:
-        stale = self.out / job.rel
-        if self.journal.ours(job.rel) and stale.is_file():
+    def _forget_stale(self, audit: FileAudit, job: Job, keep: Optional[Path] = None) -> None:
+        """Remove this file's output of an earlier run from every folder but ``keep``
+        (a file once clean, now unverified, must not stay among the clean ones)."""
+        if not self.journal.ours(job.rel):
+            return
+        for root in {r for r in self.roots.values() if r != keep}:
+            stale = root / job.rel
+            if not stale.is_file():
+                continue
             try:
                 stale.unlink()
-                self.journal.record(job.rel, None, stale, "failed")
                 audit.notes.append("output of an earlier run removed")
             except OSError as exc:
                 audit.notes.append(f"output of an earlier run could not be removed "
                                    f"({exc.strerror})")
 
 
+def _why_unverified(audit: FileAudit) -> str:
+    """Counts only (no PHI): what kept the file from being certified."""
+    why = []
+    if audit.frames_checked < audit.frames:
+        why.append(f"{audit.frames_checked} of {audit.frames} frames checked")
+    if audit.review:
+        why.append(f"{len(audit.review)} text region(s) could not be read")
+    return "; ".join(why) or "not every text region could be checked"
+
+
 def run_batch(inputs: Iterable, outdir, options: ScrubOptions = ScrubOptions(), *,
               jobs: Optional[int] = None, report=None, quarantine=None, resume: bool = True,
               timeout: Optional[float] = 1800.0, scheduler: Optional[str] = None,
               progress: str = "auto", stream: TextIO = None,
-              scrub: Optional[Callable] = None, max_memory: Optional[int] = None) -> RunSummary:
+              scrub: Optional[Callable] = None, max_memory: Optional[int] = None,
+              unverified=None) -> RunSummary:
     """Scrub every file under ``inputs`` into ``outdir``; returns the run's summary.
 
     ``jobs`` worker processes (default: all cores) or, with ``scheduler``, the Dask
@@ -438,7 +483,9 @@ def run_batch(inputs: Iterable, outdir, options: ScrubOptions = ScrubOptions(), 
     :func:`default_report_path`; ``False`` for none).  ``timeout`` is per file in
     seconds (``None``: no limit).  ``progress`` is ``"auto"``, ``"bar"``,
     ``"lines"`` or ``"none"``.  ``max_memory`` caps each worker's address space in
-    bytes (a file that needs more fails as out of memory).  ``scrub`` defaults to
+    bytes (a file that needs more fails as out of memory).  ``unverified`` is the
+    folder for outputs that are not certified (default
+    :func:`default_unverified_path`).  ``scrub`` defaults to
     :func:`pixelscrub.pipeline.scrub_file`.  Raises :class:`ScrubError` (reason
     ``"usage"``) before doing anything if the layout is unsafe.  Ctrl-C stops the
     run with ``interrupted`` set; finished files stay and a re-run resumes.
@@ -448,8 +495,10 @@ def run_batch(inputs: Iterable, outdir, options: ScrubOptions = ScrubOptions(), 
     if not inputs:
         raise _usage("no input files or folders given")
     report = default_report_path(outdir) if report is None else (report or None)
+    unverified = default_unverified_path(outdir) if unverified is None else unverified
     check_layout(inputs, outdir, report=report, quarantine=quarantine,
-                 reid_map=getattr(options.deid, "reid_map", None), log_phi=options.log_phi)
+                 reid_map=getattr(options.deid, "reid_map", None), log_phi=options.log_phi,
+                 unverified=unverified)
     if scrub is None:
         from .pipeline import scrub_file as scrub
 
@@ -472,16 +521,17 @@ def run_batch(inputs: Iterable, outdir, options: ScrubOptions = ScrubOptions(), 
         pbar = _Progress(len(found) + len(problems), stream or sys.stderr, progress)
         books = _Books(out, journal, writer, pbar, summary,
                        quarantine=Path(os.path.abspath(quarantine)) if quarantine else None,
-                       checking=options.pixels and options.mode != "regions-only")
+                       unverified=Path(os.path.abspath(unverified)))
         for audit in problems:
             books.finish(audit, None)
         ohash, tasks = options_hash(options), []
         for i, job in enumerate(found):
             ihash = _input_hash(job.src, ohash)
-            if resume and journal.is_done(job.rel, ihash, out / job.rel):
-                books.finish(FileAudit(input=job.src, output=str(out / job.rel), status="skipped",
-                                       notes=["done in an earlier run with the same input and "
-                                              "options"]), job)
+            done = journal.finished(job.rel, ihash, books.roots) if resume else None
+            if done is not None:
+                books.finish(FileAudit(input=job.src, output=str(done[1]), status="skipped",
+                                       notes=[f"done ({done[0]}) in an earlier run with the same "
+                                              "input and options"]), job)
                 continue
             tasks.append(Task(i, os.path.abspath(job.src), str(partial / f"{i}.dcm"), str(partial)))
             books.jobs[i] = (job, ihash)
@@ -551,7 +601,17 @@ def _place(tmp: Path, out: Path, rel: str) -> Optional[str]:
             _remove(tmp)
             return f"cannot write output {dst}: a folder is in the way"
         os.chmod(tmp, _FILE_MODE)  # the temp file was private; the output gets the usual mode
-        os.replace(tmp, dst)
+        try:
+            os.replace(tmp, dst)
+        except OSError as exc:
+            if exc.errno != errno.EXDEV:
+                raise
+            # another filesystem (an --unverified folder elsewhere): copy beside, then rename
+            beside = dst.with_name(f".{dst.name}.pixelscrub-tmp")
+            shutil.copyfile(tmp, beside)
+            os.chmod(beside, _FILE_MODE)
+            os.replace(beside, dst)
+            _remove(tmp)
         return None
     except OSError as exc:
         _remove(tmp)

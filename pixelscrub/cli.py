@@ -53,6 +53,13 @@ def _add_scrub_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-pixels", type=_positive_int, default=ScrubOptions.max_pixels, metavar="N",
                    help="refuse images with more than N samples (rows x columns x frames x "
                         "samples) before decoding (default %(default)s)")
+    p.add_argument("--max-frame-pixels", type=_positive_int, default=ScrubOptions.max_frame_pixels,
+                   metavar="N", help="refuse images whose frames hold more than N samples "
+                                     "(rows x columns x samples) before decoding (default %(default)s)")
+    p.add_argument("--redact-unread", action="store_true",
+                   help="black out text lines that stay unreadable after every retry, so "
+                        "the file can be certified (default: such a file is written as "
+                        "unverified, apart from the clean ones)")
     p.add_argument("--ocr-engine", default="auto", metavar="NAME",
                    help="OCR engine: auto (default), tesserocr or pytesseract")
     p.add_argument("--log-phi", action="store_true",
@@ -73,8 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
                                    "mirroring relative paths. Re-running the same command "
                                    "skips files already done.",
                        epilog="Exit status: 0 every file written (in phi and all-text mode also "
-                              "every frame checked), 1 some files failed or could not be fully "
-                              "checked (see the report), 2 usage error, 130 interrupted.")
+                              "certified: every frame checked, every text line read or "
+                              "redacted), 1 some files failed or are unverified (see the "
+                              "report), 2 usage error, 130 interrupted.")
     s.add_argument("inputs", nargs="+", metavar="INPUT", help="DICOM files or folders")
     s.add_argument("-o", "--output", required=True, metavar="OUTDIR",
                    help="output folder (must not be inside an input folder)")
@@ -90,6 +98,11 @@ def build_parser() -> argparse.ArgumentParser:
                         ".pixelscrub-journal.jsonl)")
     s.add_argument("--quarantine", metavar="DIR",
                    help="copy inputs that failed here (mirroring paths; inputs are never moved)")
+    s.add_argument("--unverified", metavar="DIR",
+                   help="where outputs go whose pixels could not be checked in full (a frame "
+                        "not checked, a text line unreadable): they are not certified and "
+                        "never land beside the clean ones (default: OUTDIR-unverified "
+                        "beside OUTDIR)")
     s.add_argument("--timeout", type=float, default=1800.0, metavar="SECONDS",
                    help="give up on a file after this long (default 1800, enough for a "
                         "1,000-frame cine in phi mode on a slow core; 0: no limit)")
@@ -150,6 +163,7 @@ def options_from_args(args: argparse.Namespace, *, warn=None) -> ScrubOptions:
         mode=args.mode, regions=tuple(args.region), margin=args.margin,
         pixels=not getattr(args, "no_pixels", False), header=not getattr(args, "no_header", False),
         deid=deid, key=key, log_phi=args.log_phi, max_pixels=args.max_pixels,
+        max_frame_pixels=args.max_frame_pixels, redact_unread=args.redact_unread,
         ocr_engine=args.ocr_engine)
 
 
@@ -166,7 +180,8 @@ def _cmd_scrub(args) -> int:
     if options.pixels and options.mode == "regions-only" and not options.regions:
         _err("warning: --mode regions-only without --region leaves every pixel as it is")
     summary = run_batch(args.inputs, args.output, options, jobs=args.jobs, report=args.report,
-                        quarantine=args.quarantine, resume=args.resume,
+                        quarantine=args.quarantine, unverified=args.unverified,
+                        resume=args.resume,
                         timeout=args.timeout or None, scheduler=args.scheduler,
                         progress=args.progress,
                         max_memory=args.max_memory * 2**20 if args.max_memory else None)
@@ -214,10 +229,16 @@ def _cmd_inspect(args) -> int:
     else:
         checked = ("every frame checked" if audit.status == "clean"
                    else f"{audit.frames_checked} of {audit.frames} frames checked")
+        if audit.review:
+            checked += f", {len(audit.review)} text region(s) unreadable: not certified"
         print(f"{args.file}: {audit.frames} frame(s), {audit.transfer_syntax_in}; {checked}")
         print(f"{len(audit.hits)} region(s) would be redacted" + (":" if audit.hits else ""))
         for hit in audit.hits:
             print(_describe_hit(hit, args.log_phi))
+        if audit.review:
+            print(f"{len(audit.review)} region(s) need review (unreadable text):")
+            for hit in audit.review:
+                print(_describe_hit(hit, args.log_phi))
         for note in audit.notes:
             print(f"note: {note}")
     if audit.status == "failed":

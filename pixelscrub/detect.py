@@ -31,8 +31,8 @@ import numpy as np
 
 from .ocr import get_engine
 from .propose import propose_params, propose_with_strokes, text_mask
-from .read import read_batch, renumber_lines
-from .records import PIXEL_LAYER, Box, Proposal, Word
+from .read import read_batch, renumber_lines, reread_doubtful
+from .records import PIXEL_LAYER, Box, Hit, Proposal, Word
 
 __all__ = ["Detection", "detect_words", "CineSummary", "summarise_frames"]
 
@@ -47,6 +47,10 @@ class Detection:
     ocr_calls: int
     seconds: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    #: Text lines that stayed unreadable after the retry ladder (reason ``"unread"``):
+    #: the image may only be certified if each is redacted.
+    unread: list[Hit] = field(default_factory=list)
+    rereads: int = 0
 
 
 @dataclass(frozen=True)
@@ -133,10 +137,12 @@ class _Run:
     def __init__(self, engine, imaging_regions, layer, p):
         self.engine, self.imaging, self.layer, self.p = engine, tuple(imaging_regions), layer, p
         self.words: list[Word] = []
+        self.unread: list[Hit] = []
+        self.rereads = 0
         self.next_line = 0
         self.proposals = 0
         self.ocr_calls = 0
-        self.seconds = {"propose": 0.0, "read": 0.0, "summary": 0.0}
+        self.seconds = {"propose": 0.0, "read": 0.0, "reread": 0.0, "summary": 0.0}
         self.notes: list[str] = []
 
     def propose(self, image: np.ndarray, offset: tuple[int, int] = (0, 0)
@@ -150,17 +156,29 @@ class _Run:
         self.proposals += len(props)
         return props, strokes
 
-    def read_words(self, image: np.ndarray, props: Sequence[Proposal]) -> list[list[Word]]:
-        """The words of each of ``props`` (line crops share mosaics)."""
+    def read_words(self, image: np.ndarray, props: Sequence[Proposal]
+                   ) -> tuple[list[list[Word]], list[Proposal]]:
+        """The words of each of ``props`` (line crops share mosaics; doubtful lines
+        re-read) and the text regions still unread."""
         t = time.perf_counter()
         per_prop, calls = read_batch(image, props, self.engine)
+        t2 = time.perf_counter()
+        per_prop, unread, more = reread_doubtful(image, props, per_prop, self.engine)
+        self.seconds["reread"] += time.perf_counter() - t2
         self.seconds["read"] += time.perf_counter() - t
-        self.ocr_calls += calls
-        return per_prop
+        self.ocr_calls += calls + more
+        self.rereads += more
+        return per_prop, unread
 
     def read(self, image: np.ndarray, props: Sequence[Proposal], frames) -> None:
-        for words in self.read_words(image, props):
+        per_prop, unread = self.read_words(image, props)
+        for words in per_prop:
             self.add(words, frames)
+        for q in unread:
+            self.flag_unread(q.box, frames)
+
+    def flag_unread(self, box: Box, frames) -> None:
+        self.unread.append(Hit(box, "unread", frames=frames, layer=self.layer, confidence=0.0))
 
     def add(self, words: Sequence[Word], frames) -> None:
         """Keep ``words`` of one proposal with fresh line ids and the given frames."""
@@ -172,7 +190,8 @@ class _Run:
 
     def result(self, checked: int) -> Detection:
         return Detection(self.words, checked, self.proposals, self.ocr_calls,
-                         {k: round(v, 4) for k, v in self.seconds.items()}, self.notes)
+                         {k: round(v, 4) for k, v in self.seconds.items()}, self.notes,
+                         self.unread, self.rereads)
 
 
 def _tag(q: Proposal, frames, layer: str, source: str) -> Proposal:
@@ -215,6 +234,7 @@ def _detect_cine(display_frames, n_frames: int, run: _Run) -> Detection:
     crops = _CropCache(int(p["static_tolerance"]), int(p["near_duplicates"]))
     seen: dict[bytes, list[Word]] = {}       # crop key -> words read from it
     frames_of: dict[bytes, list[int]] = {}   # crop key -> frames it appeared on
+    unread: list[tuple[Box, list[bytes]]] = []  # regions left unread, crop keys beside
     order: list[bytes] = []
     checked = 0
     for i, frame in enumerate(display_frames()):
@@ -241,11 +261,17 @@ def _detect_cine(display_frames, n_frames: int, run: _Run) -> Detection:
                 if not frames_of[key] or frames_of[key][-1] != i:
                     frames_of[key].append(i)
         if pending:
-            for key, words in zip(pending, run.read_words(frame, list(pending.values()))):
+            keys, props = list(pending), list(pending.values())
+            per_prop, left = run.read_words(frame, props)
+            for key, words in zip(keys, per_prop):
                 seen[key] = words
+            unread += [(q.box, [k for k, p in zip(keys, props) if p.box.intersects(q.box)])
+                       for q in left]
         checked += 1
     for key in order:
         run.add(seen[key], tuple(frames_of[key]))
+    for box, keys in unread:
+        run.flag_unread(box, tuple(sorted({f for k in keys for f in frames_of[k]})))
     _merge_dynamic_words(run)
     if checked < summary.frames:
         run.notes.append(f"dynamic pass covered {checked} of {summary.frames} frames")

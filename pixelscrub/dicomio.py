@@ -6,24 +6,31 @@ frames are read from the file one at a time later (see :mod:`pixelscrub.decode`)
 """
 from __future__ import annotations
 
+import io
 import os
 import tempfile
 import warnings
+import zlib
 from pathlib import Path
-from typing import BinaryIO, Union
+from typing import BinaryIO, Optional, Union
 
 import pydicom
 from pydicom.dataelem import RawDataElement
-from pydicom.dataset import Dataset
+from pydicom.dataset import Dataset, FileDataset
 from pydicom.errors import InvalidDicomError
 from pydicom.uid import DeflatedExplicitVRLittleEndian
 
 from .errors import ScrubError
 
-__all__ = ["read_dataset", "write_atomic", "DEFER_SIZE", "pixel_element_is_deferred"]
+__all__ = ["read_dataset", "write_atomic", "inflate_bounded", "DEFER_SIZE",
+           "INFLATE_ALLOWANCE", "pixel_element_is_deferred"]
 
 #: Values larger than this many bytes stay in the file until used.
 DEFER_SIZE = 64 * 1024
+
+#: What a deflated data set may inflate to beyond the pixel bytes its header
+#: declares (every other element, overlays and icons included).
+INFLATE_ALLOWANCE = 64 * 2**20
 
 PIXEL_DATA_TAG = 0x7FE00010
 _PIXEL_TAGS = (0x7FE00010, 0x7FE00008, 0x7FE00009)
@@ -35,8 +42,13 @@ def pixel_element_is_deferred(ds: Dataset) -> bool:
     return isinstance(elem, RawDataElement) and elem.value is None
 
 
-def read_dataset(src: Union[str, os.PathLike, BinaryIO]) -> Dataset:
+def read_dataset(src: Union[str, os.PathLike, BinaryIO], *,
+                 max_bytes: Optional[int] = None) -> Dataset:
     """Read ``src`` (path or binary file object) with Pixel Data left in the file.
+
+    A deflated data set is inflated here, never by pydicom: by a decompressor that
+    stops at what its header declares (:func:`inflate_bounded`), at most
+    ``max_bytes``, so a small file cannot inflate to gigabytes.
 
     Raises :class:`ScrubError` when the input is empty, not DICOM, truncated, or
     carries no Pixel Data; its message never contains header values.
@@ -53,7 +65,8 @@ def read_dataset(src: Union[str, os.PathLike, BinaryIO]) -> Dataset:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            ds = pydicom.dcmread(src, force=False, defer_size=DEFER_SIZE)
+            ds = _read_deflated(src, max_bytes) or pydicom.dcmread(src, force=False,
+                                                                  defer_size=DEFER_SIZE)
     except InvalidDicomError:
         raise ScrubError("input is not a DICOM Part 10 file", reason="not-dicom") from None
     except (EOFError, OSError, ValueError, KeyError, TypeError, NotImplementedError,
@@ -63,18 +76,6 @@ def read_dataset(src: Union[str, os.PathLike, BinaryIO]) -> Dataset:
     tsyntax = getattr(ds.file_meta, "TransferSyntaxUID", None)
     if not tsyntax:
         raise ScrubError("file meta has no Transfer Syntax UID", reason="no-transfer-syntax")
-    if tsyntax == DeflatedExplicitVRLittleEndian and pixel_element_is_deferred(ds):
-        # Deferred offsets point into the inflated stream, not the file: the
-        # whole (inflated) dataset has to be read.
-        if hasattr(src, "seek"):
-            src.seek(0)
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                ds = pydicom.dcmread(src, force=False)
-        except Exception as exc:
-            raise ScrubError(f"cannot parse deflated DICOM file ({type(exc).__name__})",
-                             reason="unreadable") from None
     if PIXEL_DATA_TAG not in ds._dict:
         other = [t for t in _PIXEL_TAGS[1:] if t in ds._dict]
         if other:
@@ -89,6 +90,92 @@ def read_dataset(src: Union[str, os.PathLike, BinaryIO]) -> Dataset:
                 and elem.value_tell + elem.length > size):
             raise ScrubError("Pixel Data is truncated (file ends early)", reason="truncated")
     return ds
+
+
+def _read_deflated(src, max_bytes: Optional[int]) -> Optional[Dataset]:
+    """The data set of a Deflated Explicit VR Little Endian file, inflated within
+    bounds; ``None`` for any other transfer syntax (pydicom reads those)."""
+    fh = open(src, "rb") if isinstance(src, (str, os.PathLike)) else src
+    start = fh.tell()
+    try:
+        preamble = pydicom.filereader.read_preamble(fh, False)
+        meta = pydicom.filereader._read_file_meta_info(fh)
+        if meta.get("TransferSyntaxUID") != DeflatedExplicitVRLittleEndian:
+            return None
+        body = inflate_bounded(fh, max_bytes)
+        ds = pydicom.filereader.read_dataset(io.BytesIO(body), is_implicit_VR=False,
+                                             is_little_endian=True)
+    except ScrubError:
+        raise
+    except InvalidDicomError:
+        return None  # pydicom names it
+    except (EOFError, OSError, ValueError, KeyError, TypeError, NotImplementedError,
+            IndexError, OverflowError, zlib.error) as exc:
+        raise ScrubError(f"cannot parse deflated DICOM file ({type(exc).__name__})",
+                         reason="unreadable") from None
+    finally:
+        if fh is not src:
+            fh.close()
+        else:
+            fh.seek(start)
+    name = os.fspath(src) if isinstance(src, (str, os.PathLike)) else "<stream>"
+    return FileDataset(name, ds, preamble=preamble, file_meta=meta,
+                       is_implicit_VR=False, is_little_endian=True)
+
+
+def inflate_bounded(fh: BinaryIO, max_bytes: Optional[int] = None) -> bytes:
+    """Inflate the raw deflate stream in ``fh`` (PS3.5 A.5) without trusting it.
+
+    The first megabyte tells how many pixel bytes the header declares; the stream
+    may inflate to that plus :data:`INFLATE_ALLOWANCE`, and never beyond
+    ``max_bytes``.  Past the bound it stops at once with a :class:`ScrubError`
+    (reason ``too-large``): a deflate bomb costs a bounded buffer, not the machine.
+    """
+    inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+    out = bytearray()
+    limit = INFLATE_ALLOWANCE if max_bytes is None else min(INFLATE_ALLOWANCE, max_bytes)
+    probed = False
+    chunk = 1 << 20
+    pending = b""
+    while True:
+        if not pending:
+            pending = fh.read(chunk)
+            if not pending:
+                break
+        room = limit + 1 - len(out)
+        out += inflater.decompress(pending, max(1, room))
+        pending = inflater.unconsumed_tail
+        if not probed and (len(out) >= chunk or not pending):
+            probed = True
+            limit = INFLATE_ALLOWANCE + _declared_pixel_bytes(bytes(out[:chunk]))
+            if max_bytes is not None:
+                limit = min(limit, max_bytes)
+        if len(out) > limit:
+            raise ScrubError(f"deflated data set inflates past {limit // 2**20} MiB, more than "
+                             "its header declares (a deflate bomb?)", reason="too-large")
+        if inflater.eof:
+            break
+    out += inflater.flush()
+    if len(out) > limit:
+        raise ScrubError(f"deflated data set inflates past {limit // 2**20} MiB, more than "
+                         "its header declares (a deflate bomb?)", reason="too-large")
+    return bytes(out)
+
+
+def _declared_pixel_bytes(head: bytes) -> int:
+    """Rows x Columns x Frames x Samples x BitsAllocated / 8 as declared by the start
+    of an inflated data set; 0 when it does not say (yet)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ds = pydicom.filereader.read_dataset(
+                io.BytesIO(head), is_implicit_VR=False, is_little_endian=True,
+                stop_when=lambda tag, vr, length: tag >= 0x7FE00000)
+        frames = int(ds.get("NumberOfFrames", 1) or 1)
+        return (int(ds.Rows) * int(ds.Columns) * max(1, frames)
+                * int(ds.get("SamplesPerPixel", 1) or 1) * int(ds.get("BitsAllocated", 8) or 8) // 8)
+    except Exception:  # a header cut short by the probe, or no pixel module
+        return 0
 
 
 def write_atomic(ds: Dataset, dst: Union[str, os.PathLike]) -> None:

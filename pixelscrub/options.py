@@ -60,8 +60,11 @@ class ScrubOptions:
 
     ``deid`` is a :class:`pixelscrub.header.DeidOptions` (``None``: the Basic Profile
     defaults) and ``key`` the secret for UIDs, pseudonyms and date shifts;
-    ``max_pixels`` refuses absurd images (Rows x Columns x Frames x Samples) before
-    anything is decoded.
+    ``max_pixels`` refuses absurd images (Rows x Columns x Frames x Samples) and
+    ``max_frame_pixels`` absurd frames (Rows x Columns x Samples) before anything
+    is decoded.  ``redact_unread`` blanks text lines that stay unreadable after the
+    retry ladder, so that the image can be certified; without it such an image is
+    written as ``unverified``.
     """
 
     mode: str = "phi"
@@ -73,6 +76,8 @@ class ScrubOptions:
     key: Optional[bytes] = None
     log_phi: bool = False
     max_pixels: int = 4_000_000_000
+    max_frame_pixels: int = 2 ** 27
+    redact_unread: bool = False
     ocr_engine: str = "auto"
 
     def __post_init__(self):

@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator, Optional
 
+import numpy as np
 from pydicom import Dataset
 
 from .errors import ScrubError
@@ -64,6 +65,20 @@ def _check_size(info, options: ScrubOptions) -> None:
             f"{info.samples_per_pixel} samples exceeds the limit of {options.max_pixels} samples",
             reason="too-large",
         )
+    per_frame = info.rows * info.columns * info.samples_per_pixel
+    if per_frame > options.max_frame_pixels:
+        raise ScrubError(
+            f"frame too large: {info.rows}x{info.columns}x{info.samples_per_pixel} samples "
+            f"exceeds the per-frame limit of {options.max_frame_pixels} samples",
+            reason="too-large",
+        )
+
+
+def _max_bytes(options: ScrubOptions) -> int:
+    """The most a deflated input may inflate to: the largest image allowed, at two
+    bytes a sample, plus the header allowance."""
+    from .dicomio import INFLATE_ALLOWANCE
+    return options.max_pixels * 2 + INFLATE_ALLOWANCE
 
 
 def _user_region_hits(options: ScrubOptions) -> list[Hit]:
@@ -73,8 +88,11 @@ def _user_region_hits(options: ScrubOptions) -> list[Hit]:
 def find_hits(ds: Dataset, info, options: ScrubOptions, audit: FileAudit) -> tuple[list[Hit], bool]:
     """Detect and match burned-in PHI in every layer of ``ds``.
 
-    Returns the hits (user regions included) and whether every frame of every
-    layer was really checked, which is what allows BurnedInAnnotation = NO.
+    Returns the hits (user regions included) and whether the pixels are verified:
+    every frame of every layer was really checked and every text line was read or
+    is redacted, which is what allows BurnedInAnnotation NO and the Clean Pixel
+    Data code.  Lines that stayed unreadable go into ``audit.review`` (or, with
+    ``options.redact_unread``, into the hits).
     """
     hits = _user_region_hits(options)
     if options.mode == "regions-only":
@@ -100,18 +118,22 @@ def find_hits(ds: Dataset, info, options: ScrubOptions, audit: FileAudit) -> tup
                        lambda layer=layer: iter_overlay_display(ds, layer), []))
 
     words: list[Word] = []
+    unread: list[Hit] = []
     all_checked = True
     for name, n_frames, factory, imaging in layers:
         det = detect_words(_timed_frames(factory, audit), n_frames, engine=engine,
                            imaging_regions=imaging, layer=name)
         words.extend(det.words)
+        unread.extend(det.unread)
         all_checked &= det.frames_checked >= n_frames
         for stage in ("propose", "read"):
             audit.stage(stage).seconds += det.seconds.get(stage, 0.0)
+        audit.stage("read").counts.setdefault("reread_seconds", 0.0)
+        audit.stage("read").counts["reread_seconds"] += det.seconds.get("reread", 0.0)
         audit.stage("propose").counts[name] = {"proposals": det.proposals}
         audit.stage("read").counts[name] = {
-            "ocr_calls": det.ocr_calls, "words": len(det.words),
-            "frames_checked": det.frames_checked, "frames": n_frames}
+            "ocr_calls": det.ocr_calls, "rereads": det.rereads, "words": len(det.words),
+            "unread": len(det.unread), "frames_checked": det.frames_checked, "frames": n_frames}
         audit.stage("read").notes.extend(det.notes)
         if name == PIXEL_LAYER:
             audit.frames_checked = det.frames_checked
@@ -120,7 +142,33 @@ def find_hits(ds: Dataset, info, options: ScrubOptions, audit: FileAudit) -> tup
         terms = phi_terms_from_header(ds)
         found = match_words(words, terms, mode=options.mode)
         rep.counts.update({"header_terms": len(terms), "words": len(words), "hits": len(found)})
-    return hits + found, all_checked
+    hits = hits + found
+    if options.redact_unread:
+        hits += unread
+        rep.counts["unread_redacted"] = len(unread)
+    else:
+        from .ocr.base import ocr_settings
+        floor = float(ocr_settings()["read_min_confidence"])
+        handled = [Hit(h.box.expand(options.margin, 1 << 30, 1 << 30), h.reason, h.frames,
+                       h.layer) for h in hits]
+        handled += [Hit(w.box, "read", w.frames, w.layer) for w in words if w.confidence >= floor]
+        audit.review = [u for u in unread if not _covered(u, handled)]
+    return hits, all_checked and not audit.review
+
+
+def _covered(region: Hit, boxes: list[Hit], share: float = 0.9) -> bool:
+    """Whether ``boxes`` (redacted, or read with confidence) on the same layer and
+    frames cover ``share`` of ``region``: then nothing in it is left unread."""
+    mask = np.zeros((region.box.height, region.box.width), bool)
+    for h in boxes:
+        if h.layer != region.layer or not h.box.intersects(region.box):
+            continue
+        if h.frames is not None and (region.frames is None
+                                     or not set(region.frames) <= set(h.frames)):
+            continue
+        b = h.box.intersection(region.box)
+        mask[b.y0 - region.box.y0:b.y1 - region.box.y0, b.x0 - region.box.x0:b.x1 - region.box.x0] = True
+    return mask.size > 0 and float(mask.mean()) >= share
 
 
 def _key(options: ScrubOptions) -> bytes:
@@ -161,9 +209,9 @@ def scrub_dataset(ds: Dataset, options: ScrubOptions = ScrubOptions(), *,
     audit.frames = info.frames
     audit.transfer_syntax_in = str(info.transfer_syntax)
 
-    all_checked = False
+    verified = False
     if options.pixels:
-        hits, all_checked = find_hits(ds, info, options, audit)
+        hits, verified = find_hits(ds, info, options, audit)
         audit.hits = hits
         with _timed(audit, "redact") as rep:
             plan = plan_redactions(hits, info, margin=options.margin)
@@ -179,21 +227,35 @@ def scrub_dataset(ds: Dataset, options: ScrubOptions = ScrubOptions(), *,
         audit.transfer_syntax_out = audit.transfer_syntax_in
         audit.notes.append("pixels not scrubbed (--no-pixels)")
 
-    burned_in = "NO" if all_checked else None
+    # Only verified pixels are certified (BurnedInAnnotation NO, Clean Pixel Data
+    # code); scrubbed but unverified pixels say YES: they may still hold text.
+    burned_in = "NO" if verified else ("YES" if options.pixels else None)
     if options.header:
         from .header import DeidOptions, deidentify
         with _timed(audit, "header") as rep:
             report = deidentify(out, options.deid or DeidOptions(), key=_key(options),
-                                pixels_cleaned=options.pixels,
+                                pixels_cleaned=verified,
                                 burned_in_annotation=burned_in)
             rep.counts.update(getattr(report, "counts", {}) or {})
             rep.notes.extend(getattr(report, "notes", []) or [])
     elif burned_in:
         out.BurnedInAnnotation = burned_in
-    audit.status = "clean" if all_checked else "written"
-    if not all_checked and options.pixels and options.mode != "regions-only":
-        audit.notes.append("not every frame could be checked: BurnedInAnnotation not set to NO")
+    audit.status = _status(verified, options)
+    if audit.status == "unverified":
+        if audit.frames_checked < audit.frames:
+            audit.notes.append("not every frame could be checked: not certified")
+        if audit.review:
+            audit.notes.append(f"{len(audit.review)} text region(s) could not be read: "
+                               "not certified (see review; --redact-unread blanks them)")
     return out, audit
+
+
+def _status(verified: bool, options: ScrubOptions) -> str:
+    """``clean`` (certified), ``unverified`` (a checking mode that could not check
+    everything) or ``written`` (the user asked for no checking)."""
+    if verified:
+        return "clean"
+    return "unverified" if options.pixels and options.mode != "regions-only" else "written"
 
 
 def _same_file(a: Path, b: Path) -> bool:
@@ -220,7 +282,7 @@ def scrub_file(src, dst, options: ScrubOptions = ScrubOptions(), *,
             raise ScrubError("refusing to write over the input file", reason="usage")
         with tempfile.TemporaryDirectory(prefix="pixelscrub-", dir=workdir) as tmp:
             with _timed(audit, "decode"):
-                ds = read_dataset(src)
+                ds = read_dataset(src, max_bytes=_max_bytes(options))
             out, audit = scrub_dataset(ds, options, workdir=tmp, audit=audit)
             with _timed(audit, "write"):
                 dst.parent.mkdir(parents=True, exist_ok=True)
@@ -243,13 +305,13 @@ def inspect_file(src, options: ScrubOptions = ScrubOptions()) -> FileAudit:
 
     audit = FileAudit(input=str(src))
     try:
-        ds = read_dataset(src)
+        ds = read_dataset(src, max_bytes=_max_bytes(options))
         info = image_info(ds)
         _check_size(info, options)
         audit.frames = info.frames
         audit.transfer_syntax_in = str(info.transfer_syntax)
-        audit.hits, all_checked = find_hits(ds, info, options, audit)
-        audit.status = "clean" if all_checked else "written"
+        audit.hits, verified = find_hits(ds, info, options, audit)
+        audit.status = _status(verified, options)
     except ScrubError as exc:
         audit.status, audit.error = "failed", f"{src}: {exc}"
     except Exception as exc:

@@ -25,7 +25,8 @@ from .ocr.base import OcrWord, ocr_settings
 from .propose import contrast_channels
 from .records import Box, Proposal, Word
 
-__all__ = ["read_proposals", "read_batch", "read_proposal", "prepare_crop", "PreparedCrop",
+__all__ = ["read_proposals", "read_batch", "read_proposal", "reread_doubtful", "prepare_crop",
+           "PreparedCrop", "expected_characters", "looks_like_text",
            "renumber_lines"]
 
 
@@ -40,6 +41,7 @@ class PreparedCrop:
     scale: float
     border: int
     psm: int                      # page segmentation mode it should be read with
+    contrast: float = 0.0         # grey levels between the strokes and their ground
 
     def to_image(self, box: Box) -> Box:
         """A box in ``pixels`` coordinates as a box in image coordinates."""
@@ -86,9 +88,10 @@ def prepare_crop(image: np.ndarray, proposal: Proposal, *, rotation: Optional[in
     else:
         crop = image[box.y0:box.y1, box.x0:box.x1]
     line_h = proposal.box.width if rotation % 180 else proposal.box.height
-    plane = _stroke_image(crop, line_h, cfg)
-    if plane is None:
+    stroke = _stroke_image(crop, line_h, cfg)
+    if stroke is None:
         return None
+    plane, contrast = stroke
     # The padding's ink belongs to neighbouring lines, which would confuse a
     # single-line read: blank it.
     keep = np.zeros(plane.shape, bool)
@@ -104,7 +107,7 @@ def prepare_crop(image: np.ndarray, proposal: Proposal, *, rotation: Optional[in
                                 cv2.BORDER_CONSTANT, value=255)
     psm = cfg["psm_block"] if _text_rows(upright) >= 2 else cfg["psm_line"]
     return PreparedCrop(framed, (box.x0, box.y0), (box.width, box.height), rotation % 360,
-                        scale, border, int(psm))
+                        scale, border, int(psm), contrast)
 
 
 def read_proposal(image: np.ndarray, proposal: Proposal, engine, *,
@@ -345,8 +348,10 @@ def renumber_lines(words: Sequence[Word], first_line_id: int) -> list[Word]:
 
 # -- helpers -----------------------------------------------------------------------------
 
-def _stroke_image(crop: np.ndarray, line_h: int, cfg: Mapping[str, Any]) -> Optional[np.ndarray]:
-    """Dark strokes on white, from the plane and polarity where strokes stand out most.
+def _stroke_image(crop: np.ndarray, line_h: int, cfg: Mapping[str, Any]
+                  ) -> Optional[tuple[np.ndarray, float]]:
+    """Dark strokes on white, from the plane and polarity where strokes stand out
+    most, and their contrast in grey levels.
 
     The ground is estimated by a median filter about one line high (strokes fill
     well under half of such a window) and subtracted, so a radiograph's gradient
@@ -369,7 +374,7 @@ def _stroke_image(crop: np.ndarray, line_h: int, cfg: Mapping[str, Any]) -> Opti
     ink = np.clip(best / best_contrast, 0.0, 1.0)
     if cfg["binarise"]:
         ink = (ink >= 0.5).astype(np.float32)
-    return (255.0 * (1.0 - ink)).astype(np.uint8)
+    return (255.0 * (1.0 - ink)).astype(np.uint8), best_contrast
 
 
 def _text_rows(upright: np.ndarray) -> int:
@@ -380,3 +385,264 @@ def _text_rows(upright: np.ndarray) -> int:
     ends = np.flatnonzero(edges == -1)
     tall = (ends - starts) >= max(3, 0.25 * len(rows))
     return int(tall.sum())
+
+
+# -- doubtful lines: re-read, then fail closed --------------------------------------------
+
+def reread_doubtful(image: np.ndarray, proposals: Sequence[Proposal],
+                    words: Sequence[Sequence[Word]], engine, *,
+                    settings: Optional[Mapping[str, Any]] = None
+                    ) -> tuple[list[list[Word]], list[Proposal], int]:
+    """Re-read the proposals whose reading is doubtful; name the text still unread.
+
+    A reading is doubtful when its confident characters (:func:`_confident_characters`)
+    are fewer than ``read_min_share`` of the characters the crop's ink shows
+    (:func:`expected_characters`).  A doubtful line goes up a retry ladder
+    (:func:`_ladder`): deskewed by the ink's minimum-area rectangle, twice the
+    scale, page segmentation modes 7, 8 and 6.  Every hypothesis that holds
+    confident characters is kept (the match stage sees them all).
+
+    Text drawn at a steep slant is often proposed as several fragments of a few
+    letters each, too short to judge alone: short neighbours (within a
+    line height of each other, in a row) are joined, and a joined region whose ink is a row
+    of at least ``read_min_characters`` characters goes up the ladder too.
+
+    A line (or joined region) still doubtful whose ink is a legible row of
+    characters (:func:`_legible`) is returned as unread: the caller must not certify
+    the image unless that region is redacted.
+
+    Returns the words of each proposal, the unread regions (as proposals) and the
+    OCR calls made.
+    """
+    cfg = settings or ocr_settings()
+    out = [list(w) for w in words]
+    unread: list[Proposal] = []
+    loose: list[int] = []        # doubtful, but not a line of its own
+    calls = 0
+    for i, prop in enumerate(proposals):
+        prep = prepare_crop(image, prop, settings=cfg)
+        if prep is None:
+            continue
+        expected = expected_characters(prep.pixels)
+        if expected == 0:
+            continue
+        if expected < int(cfg["read_min_characters"]):
+            loose.append(i)   # a few letters: maybe a fragment of a slanted line
+            continue
+        if _well_read(out[i], expected, cfg):
+            continue
+        found, sure, n = _ladder(prep, prop, engine, cfg)
+        calls += n
+        _append_lines(out[i], found)
+        if sure < float(cfg["read_min_share"]) * expected:
+            if _legible(prep, cfg):
+                unread.append(prop)
+            else:
+                loose.append(i)
+    for group in _neighbours([proposals[i] for i in loose]):
+        if len(group) < 2 or not _collinear([proposals[loose[g]].box for g in group]):
+            continue
+        joined = Proposal(_union([proposals[loose[g]].box for g in group]),
+                          proposals[loose[group[0]]].frames, proposals[loose[group[0]]].layer,
+                          0, "joined")
+        prep = prepare_crop(image, joined, settings=cfg)
+        if prep is None or not _legible(prep, cfg):
+            continue
+        expected = expected_characters(prep.pixels)
+        if expected < int(cfg["read_min_characters"]):
+            continue
+        found, sure, n = _ladder(prep, joined, engine, cfg)
+        calls += n
+        _append_lines(out[loose[group[0]]], found)
+        if sure < float(cfg["read_min_share"]) * expected:
+            unread.append(joined)
+    return out, unread, calls
+
+
+def _legible(prep: PreparedCrop, cfg: Mapping[str, Any]) -> bool:
+    """Text a person could read: a row of characters (:func:`looks_like_text`) at
+    least ``unread_min_contrast`` grey levels off its ground (the faint edges of
+    anatomy that the propose stage lets through sit at 5-9)."""
+    return prep.contrast >= float(cfg["unread_min_contrast"]) and looks_like_text(prep.pixels)
+
+
+def _append_lines(words: list[Word], more: Sequence[Word]) -> None:
+    """Add ``more`` to one proposal's ``words`` on lines of their own."""
+    if more:
+        words.extend(renumber_lines(more, 1 + max((w.line_id for w in words), default=-1)))
+
+
+def _collinear(boxes: Sequence[Box]) -> bool:
+    """Whether the centres of ``boxes`` lie on one straight line (at any slant),
+    within half the typical line height: the fragments of one slanted line, not a
+    column of separate labels."""
+    if len(boxes) < 3:
+        return True
+    pts = np.array([[(b.x0 + b.x1) / 2.0, (b.y0 + b.y1) / 2.0] for b in boxes], np.float32)
+    vx, vy, x0, y0 = cv2.fitLine(pts, cv2.DIST_L2, 0, 0.01, 0.01).ravel()
+    off = np.abs((pts[:, 0] - x0) * vy - (pts[:, 1] - y0) * vx)
+    height = float(np.median([min(b.width, b.height) for b in boxes]))
+    return float(off.max()) <= 0.5 * height
+
+
+def _union(boxes: Sequence[Box]) -> Box:
+    out = boxes[0]
+    for b in boxes[1:]:
+        out = out.union(b)
+    return out
+
+
+def _neighbours(props: Sequence[Proposal]) -> list[list[int]]:
+    """Groups of proposals (indices) that lie within a line height of each other."""
+    parent = list(range(len(props)))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for i, a in enumerate(props):
+        for j in range(i + 1, len(props)):
+            b = props[j]
+            if a.layer != b.layer or a.frames != b.frames:
+                continue
+            reach = max(min(a.box.height, a.box.width), min(b.box.height, b.box.width))
+            if a.box.expand(reach, 1 << 30, 1 << 30).intersects(b.box):
+                parent[find(i)] = find(j)
+    groups: dict[int, list[int]] = {}
+    for i in range(len(props)):
+        groups.setdefault(find(i), []).append(i)
+    return list(groups.values())
+
+
+def expected_characters(pixels: np.ndarray) -> int:
+    """How many characters the dark ink of a prepared crop shows: its connected
+    components at least ``0.35`` as tall as the tallest (dots, commas and the
+    parts of a broken stroke are not characters of their own)."""
+    comps = _ink_components(pixels)
+    if len(comps) == 0:
+        return 0
+    return int((comps[:, 3] >= 0.35 * comps[:, 3].max()).sum())
+
+
+def looks_like_text(pixels: np.ndarray) -> bool:
+    """Whether the ink of a prepared crop is a row of characters: at least four
+    components of about one height, each no wider than two or three letters run
+    together, holding most of the ink, whose centres lie on one straight line (at
+    any slant).  Anatomy, speckle and edges break into pieces of every size, and
+    most of their ink is in the big ones."""
+    comps = _ink_components(pixels)
+    if len(comps) < 4:
+        return False
+    h = comps[:, 3].astype(float)
+    med = float(np.median(h))
+    letter = (h >= 0.6 * med) & (h <= 1.6 * med) & (comps[:, 2] <= 2.5 * med)
+    similar = comps[letter]
+    if len(similar) < 4 or similar[:, 4].sum() < 0.6 * comps[:, 4].sum():
+        return False
+    centres = np.column_stack([similar[:, 0] + similar[:, 2] / 2.0,
+                               similar[:, 1] + similar[:, 3] / 2.0]).astype(np.float32)
+    vx, vy, x0, y0 = cv2.fitLine(centres, cv2.DIST_L2, 0, 0.01, 0.01).ravel()
+    off = np.abs((centres[:, 0] - x0) * vy - (centres[:, 1] - y0) * vx)
+    return float(np.median(off)) <= 0.35 * med and float(off.max()) <= 1.0 * med
+
+
+def _ink_components(pixels: np.ndarray) -> np.ndarray:
+    """(x, y, w, h, area) of the dark components of a prepared crop, specks dropped."""
+    ink = (pixels < 128).astype(np.uint8)
+    n, _, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
+    stats = stats[1:]
+    return stats[stats[:, 4] >= 12]
+
+
+def _confident_characters(words: Sequence, cfg: Mapping[str, Any]) -> int:
+    """Characters of the words read with at least ``read_min_confidence``.
+
+    Word confidences, not character ones: Tesseract gives the characters of a
+    garbage reading of scribbles 80-99 each and the word 0, while a real token
+    that is in no dictionary (``MI1.5``) still scores about 55 as a word.
+    """
+    floor = float(cfg["read_min_confidence"])
+    return sum(len(w.text) for w in words if w.confidence >= floor)
+
+
+def _well_read(words: Sequence, expected: int, cfg: Mapping[str, Any]) -> bool:
+    return _confident_characters(words, cfg) >= float(cfg["read_min_share"]) * expected
+
+
+def _ladder(prep: PreparedCrop, proposal: Proposal, engine,
+            cfg: Mapping[str, Any]) -> tuple[list[Word], int, int]:
+    """Re-read one doubtful crop in several ways; the words of every reading that
+    holds confident characters (each on lines of its own), the confident characters
+    of the best reading, and the OCR calls made.
+
+    The rungs: the crop deskewed by the angle of its ink's minimum-area rectangle
+    (text drawn at a slant), read as a line and as a block; twice the scale as a
+    line; as a single word; as a block.  Each rung maps its word boxes back through
+    its own geometry, so a hit covers the slanted text in the image.
+    """
+    rungs: list[tuple[np.ndarray, np.ndarray, int]] = []   # (pixels, 2x3 map back, psm)
+    angle = _ink_angle(prep.pixels)
+    if abs(angle) >= float(cfg["deskew_min_degrees"]):
+        turned, back = _rotated(prep.pixels, angle)
+        rungs += [(turned, back, int(cfg["psm_line"])), (turned, back, int(cfg["psm_block"]))]
+    double = cv2.resize(prep.pixels, None, fx=2.0, fy=2.0, interpolation=cv2.INTER_CUBIC)
+    rungs += [(double, np.array([[0.5, 0, 0], [0, 0.5, 0]]), int(cfg["psm_line"])),
+              (prep.pixels, np.array([[1.0, 0, 0], [0, 1.0, 0]]), int(cfg["psm_word"])),
+              (prep.pixels, np.array([[1.0, 0, 0], [0, 1.0, 0]]), int(cfg["psm_block"]))]
+    out: list[Word] = []
+    calls = best = 0
+    floor = float(cfg["read_min_confidence"])
+    for pixels, back, psm in rungs:
+        found = engine.read_lines(np.ascontiguousarray(pixels), psm=psm)
+        calls += 1
+        best = max(best, _confident_characters(found, cfg))
+        mapped = [OcrWord(ow.text, _map_box(ow.box, back, prep.pixels.shape), ow.confidence,
+                          ow.line, ow.char_confidences)
+                  for ow in found if ow.text.strip() and ow.confidence >= floor]
+        seen = {(w.text, w.box) for w in out}
+        words = [w for w in _to_words(mapped, prep, proposal, cfg) if (w.text, w.box) not in seen]
+        if words:
+            out += renumber_lines(words, 1 + max((w.line_id for w in out), default=-1))
+    return out, best, calls
+
+
+def _ink_angle(pixels: np.ndarray) -> float:
+    """The slant of a crop's ink line in degrees, in image coordinates (y down, so
+    text rising to the right is negative), from the minimum-area rectangle around
+    its dark pixels; 0 for steeper than 45 degrees (vertical text is the propose
+    stage's 90-degree turns)."""
+    ys, xs = np.nonzero(pixels < 128)
+    if len(xs) < 20:
+        return 0.0
+    _, (w, h), angle = cv2.minAreaRect(np.column_stack([xs, ys]).astype(np.float32))
+    if w < h:
+        angle += 90.0     # the angle of the rectangle's long side
+    angle = (angle + 90.0) % 180.0 - 90.0
+    return float(angle) if abs(angle) <= 45.0 else 0.0
+
+
+def _rotated(pixels: np.ndarray, angle: float) -> tuple[np.ndarray, np.ndarray]:
+    """``pixels`` turned so that a line at ``angle`` (see :func:`_ink_angle`) runs
+    level, on a white canvas big enough to hold it, and the 2x3 affine that maps
+    the result back."""
+    h, w = pixels.shape
+    m = cv2.getRotationMatrix2D((w / 2.0, h / 2.0), angle, 1.0)
+    cos, sin = abs(m[0, 0]), abs(m[0, 1])
+    nw, nh = int(math.ceil(w * cos + h * sin)), int(math.ceil(w * sin + h * cos))
+    m[0, 2] += nw / 2.0 - w / 2.0
+    m[1, 2] += nh / 2.0 - h / 2.0
+    turned = cv2.warpAffine(pixels, m, (nw, nh), flags=cv2.INTER_LINEAR,
+                            borderMode=cv2.BORDER_CONSTANT, borderValue=255)
+    return turned, cv2.invertAffineTransform(m)
+
+
+def _map_box(box: Box, back: np.ndarray, shape: tuple[int, int]) -> Box:
+    """The axis-aligned box around ``box``'s corners mapped by the affine ``back``."""
+    corners = np.array([[box.x0, box.y0, 1], [box.x1, box.y0, 1],
+                        [box.x0, box.y1, 1], [box.x1, box.y1, 1]], float)
+    pts = corners @ np.asarray(back, float).T
+    h, w = shape
+    return Box(int(math.floor(pts[:, 0].min())), int(math.floor(pts[:, 1].min())),
+               int(math.ceil(pts[:, 0].max())), int(math.ceil(pts[:, 1].max()))).clip(w, h)

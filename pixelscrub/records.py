@@ -21,11 +21,15 @@ __all__ = [
     "StageReport",
     "FileAudit",
     "PIXEL_LAYER",
+    "OUTPUT_STATUSES",
 ]
 
 #: Name of the main pixel-data layer. Overlay planes are ``"overlay:6000"`` ..
 #: ``"overlay:601E"``; overlay bits above BitsStored are ``"highbit:<bit>"``.
 PIXEL_LAYER = "pixels"
+
+#: Audit statuses of a file that was written (see :class:`FileAudit`).
+OUTPUT_STATUSES = ("clean", "unverified", "written")
 
 
 @dataclass(frozen=True, order=True)
@@ -158,9 +162,12 @@ class StageReport:
 class FileAudit:
     """The per-file audit record, one JSON line in the run report.
 
-    ``status`` is ``"clean"`` (written, every frame checked), ``"written"``
-    (written, but not every frame could be checked: BurnedInAnnotation is not
-    claimed NO), ``"failed"`` (nothing written), ``"skipped"`` (already done).
+    ``status`` is ``"clean"`` (written and certified: every frame checked, every
+    text line read or redacted), ``"unverified"`` (written, but some frame or
+    text line could not be checked: not certified, kept apart from clean outputs;
+    ``review`` lists the unread lines), ``"written"`` (written without checking,
+    as ``regions-only`` asks), ``"failed"`` (nothing written), ``"skipped"``
+    (already done).
     """
 
     input: str
@@ -172,6 +179,7 @@ class FileAudit:
     frames: int = 0
     frames_checked: int = 0
     hits: list[Hit] = field(default_factory=list)
+    review: list[Hit] = field(default_factory=list)
     stages: list[StageReport] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
@@ -187,7 +195,7 @@ class FileAudit:
     def to_json(self, *, log_phi: bool = False) -> dict[str, Any]:
         """A JSON-ready dict; OCR text is dropped unless ``log_phi``."""
         d = asdict(self)
-        for h in d["hits"]:
+        for h in d["hits"] + d["review"]:
             h["box"] = [h["box"]["x0"], h["box"]["y0"], h["box"]["x1"], h["box"]["y1"]]
             h["frames"] = list(h["frames"]) if h["frames"] is not None else "all"
             if not log_phi:

@@ -2,7 +2,8 @@
 
 Each line is :meth:`FileAudit.to_json` of one file, written as soon as the file
 is done so a crashed run still leaves its report.  The last line is the summary
-(``{"record": "summary", ...}``): files in, written, failed, skipped, boxes by
+(``{"record": "summary", ...}``): files in, clean, unverified, written without
+checking, failed, skipped, boxes by
 reason, frames and seconds per stage.  OCR text appears only with ``log_phi``.
 """
 from __future__ import annotations
@@ -25,9 +26,9 @@ class RunSummary:
     """Totals over one batch run; ``exit_status`` is the CLI's exit code."""
 
     files_in: int = 0
-    clean: int = 0
-    written: int = 0  # written, but not every frame could be checked
-    unchecked: int = 0  # of those, files where checking was asked for (phi, all-text)
+    clean: int = 0       # written and certified (every frame checked, every text line read)
+    unverified: int = 0  # written apart: checking was asked for but could not be done in full
+    written: int = 0     # written without checking (regions-only, --no-pixels)
     failed: int = 0
     skipped: int = 0
     frames: int = 0
@@ -39,14 +40,15 @@ class RunSummary:
     warnings: list[str] = field(default_factory=list)
     report_error: Optional[str] = None  # the report could not be written in full
 
-    def add(self, audit: FileAudit, *, checking: bool = False) -> None:
-        """Count ``audit``; ``checking``: the run asked for every frame to be OCR-checked."""
+    def add(self, audit: FileAudit) -> None:
+        """Count ``audit``."""
         self.files_in += 1
         if audit.status == "clean":
             self.clean += 1
+        elif audit.status == "unverified":
+            self.unverified += 1
         elif audit.status == "written":
             self.written += 1
-            self.unchecked += checking
         elif audit.status == "skipped":
             self.skipped += 1
         else:
@@ -60,19 +62,19 @@ class RunSummary:
 
     @property
     def files_out(self) -> int:
-        return self.clean + self.written
+        return self.clean + self.unverified + self.written
 
     @property
     def exit_status(self) -> int:
-        return 1 if (self.failed or self.unchecked or self.interrupted
+        return 1 if (self.failed or self.unverified or self.interrupted
                      or self.report_error) else 0
 
     def to_json(self) -> dict[str, Any]:
         return {
             "record": "summary",
             "files_in": self.files_in, "files_out": self.files_out,
-            "clean": self.clean, "written_not_all_frames_checked": self.written,
-            "unchecked_although_asked": self.unchecked,
+            "clean": self.clean, "unverified": self.unverified,
+            "written_unchecked": self.written,
             "failed": self.failed, "skipped": self.skipped,
             "frames": self.frames, "frames_checked": self.frames_checked,
             "boxes_by_reason": dict(sorted(self.boxes_by_reason.items())),
@@ -88,7 +90,8 @@ class RunSummary:
         """The summary as a few human lines (no PHI: counts only)."""
         lines = [
             f"files in: {self.files_in}, out: {self.files_out} (clean {self.clean}, "
-            f"not every frame checked {self.written}), failed: {self.failed}, "
+            f"unverified {self.unverified}, unchecked by request {self.written}), "
+            f"failed: {self.failed}, "
             f"skipped (done before): {self.skipped}"
             + (", INTERRUPTED" if self.interrupted else ""),
             f"frames: {self.frames} (checked {self.frames_checked}); "

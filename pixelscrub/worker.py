@@ -21,7 +21,7 @@ from multiprocessing.connection import wait
 from typing import Callable, Iterable, Optional
 
 from .options import ScrubOptions
-from .records import FileAudit
+from .records import OUTPUT_STATUSES, FileAudit
 
 __all__ = ["STARTED", "START_GRACE", "Task", "run_task", "run_local", "failed_audit", "death_reason", "limit_memory"]
 
@@ -57,7 +57,7 @@ def run_task(scrub: Callable, task: Task, options: ScrubOptions) -> FileAudit:
         audit = scrub(task.src, task.tmp, options, workdir=task.workdir)
     except Exception as exc:  # scrub_file should not raise; fail closed if it does
         audit = failed_audit(task.src, f"internal error ({type(exc).__name__})")
-    if audit.status in ("clean", "written"):
+    if audit.status in OUTPUT_STATUSES:
         try:
             if os.path.getsize(task.tmp) > 0:
                 return audit

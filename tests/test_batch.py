@@ -48,8 +48,10 @@ def env_scrub(src, dst, options, *, workdir=None):
 
 
 def unchecked_scrub(src, dst, options, *, workdir=None):
-    """Writes the file without OCR, as when frames could not be checked."""
-    return scrub_file(src, dst, replace(options, mode="regions-only"), workdir=workdir)
+    """Writes the file without OCR, and says so, as when frames could not be checked."""
+    audit = scrub_file(src, dst, replace(options, mode="regions-only"), workdir=workdir)
+    audit.status = "unverified"
+    return audit
 
 
 def tree(tmp_path: Path, names=("a.dcm", "sub/b.dcm", "sub/deeper/c.dcm")) -> Path:
@@ -376,9 +378,11 @@ def test_unchecked_frames_in_phi_mode_make_the_run_fail(tmp_path, capsys):
     phi = replace(OPTS, mode="phi")
     summary = run(src, tmp_path / "out", options=phi, scrub=unchecked_scrub,
                   stream=None)
-    assert summary.written == 1 and summary.unchecked == 1 and summary.exit_status == 1
-    assert (tmp_path / "out" / "a.dcm").is_file()  # kept, but not claimed clean
-    assert "only 0 of 1 frames could be checked" in capsys.readouterr().err
+    assert summary.unverified == 1 and summary.exit_status == 1
+    # kept, but not claimed clean, and not beside the clean outputs
+    assert not (tmp_path / "out" / "a.dcm").exists()
+    assert (tmp_path / "out-unverified" / "a.dcm").is_file()
+    assert "0 of 1 frames checked" in capsys.readouterr().err
     # regions-only asks for no checking: the same file is a success there
     assert run(src, tmp_path / "out2").exit_status == 0
 

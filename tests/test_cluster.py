@@ -107,7 +107,9 @@ def test_memory_cap_applies_on_the_cluster(tmp_path, cluster):
     ds = pydicom.dcmread(pydicom_file("SC_rgb_rle.dcm"))
     ds.Rows, ds.Columns = 30000, 30000  # 2.7 GB once decoded, over 100x100 data
     ds.save_as(src / "huge.dcm", enforce_file_format=False)
-    opts = ScrubOptions(mode="regions-only", regions=(parse_region("0,0,9,9"),), key=KEY.encode())
+    # the per-frame cap would refuse it before decoding: lift it to reach the memory cap
+    opts = ScrubOptions(mode="regions-only", regions=(parse_region("0,0,9,9"),), key=KEY.encode(),
+                        max_frame_pixels=10**10)
     summary = run_batch([src], tmp_path / "out", opts, scheduler=cluster.scheduler_address,
                         progress="none", max_memory=1500 * 2**20)
     rec = json.loads(default_report_path(tmp_path / "out").read_text().splitlines()[0])

@@ -483,7 +483,9 @@ def run_batch(inputs: Iterable, outdir, options: ScrubOptions = ScrubOptions(), 
     :func:`default_report_path`; ``False`` for none).  ``timeout`` is per file in
     seconds (``None``: no limit).  ``progress`` is ``"auto"``, ``"bar"``,
     ``"lines"`` or ``"none"``.  ``max_memory`` caps each worker's address space in
-    bytes (a file that needs more fails as out of memory).  ``unverified`` is the
+    bytes (a file that needs more fails as out of memory); ``None``, the default,
+    derives the cap from the machine's memory and the number of workers
+    (:func:`pixelscrub.worker.default_memory_limit`), 0 means no cap.  ``unverified`` is the
     folder for outputs that are not certified (default
     :func:`default_unverified_path`).  ``scrub`` defaults to
     :func:`pixelscrub.pipeline.scrub_file`.  Raises :class:`ScrubError` (reason

@@ -106,10 +106,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--timeout", type=float, default=1800.0, metavar="SECONDS",
                    help="give up on a file after this long (default 1800, enough for a "
                         "1,000-frame cine in phi mode on a slow core; 0: no limit)")
-    s.add_argument("--max-memory", type=_positive_int, default=None, metavar="MB",
+    s.add_argument("--max-memory", type=int, default=None, metavar="MB",
                    help="cap each worker's address space at MB megabytes; a file that "
                         "needs more fails as out of memory instead of waking the OOM killer "
-                        "(default: no cap)")
+                        "(default: three quarters of this machine's memory shared among the "
+                        "workers, at least 2048; 0: no cap)")
     s.add_argument("--scheduler", metavar="tcp://HOST:PORT",
                    help="run on this Dask cluster; inputs and OUTDIR must be on a filesystem "
                         "every worker sees at the same paths")
@@ -176,6 +177,8 @@ def _cmd_scrub(args) -> int:
 
     if args.margin < 0:
         raise ScrubError("--margin must be >= 0", reason="usage")
+    if args.max_memory is not None and args.max_memory < 0:
+        raise ScrubError("--max-memory must be >= 0 (0: no cap)", reason="usage")
     options = options_from_args(args, warn=lambda t: _err(f"warning: {t}"))
     if options.pixels and options.mode == "regions-only" and not options.regions:
         _err("warning: --mode regions-only without --region leaves every pixel as it is")
@@ -184,7 +187,7 @@ def _cmd_scrub(args) -> int:
                         resume=args.resume,
                         timeout=args.timeout or None, scheduler=args.scheduler,
                         progress=args.progress,
-                        max_memory=args.max_memory * 2**20 if args.max_memory else None)
+                        max_memory=None if args.max_memory is None else args.max_memory * 2**20)
     print(summary.text(), file=sys.stderr, flush=True)
     if summary.interrupted:
         return EXIT_INTERRUPTED

@@ -30,8 +30,8 @@ from typing import Callable, Iterable, Optional
 from .errors import ScrubError
 from .options import ScrubOptions
 from .records import FileAudit
-from .worker import (START_GRACE, STARTED, Task, death_reason, failed_audit, limit_memory,
-                     run_task)
+from .worker import (START_GRACE, STARTED, Task, death_reason, default_memory_limit,
+                     failed_audit, limit_memory, run_task)
 
 __all__ = ["run_on_cluster", "run_isolated"]
 
@@ -116,7 +116,8 @@ class _Helper:
 
     def __init__(self, max_memory: Optional[int]):
         self.max_memory = max_memory
-        self.proc = subprocess.Popen([sys.executable, "-m", "pixelscrub.cluster", str(max_memory or 0)],
+        self.proc = subprocess.Popen([sys.executable, "-m", "pixelscrub.cluster",
+                                      "default" if max_memory is None else str(max_memory)],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE)
 
     def call(self, scrub: Callable, task: Task, options: ScrubOptions,
@@ -174,7 +175,10 @@ def run_isolated(scrub: Callable, task: Task, options: ScrubOptions,
 def _serve() -> None:
     """Helper main loop: read (scrub, task, options), write the audit, until EOF."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    limit_memory(int(sys.argv[1]) if len(sys.argv) > 1 else None)
+    # "default": this machine's share for each of its cores (the helpers of one Dask
+    # worker host run side by side); a number of bytes; 0 for no cap.
+    arg = sys.argv[1] if len(sys.argv) > 1 else "default"
+    limit_memory(default_memory_limit(os.cpu_count() or 1) if arg == "default" else int(arg))
     proto_out = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)  # anything a library prints must not corrupt the protocol
     proto_in = sys.stdin.buffer

@@ -46,7 +46,8 @@ from .patterns import dangling_label, label_value_spans, pattern_spans
 from .phi_terms import PhiTerm
 from .records import Box, Hit, Word
 
-__all__ = ["match_words", "find_phi_in_text", "is_allowlisted", "normalize", "match_params"]
+__all__ = ["match_words", "find_phi_in_text", "is_allowlisted", "is_harmless", "normalize",
+           "match_params"]
 
 MODES = ("phi", "all-text")
 
@@ -164,6 +165,16 @@ def is_allowlisted(text: str) -> bool:
     if m and m.group(1).casefold() in allow and (not m.group(3) or m.group(3).casefold() in allow):
         return len(m.group(1)) > 1 or bool(m.group(2)) or bool(m.group(3))
     return False
+
+
+_SHORT_NUMBER = re.compile(r"^[-+]?\d{1,3}(?:[.,]\d{1,2})?$")
+
+
+def is_harmless(text: str) -> bool:
+    """Overlay vocabulary or a short measurement value (``74``, ``0.4``): a word that
+    cannot identify anyone, even when OCR read it with little confidence."""
+    s = text.strip().strip(_STRIP)
+    return is_allowlisted(s) or bool(_SHORT_NUMBER.match(s))
 
 
 # ------------------------------------------------------------------------ index

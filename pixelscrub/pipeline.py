@@ -72,6 +72,19 @@ def _check_size(info, options: ScrubOptions) -> None:
             f"exceeds the per-frame limit of {options.max_frame_pixels} samples",
             reason="too-large",
         )
+    # Ask before allocating: a frame is decoded, viewed and copied a few times over.
+    from .worker import memory_limit
+    cap = memory_limit()
+    need = _FRAME_COPIES * per_frame * max(1, (info.bits_allocated + 7) // 8)
+    if cap is not None and need > cap:
+        raise ScrubError(f"frame too large for this worker's memory limit: "
+                         f"{info.rows}x{info.columns}x{info.samples_per_pixel} samples need about "
+                         f"{need // 2**20} MiB, the limit is {cap // 2**20} MiB", reason="too-large")
+
+
+#: How many frame-sized buffers scrubbing one frame may hold at once (decoded,
+#: display view, redacted copy, encoder input).
+_FRAME_COPIES = 4
 
 
 def _max_bytes(options: ScrubOptions) -> int:
@@ -147,13 +160,26 @@ def find_hits(ds: Dataset, info, options: ScrubOptions, audit: FileAudit) -> tup
         hits += unread
         rep.counts["unread_redacted"] = len(unread)
     else:
-        from .ocr.base import ocr_settings
-        floor = float(ocr_settings()["read_min_confidence"])
-        handled = [Hit(h.box.expand(options.margin, 1 << 30, 1 << 30), h.reason, h.frames,
-                       h.layer) for h in hits]
-        handled += [Hit(w.box, "read", w.frames, w.layer) for w in words if w.confidence >= floor]
-        audit.review = [u for u in unread if not _covered(u, handled)]
+        audit.review = [u for u in unread if not _covered(u, _handled(hits, words, options))]
     return hits, all_checked and not audit.review
+
+
+def _handled(hits: list[Hit], words: list[Word], options: ScrubOptions) -> list[Hit]:
+    """What needs no review: the redactions (with their margin), words read with
+    confidence, and words read as harmless vocabulary or short measurement values
+    (``DR 74 dB`` at confidence 40 is still no one's name)."""
+    from .match import is_harmless
+    from .ocr.base import ocr_settings
+    cfg = ocr_settings()
+    out = [Hit(h.box.expand(options.margin, 1 << 30, 1 << 30), h.reason, h.frames, h.layer)
+           for h in hits]
+    # a word's box is tight around its ink: half its height around it holds the
+    # spacing to its neighbours, which is no unread text either
+    out += [Hit(w.box.expand(max(2, w.box.height // 2), 1 << 30, 1 << 30), "read", w.frames,
+                w.layer) for w in words
+            if w.confidence >= float(cfg["read_min_confidence"])
+            or (w.confidence >= float(cfg["harmless_min_confidence"]) and is_harmless(w.text))]
+    return out
 
 
 def _covered(region: Hit, boxes: list[Hit], share: float = 0.9) -> bool:

@@ -23,7 +23,8 @@ from typing import Callable, Iterable, Optional
 from .options import ScrubOptions
 from .records import OUTPUT_STATUSES, FileAudit
 
-__all__ = ["STARTED", "START_GRACE", "Task", "run_task", "run_local", "failed_audit", "death_reason", "limit_memory"]
+__all__ = ["STARTED", "START_GRACE", "Task", "run_task", "run_local", "failed_audit", "death_reason",
+           "limit_memory", "default_memory_limit", "memory_limit"]
 
 #: Modules the fork server imports once, so a replacement worker starts quickly.
 _PRELOAD = ["pixelscrub.pipeline", "numpy", "pydicom"]
@@ -72,12 +73,31 @@ def run_task(scrub: Callable, task: Task, options: ScrubOptions) -> FileAudit:
     return audit
 
 
+#: The least address space a worker gets by default: a phi-mode worker (Python,
+#: NumPy, OpenCV, Tesseract) maps about 0.9 GB before it allocates a frame.
+MIN_WORKER_MEMORY = 2 * 2**30
+
+
+def default_memory_limit(workers: int) -> int:
+    """Each worker's default address-space cap: three quarters of the machine's
+    memory shared among ``workers``, and at least :data:`MIN_WORKER_MEMORY`."""
+    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    return max(MIN_WORKER_MEMORY, int(0.75 * total / max(1, workers)))
+
+
 def limit_memory(max_bytes: Optional[int]) -> None:
     """Cap this process's address space, so a decoder asking for an absurd buffer gets
     a MemoryError (the file fails) instead of the machine's OOM killer."""
     if max_bytes:
         import resource
         resource.setrlimit(resource.RLIMIT_AS, (max_bytes, max_bytes))
+
+
+def memory_limit() -> Optional[int]:
+    """This process's address-space cap in bytes, or None when there is none."""
+    import resource
+    soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+    return None if soft == resource.RLIM_INFINITY else soft
 
 
 def _worker_main(conn, scrub: Callable, single_thread: bool, max_memory: Optional[int]) -> None:
@@ -164,12 +184,15 @@ def run_local(tasks: Iterable[Task], options: ScrubOptions, on_result: Callable[
     ``on_result`` runs in this process, one file at a time.  Every task gets exactly
     one result, crashed and timed-out ones included.  With more than one worker,
     each keeps OCR to one thread (``OMP_THREAD_LIMIT=1`` unless already set).
-    ``max_memory`` (bytes) caps each worker's address space.
+    ``max_memory`` (bytes) caps each worker's address space: ``None`` for
+    :func:`default_memory_limit`, 0 for no cap.
     """
     ctx = _context()
     pending = deque(tasks)
     workers: list[_Worker] = []
     jobs = max(1, min(jobs, len(pending)))
+    if max_memory is None:
+        max_memory = default_memory_limit(jobs)
     try:
         while pending or any(w.task for w in workers):
             for w in workers:

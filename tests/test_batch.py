@@ -47,6 +47,14 @@ def env_scrub(src, dst, options, *, workdir=None):
     return audit
 
 
+def limit_scrub(src, dst, options, *, workdir=None):
+    """Notes the address-space cap the worker runs under."""
+    from pixelscrub.worker import memory_limit
+    audit = scrub_file(src, dst, options, workdir=workdir)
+    audit.notes.append(f"memory_limit={memory_limit()}")
+    return audit
+
+
 def unchecked_scrub(src, dst, options, *, workdir=None):
     """Writes the file without OCR, and says so, as when frames could not be checked."""
     audit = scrub_file(src, dst, replace(options, mode="regions-only"), workdir=workdir)
@@ -391,3 +399,18 @@ def test_empty_input_folder_warns(tmp_path):
     (tmp_path / "in").mkdir()
     summary = run(tmp_path / "in", tmp_path / "out")
     assert summary.files_in == 0 and summary.warnings == ["no files found under the inputs"]
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_workers_get_a_memory_cap_by_default(tmp_path, jobs):
+    from pixelscrub.worker import MIN_WORKER_MEMORY, default_memory_limit
+    src = tree(tmp_path, ("a.dcm", "b.dcm"))
+    run(src, tmp_path / "out", jobs=jobs, scrub=limit_scrub)
+    notes = [n for r in records(default_report_path(tmp_path / "out"))[:-1] for n in r["notes"]]
+    expected = default_memory_limit(jobs)
+    assert expected >= MIN_WORKER_MEMORY
+    assert notes.count(f"memory_limit={expected}") == 2
+    # 0 lifts the cap
+    run(src, tmp_path / "out0", jobs=jobs, scrub=limit_scrub, max_memory=0)
+    notes = [n for r in records(default_report_path(tmp_path / "out0"))[:-1] for n in r["notes"]]
+    assert notes.count("memory_limit=None") == 2

@@ -290,3 +290,19 @@ def test_per_frame_pixel_cap(tmp_path):
     audit = scrub_file(src, tmp_path / "out.dcm", ScrubOptions(key=KEY, max_frame_pixels=1000))
     assert audit.status == "failed" and "frame too large" in audit.error
     assert not (tmp_path / "out.dcm").exists()
+
+
+def test_low_confidence_vocabulary_needs_no_review():
+    """``DR 74 dB`` read at confidence 35 is still no one's name: such words count as
+    read when deciding whether an unread region needs review; a garbled token does not."""
+    from pixelscrub.pipeline import _covered, _handled
+    from pixelscrub.records import Hit, Word
+    region = Hit(Box(428, 190, 482, 203), "unread")
+    words = [Word("DR", Box(429, 191, 445, 202), 96), Word("74", Box(448, 191, 463, 202), 35),
+             Word("dB", Box(465, 191, 480, 202), 35)]
+    assert _covered(region, _handled([], words, ScrubOptions()))
+    garbled = words[:2] + [Word("K0W", Box(465, 191, 480, 202), 35)]
+    assert not _covered(region, _handled([], garbled, ScrubOptions()))
+    # a redaction with its margin covers what it blanks
+    assert _covered(region, _handled([Hit(Box(430, 192, 480, 201), "header:PatientID")],
+                                     garbled, ScrubOptions()))

@@ -134,7 +134,7 @@ def _walk(top: Path, base: Path, seen: set, jobs: list, problems: list, warnings
     try:
         entries = sorted(os.scandir(top), key=lambda e: e.name)
     except OSError as exc:
-        problems.append(failed_audit(str(top), f"cannot list folder ({exc.strerror})"))
+        problems.append((_job(top, base), f"cannot list folder ({exc.strerror})"))
         return
     for entry in entries:
         path = Path(entry.path)
@@ -144,19 +144,20 @@ def _walk(top: Path, base: Path, seen: set, jobs: list, problems: list, warnings
             reason = ("symlink loop" if exc.errno == errno.ELOOP else
                       "broken symlink" if entry.is_symlink() and exc.errno == errno.ENOENT
                       else f"cannot stat ({exc.strerror})")
-            problems.append(failed_audit(str(path), reason))
+            problems.append((_job(path, base), reason))
             continue
         if stat.S_ISDIR(st.st_mode):
             ident = (st.st_dev, st.st_ino)
             if ident in seen:
-                warnings.append(f"{path}: folder already visited (symlink loop), not entered again")
+                warnings.append(f"{_job(path, base).rel}: folder already visited (symlink loop), "
+                            "not entered again")
                 continue
             seen.add(ident)
             _walk(path, base, seen, jobs, problems, warnings)
         elif stat.S_ISREG(st.st_mode):
-            jobs.append(Job(str(path), path.relative_to(base).as_posix()))
+            jobs.append(_job(path, base))
         else:
-            problems.append(failed_audit(str(path), f"not a regular file ({_kind(st.st_mode)})"))
+            problems.append((_job(path, base), f"not a regular file ({_kind(st.st_mode)})"))
 
 
 def _kind(mode: int) -> str:
@@ -167,31 +168,39 @@ def _kind(mode: int) -> str:
     return "unknown type"
 
 
-def discover(inputs: Iterable) -> tuple[list[Job], list[FileAudit], list[str]]:
+def _job(path: Path, base: Path) -> Job:
+    """``path`` under the input folder ``base`` (a named file: its own name)."""
+    rel = path.relative_to(base).as_posix() if path != base else path.name
+    return Job(str(path), rel)
+
+
+def discover(inputs: Iterable) -> tuple[list[Job], list[tuple[Job, str]], list[str]]:
     """Every regular file under ``inputs`` with its relative output path.
 
     Folders are walked recursively (following symlinks, each real folder once);
     single files map to their name.  Files that can never be read (FIFOs, dangling
-    or looping symlinks) come back as failed records, not as jobs, so nothing
-    blocks on opening them.  The same real file named twice is scrubbed once.
+    or looping symlinks) come back as (job, reason) problems, not as jobs, so
+    nothing blocks on opening them.  The same real file named twice is scrubbed once.
     """
     jobs: list[Job] = []
-    problems: list[FileAudit] = []
+    problems: list[tuple[Job, str]] = []
     warnings: list[str] = []
     for item in inputs:
         path = Path(item)
         try:
             st = os.stat(path)
         except OSError as exc:
-            problems.append(failed_audit(str(path), "symlink loop" if exc.errno == errno.ELOOP
-                                         else f"cannot stat ({exc.strerror})"))
+            problems.append((Job(str(path), path.name),
+                             "symlink loop" if exc.errno == errno.ELOOP
+                             else f"cannot stat ({exc.strerror})"))
             continue
         if stat.S_ISDIR(st.st_mode):
             _walk(path, path, {(st.st_dev, st.st_ino)}, jobs, problems, warnings)
         elif stat.S_ISREG(st.st_mode):
             jobs.append(Job(str(path), path.name))
         else:
-            problems.append(failed_audit(str(path), f"not a regular file ({_kind(st.st_mode)})"))
+            problems.append((Job(str(path), path.name),
+                             f"not a regular file ({_kind(st.st_mode)})"))
     unique, seen_src, seen_rel = [], set(), {}
     for job in jobs:
         real = os.path.realpath(job.src)
@@ -199,8 +208,7 @@ def discover(inputs: Iterable) -> tuple[list[Job], list[FileAudit], list[str]]:
             continue
         seen_src.add(real)
         if job.rel in seen_rel:
-            problems.append(failed_audit(
-                job.src, f"output name {job.rel} is already taken by {seen_rel[job.rel]}"))
+            problems.append((job, f"output name {job.rel} is already taken by another input"))
             continue
         seen_rel[job.rel] = job.src
         unique.append(job)
@@ -292,9 +300,9 @@ class _Journal:
 
     def finished(self, rel: str, input_hash: Optional[str], roots: dict[str, Path]
                  ) -> Optional[tuple[str, Path]]:
-        """(status, output) of ``rel`` if an earlier run finished it from the same
-        input and options and its output is still there, else None.  ``roots``
-        maps a status to the folder its outputs go to."""
+        """(status, folder) of ``rel`` if an earlier run finished it from the same
+        input and options and its output is still in that folder, else None.
+        ``roots`` maps a status to the folder its outputs go to."""
         rec = self.done.get(_rel_key(rel))
         if not rec or input_hash is None or rec.get("in") != input_hash:
             return None
@@ -304,7 +312,7 @@ class _Journal:
         dst = roots[status] / rel
         try:
             if dst.is_file() and dst.stat().st_size == rec.get("size"):
-                return status, dst
+                return status, roots[status]
         except OSError:
             pass
         return None
@@ -399,27 +407,41 @@ class _Books:
     """Everything done when one file is finished: place it, journal it, report it."""
 
     def __init__(self, out: Path, journal: _Journal, writer: ReportWriter, pbar: _Progress,
-                 summary: RunSummary, *, quarantine: Optional[Path], unverified: Path):
+                 summary: RunSummary, *, quarantine: Optional[Path], unverified: Path,
+                 log_phi: bool = False):
         self.out, self.journal, self.writer, self.pbar = out, journal, writer, pbar
-        self.summary, self.quarantine = summary, quarantine
+        self.summary, self.quarantine, self.log_phi = summary, quarantine, log_phi
         #: where the outputs of each status go: only certified ones in OUTDIR
         self.roots = {"clean": out, "written": out, "unverified": unverified}
         self.jobs: dict[int, tuple[Job, Optional[str]]] = {}
 
+    def name(self, job: Job) -> str:
+        """How reports and error lines name an input: its path below the input
+        folder the user named (folders above it, often named after the patient,
+        never show), or the full path with ``--log-phi``."""
+        return job.src if self.log_phi else job.rel
+
+    def problem(self, job: Job, reason: str) -> None:
+        """An input that fails before any worker sees it (its name may collide with
+        another input's, so nothing of an earlier run is touched)."""
+        self.finish(failed_audit(self.name(job), reason), None)
+
     def on_result(self, task: Task, audit: FileAudit) -> None:
         """A worker's result: rename a good output into place, drop anything else."""
         job, ihash = self.jobs[task.index]
-        audit.input = job.src
+        audit.input = self.name(job)
+        if audit.error and audit.error.startswith(task.src + ": "):
+            audit.error = f"{audit.input}: {audit.error[len(task.src) + 2:]}"
         if audit.status in OUTPUT_STATUSES:
             root = self.roots[audit.status]
             problem = _place(Path(task.tmp), root, job.rel)
             if problem is None:
-                audit.output = str(root / job.rel)
+                audit.output = self.output_name(root, job)
                 self._forget_stale(audit, job, keep=root)
                 self.journal.record(job.rel, ihash, root / job.rel, audit.status)
             else:
                 audit.status, audit.output = "failed", None
-                audit.error = f"{job.src}: {problem}"
+                audit.error = f"{audit.input}: {problem}"
         else:
             audit.output = None
             _remove(task.tmp)
@@ -442,6 +464,10 @@ class _Books:
         self.summary.add(audit)
         self.writer.write(audit)
         self.pbar.step(audit.status == "failed")
+
+    def output_name(self, root: Path, job: Job) -> str:
+        """An output as ``OUTDIR/rel`` (or ``OUTDIR-unverified/rel``), no folder above."""
+        return str(root / job.rel) if self.log_phi else f"{root.name}/{job.rel}"
 
     def _forget_stale(self, audit: FileAudit, job: Job, keep: Optional[Path] = None) -> None:
         """Remove this file's output of an earlier run from every folder but ``keep``
@@ -523,15 +549,16 @@ def run_batch(inputs: Iterable, outdir, options: ScrubOptions = ScrubOptions(), 
         pbar = _Progress(len(found) + len(problems), stream or sys.stderr, progress)
         books = _Books(out, journal, writer, pbar, summary,
                        quarantine=Path(os.path.abspath(quarantine)) if quarantine else None,
-                       unverified=Path(os.path.abspath(unverified)))
-        for audit in problems:
-            books.finish(audit, None)
+                       unverified=Path(os.path.abspath(unverified)), log_phi=options.log_phi)
+        for job, reason in problems:
+            books.problem(job, reason)
         ohash, tasks = options_hash(options), []
         for i, job in enumerate(found):
             ihash = _input_hash(job.src, ohash)
             done = journal.finished(job.rel, ihash, books.roots) if resume else None
             if done is not None:
-                books.finish(FileAudit(input=job.src, output=str(done[1]), status="skipped",
+                books.finish(FileAudit(input=books.name(job), output=books.output_name(done[1], job),
+                                       status="skipped",
                                        notes=[f"done ({done[0]}) in an earlier run with the same "
                                               "input and options"]), job)
                 continue

@@ -139,7 +139,7 @@ def test_each_bad_file_fails_with_one_line_naming_it(bad_run, name):
     src, out, _, by_name, _ = bad_run
     rec = by_name[name]
     assert rec["status"] == "failed" and rec["output"] is None
-    assert rec["error"].startswith(f"{src / name}: ")
+    assert rec["error"].startswith(f"{name}: ")
     assert "\n" not in rec["error"]
     expected = CASES[name][1]
     if expected:
@@ -173,7 +173,7 @@ def test_declared_size_far_beyond_data_fails_within_memory_cap(tmp_path, mode):
     summary = run_batch([src], tmp_path / "out", opts, jobs=1, progress="none",
                         max_memory=1500 * 2**20)
     rec = json.loads(default_report_path(tmp_path / "out").read_text().splitlines()[0])
-    assert summary.failed == 1 and rec["error"].startswith(f"{src / 'huge.dcm'}: ")
+    assert summary.failed == 1 and rec["error"].startswith("huge.dcm: ")
     assert not (tmp_path / "out" / "huge.dcm").exists()
 
 
@@ -222,7 +222,7 @@ def test_blocked_output_folder_fails_that_file_only(tmp_path):
     assert summary.failed == 1 and summary.files_out == 1
     recs = [json.loads(l) for l in default_report_path(out).read_text().splitlines()[:-1]]
     rec = [r for r in recs if r["status"] == "failed"][0]
-    assert rec["error"] == (f"{src / 'sub' / 'a.dcm'}: cannot write output "
+    assert rec["error"] == ("sub/a.dcm: cannot write output "
                             f"{out.resolve() / 'sub' / 'a.dcm'}: a file is in the way of its folder")
 
 
@@ -247,7 +247,7 @@ def test_unreadable_input_fails_with_its_reason(tmp_path):
                         scrub=unprivileged_scrub)
     rec = json.loads(default_report_path(tmp_path / "out").read_text().splitlines()[0])
     assert summary.failed == 1
-    assert rec["error"].startswith(f"{src / 'locked.dcm'}: ") and "PermissionError" in rec["error"]
+    assert rec["error"].startswith("locked.dcm: ") and "PermissionError" in rec["error"]
     assert not (tmp_path / "out" / "locked.dcm").exists()
 
 

@@ -168,7 +168,7 @@ def test_crashing_worker_fails_only_its_file(tmp_path):
     recs = {Path(r["input"]).name: r for r in records(default_report_path(out))[:-1]}
     for name in ("crash1.dcm", "crash2.dcm"):
         assert recs[name]["status"] == "failed"
-        assert recs[name]["error"] == f"{src / name}: worker crashed: signal {int(signal.SIGABRT)} (SIGABRT)"
+        assert recs[name]["error"] == f"{name}: worker crashed: signal {int(signal.SIGABRT)} (SIGABRT)"
         assert not (out / name).exists()
     assert sorted(p.name for p in out.iterdir()) == [JOURNAL_NAME, "a.dcm", "b.dcm", "c.dcm"]
 
@@ -279,7 +279,8 @@ def test_discover_names_collisions_and_duplicates(tmp_path):
     b = tree(tmp_path / "y", ("f.dcm",))
     jobs, problems, _ = discover([a, b, a / "f.dcm"])
     assert [j.rel for j in jobs] == ["f.dcm"]
-    assert len(problems) == 1 and "already taken" in problems[0].error
+    assert len(problems) == 1 and "already taken" in problems[0][1]
+    assert problems[0][0].rel == "f.dcm"
 
 
 def _wait_for(path: Path, proc) -> None:
@@ -414,3 +415,24 @@ def test_workers_get_a_memory_cap_by_default(tmp_path, jobs):
     run(src, tmp_path / "out0", jobs=jobs, scrub=limit_scrub, max_memory=0)
     notes = [n for r in records(default_report_path(tmp_path / "out0"))[:-1] for n in r["notes"]]
     assert notes.count("memory_limit=None") == 2
+
+
+def test_reports_name_inputs_below_the_folder_given(tmp_path, capsys):
+    """Export folders are often named after the patient: no report line or error
+    line shows a folder above the input folder, nor an absolute path, unless
+    --log-phi asks for it."""
+    patient = tmp_path / "SMITH_JOHN_1961"
+    src = tree(patient, ("a.dcm", "sub/b.dcm"))
+    (src / "sub" / "bad.dcm").write_bytes(b"not dicom")
+    out = tmp_path / "out"
+    run(src, out, stream=None)
+    text = default_report_path(out).read_text() + capsys.readouterr().err
+    assert "SMITH" not in text and str(tmp_path) not in text
+    recs = records(default_report_path(out))
+    assert sorted(r["input"] for r in recs[:-1]) == ["a.dcm", "sub/b.dcm", "sub/bad.dcm"]
+    assert [r["error"] for r in recs[:-1] if r["error"]] == [
+        "sub/bad.dcm: input is not a DICOM Part 10 file"]
+    assert {r["output"] for r in recs[:-1] if r["output"]} == {"out/a.dcm", "out/sub/b.dcm"}
+    run(src, tmp_path / "out2", options=replace(OPTS, log_phi=True), stream=None,
+        report=tmp_path / "phi-report.jsonl")
+    assert str(patient) in (tmp_path / "phi-report.jsonl").read_text()

@@ -53,6 +53,6 @@ def test_mutated_files_never_crash_or_leave_partial_output(cases):
             if r["status"] == "failed":
                 assert r["error"].startswith(r["input"] + ": ") and "\n" not in r["error"]
             else:  # whatever was written is a whole, readable DICOM file
-                ds = pydicom.dcmread(r["output"])
+                ds = pydicom.dcmread(Path(tmp) / r["output"])  # named from beside OUTDIR
                 assert "PixelData" in ds
         shutil.rmtree(out)

@@ -49,7 +49,7 @@ def test_bad_file_exits_1_with_one_line_naming_it(tmp_path, keyed, capsys):
     out = tmp_path / "out"
     assert main(["scrub", str(src), "-o", str(out), *FAST]) == 1
     lines = [l for l in capsys.readouterr().err.splitlines() if "notes.txt" in l]
-    assert lines == [f"pixelscrub: {src / 's' / 'notes.txt'}: input is not a DICOM Part 10 file"]
+    assert lines == ["pixelscrub: s/notes.txt: input is not a DICOM Part 10 file"]
     assert (out / "ct.dcm").is_file() and not (out / "s" / "notes.txt").exists()
 
 
@@ -92,7 +92,7 @@ def test_single_file_goes_to_outdir_by_name(tmp_path, keyed):
                  "--report", str(tmp_path / "r.jsonl")]) == 0
     assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == ["mr.dcm"]
     recs = [json.loads(l) for l in (tmp_path / "r.jsonl").read_text().splitlines()]
-    assert recs[0]["output"] == str(out.resolve() / "mr.dcm")
+    assert recs[0]["output"] == "out/mr.dcm" and recs[0]["input"] == "mr.dcm"
     assert recs[-1]["record"] == "summary"
 
 

@@ -61,7 +61,7 @@ def test_cluster_run_matches_local_run(tmp_path, cluster, monkeypatch, capsys):
         recs = [json.loads(l) for l in default_report_path(out).read_text().splitlines()]
         errs[out] = [r["error"] for r in recs[:-1] if r["status"] == "failed"]
         assert recs[-1]["files_out"] == 4 and recs[-1]["failed"] == 1
-    assert errs[local] == errs[remote] and str(src / "sub" / "broken.dcm") in errs[local][0]
+    assert errs[local] == errs[remote] and errs[local][0].startswith("sub/broken.dcm: ")
     # and the cluster run resumes like a local one
     assert main(["scrub", str(src), "-o", str(remote), "--scheduler", cluster.scheduler_address,
                  *common]) == 1
@@ -86,8 +86,7 @@ def test_crashing_and_hanging_files_fail_alone_on_the_cluster(tmp_path, cluster)
     recs = [json.loads(l) for l in default_report_path(out).read_text().splitlines()[:-1]]
     errors = sorted(r["error"] for r in recs if r["status"] == "failed")
     sig = f"signal {int(signal.SIGABRT)} (SIGABRT)"
-    assert errors == [f"{src / 'crash.dcm'}: worker crashed: {sig}",
-                      f"{src / 'crash2.dcm'}: worker crashed: {sig}"]
+    assert errors == [f"crash.dcm: worker crashed: {sig}", f"crash2.dcm: worker crashed: {sig}"]
     assert sorted(p.name for p in out.glob("*.dcm")) == ["a.dcm", "b.dcm", "c.dcm"]
     assert len(cluster.scheduler.workers) == 2  # no Dask worker died
 

@@ -76,6 +76,7 @@ def read_dataset(src: Union[str, os.PathLike, BinaryIO], *,
     tsyntax = getattr(ds.file_meta, "TransferSyntaxUID", None)
     if not tsyntax:
         raise ScrubError("file meta has no Transfer Syntax UID", reason="no-transfer-syntax")
+    _check_elements(ds)
     if PIXEL_DATA_TAG not in ds._dict:
         other = [t for t in _PIXEL_TAGS[1:] if t in ds._dict]
         if other:
@@ -90,6 +91,39 @@ def read_dataset(src: Union[str, os.PathLike, BinaryIO], *,
                 and elem.value_tell + elem.length > size):
             raise ScrubError("Pixel Data is truncated (file ends early)", reason="truncated")
     return ds
+
+
+def _check_elements(ds: Dataset, depth: int = 0) -> None:
+    """Convert every header element now (pydicom does it lazily, on first use), so
+    a malformed one fails the file here with its tag, not deep inside a later stage
+    with a library's message.  Sequence items are checked too; deferred (large)
+    values only for their VR, they are read when used."""
+    from pydicom.errors import BytesLengthException
+    from pydicom.tag import Tag
+    from pydicom.valuerep import VR
+
+    sources = [ds] + ([ds.file_meta] if depth == 0 and hasattr(ds, "file_meta") else [])
+    for source in sources:
+        for tag in list(source._dict):
+            raw = source._dict[tag]
+            deferred = isinstance(raw, RawDataElement) and raw.value is None
+            if deferred and raw.VR is not None and raw.VR not in VR.__members__:
+                raise ScrubError(f"header element {Tag(tag)} is malformed (unknown VR)",
+                                 reason="malformed")
+            if tag in _PIXEL_TAGS or deferred:
+                continue
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    elem = source[tag]
+                    items = list(elem.value) if elem.VR == "SQ" and depth < 16 else []
+            except (NotImplementedError, ValueError, KeyError, TypeError, OverflowError,
+                    EOFError, IndexError, UnicodeError, AttributeError,
+                    BytesLengthException) as exc:
+                raise ScrubError(f"header element {Tag(tag)} is malformed ({type(exc).__name__})",
+                                 reason="malformed") from None
+            for item in items:
+                _check_elements(item, depth + 1)
 
 
 def _read_deflated(src, max_bytes: Optional[int]) -> Optional[Dataset]:

@@ -218,9 +218,12 @@ def _us_overlay(c: Canvas, rng, ident: Identity, *, stripped: bool, font: str, c
         x = w.put(x, y, format_name(ident.family, ident.given, name_style), NAME, color=val,
                   frames=frames)
         x = w.put(x + w.space, y, labels[1], frames=frames)
-        w.put(x, y, pid_text or ident.patient_id, PID, color=val, frames=frames)
-        w.right(cols - 2 - dx, y, format_time(ident.study_time), STUDY_TIME, color=val,
-                frames=frames)
+        x = w.put(x, y, pid_text or ident.patient_id, PID, color=val, frames=frames)
+        time_text = format_time(ident.study_time)
+        # Right-aligned on the name line; one line lower where a font's wider glyphs
+        # (OpenCV's Hershey metrics change between releases) leave no room there.
+        time_y = y if cols - 2 - dx - w.width(time_text) >= x + w.space else y + w.line_height
+        w.right(cols - 2 - dx, time_y, time_text, STUDY_TIME, color=val, frames=frames)
         y += w.line_height
         x = w.put(x0, y, labels[2], frames=frames)
         w.put(x, y, format_date(ident.birth_date, dob_style), DOB, color=val, frames=frames)

@@ -95,20 +95,28 @@ _local = threading.local()
 
 
 def _send(fh, obj) -> None:
-    data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
-    fh.write(_HEADER.pack(len(data)) + data)
+    body = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+    data = memoryview(_HEADER.pack(len(body)) + body)
+    while data:                       # a raw pipe may take part of it at a time
+        data = data[fh.write(data):]
     fh.flush()
 
 
+def _read_exact(fh, size: int) -> bytes:
+    """``size`` bytes from ``fh`` (raw pipes return short reads); EOFError at the end."""
+    chunks, left = [], size
+    while left:
+        chunk = fh.read(left)
+        if not chunk:
+            raise EOFError
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
+
+
 def _recv(fh):
-    head = fh.read(_HEADER.size)
-    if len(head) < _HEADER.size:
-        raise EOFError
-    size = _HEADER.unpack(head)[0]
-    data = fh.read(size)
-    if len(data) < size:
-        raise EOFError
-    return pickle.loads(data)
+    size = _HEADER.unpack(_read_exact(fh, _HEADER.size))[0]
+    return pickle.loads(_read_exact(fh, size))
 
 
 class _Helper:
@@ -116,9 +124,12 @@ class _Helper:
 
     def __init__(self, max_memory: Optional[int]):
         self.max_memory = max_memory
+        # Unbuffered: the parent select()s on the pipe between messages, and a buffered
+        # reader could hold the next message (the result right behind STARTED) where
+        # select() cannot see it, and wait for ever.
         self.proc = subprocess.Popen([sys.executable, "-m", "pixelscrub.cluster",
                                       "default" if max_memory is None else str(max_memory)],
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0)
 
     def call(self, scrub: Callable, task: Task, options: ScrubOptions,
              timeout: Optional[float]) -> tuple[Optional[FileAudit], Optional[str]]:

@@ -133,3 +133,37 @@ def test_unreachable_scheduler_is_a_usage_error(tmp_path, monkeypatch, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith(f"pixelscrub: tcp://127.0.0.1:{port}: cannot reach the Dask scheduler")
     assert not (tmp_path / "out" / ".pixelscrub-partial").exists()
+
+
+def instant_scrub(src, dst, options, *, workdir=None):
+    """Fails at once: the helper's result follows its STARTED message immediately."""
+    from pixelscrub.records import FileAudit
+    return FileAudit(input=src, status="failed", error=f"{src}: instant")
+
+
+def test_helper_reads_a_result_right_behind_started(tmp_path, monkeypatch):
+    """Both messages can arrive in one read; the parent must not then wait on the pipe
+    for a result it already holds (with no timeout that was a hang for ever)."""
+    import threading
+
+    from pixelscrub.cluster import _Helper
+    from pixelscrub.options import ScrubOptions
+    from pixelscrub.worker import Task
+
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(ROOT), str(ROOT / "tests")]))
+    helper = _Helper(None)
+    results = []
+
+    def calls():
+        for i in range(30):
+            task = Task(i, str(tmp_path / f"{i}.dcm"), str(tmp_path / f"{i}.tmp"), str(tmp_path))
+            results.append(helper.call(instant_scrub, task, ScrubOptions(mode="regions-only"), None))
+
+    worker = threading.Thread(target=calls, daemon=True)
+    worker.start()
+    worker.join(60)
+    try:
+        assert not worker.is_alive(), f"helper.call hung after {len(results)} calls"
+        assert [a.error.endswith(": instant") for a, _ in results] == [True] * 30
+    finally:
+        helper.kill()

@@ -28,12 +28,15 @@ import dataclasses
 import errno
 import fcntl
 import hashlib
+import hmac
 import json
 import os
+import re
 import shutil
 import stat
 import sys
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Optional, TextIO
@@ -309,7 +312,7 @@ class _Journal:
         status = rec.get("status")
         if status not in roots:
             return None
-        dst = roots[status] / rel
+        dst = roots[status] / self.path_of(rel)
         try:
             if dst.is_file() and dst.stat().st_size == rec.get("size"):
                 return status, roots[status]
@@ -320,12 +323,21 @@ class _Journal:
     def ours(self, rel: str) -> bool:
         return _rel_key(rel) in self.done
 
-    def record(self, rel: str, input_hash: Optional[str], dst: Optional[Path], status: str) -> None:
-        """Note a finished output; if the disk is full the output stays valid and a
-        re-run simply redoes it, so a write error here only warns."""
+    def path_of(self, rel: str) -> str:
+        """Where the output of input ``rel`` went, below its folder (``--rename uid``
+        names it by UIDs; otherwise it mirrors ``rel``, which is never stored)."""
+        return (self.done.get(_rel_key(rel)) or {}).get("path") or rel
+
+    def record(self, rel: str, input_hash: Optional[str], dst: Optional[Path], status: str,
+               path: Optional[str] = None) -> None:
+        """Note a finished output (``path``: where below its folder, when it is not
+        ``rel``); if the disk is full the output stays valid and a re-run simply
+        redoes it, so a write error here only warns."""
         if status == "failed" and not self.ours(rel):
             return
         rec = {"out": _rel_key(rel), "in": input_hash, "status": status}
+        if path is not None and path != rel:
+            rec["path"] = path
         try:
             rec["size"] = dst.stat().st_size if dst is not None else None
             self.done[rec["out"]] = rec
@@ -408,18 +420,26 @@ class _Books:
 
     def __init__(self, out: Path, journal: _Journal, writer: ReportWriter, pbar: _Progress,
                  summary: RunSummary, *, quarantine: Optional[Path], unverified: Path,
-                 log_phi: bool = False):
+                 log_phi: bool = False, rename: str = "mirror", key: bytes = b""):
         self.out, self.journal, self.writer, self.pbar = out, journal, writer, pbar
         self.summary, self.quarantine, self.log_phi = summary, quarantine, log_phi
+        self.rename, self.key = rename, key
         #: where the outputs of each status go: only certified ones in OUTDIR
         self.roots = {"clean": out, "written": out, "unverified": unverified}
         self.jobs: dict[int, tuple[Job, Optional[str]]] = {}
+        self.placed: set[tuple[Path, str]] = set()   # outputs written by this run
 
     def name(self, job: Job) -> str:
         """How reports and error lines name an input: its path below the input
         folder the user named (folders above it, often named after the patient,
-        never show), or the full path with ``--log-phi``."""
-        return job.src if self.log_phi else job.rel
+        never show); with ``--rename uid``, whose output tree holds no input path,
+        a keyed hash of that path; the full path only with ``--log-phi``."""
+        if self.log_phi:
+            return job.src
+        if self.rename == "uid":
+            return "input-" + hmac.new(self.key, job.rel.encode("utf-8", "surrogateescape"),
+                                       hashlib.sha256).hexdigest()[:16]
+        return job.rel
 
     def problem(self, job: Job, reason: str) -> None:
         """An input that fails before any worker sees it (its name may collide with
@@ -434,12 +454,17 @@ class _Books:
             audit.error = f"{audit.input}: {audit.error[len(task.src) + 2:]}"
         if audit.status in OUTPUT_STATUSES:
             root = self.roots[audit.status]
-            problem = _place(Path(task.tmp), root, job.rel)
+            path = job.rel if self.rename == "mirror" else _uid_path(Path(task.tmp))
+            problem = (f"output {root.name}/{path} is already taken by another input "
+                       "(the same instance twice?)" if (root, path) in self.placed
+                       else _place(Path(task.tmp), root, path))
             if problem is None:
-                audit.output = self.output_name(root, job)
-                self._forget_stale(audit, job, keep=root)
-                self.journal.record(job.rel, ihash, root / job.rel, audit.status)
+                self.placed.add((root, path))
+                audit.output = self.output_name(root, path)
+                self._forget_stale(audit, job, keep=(root, path))
+                self.journal.record(job.rel, ihash, root / path, audit.status, path)
             else:
+                _remove(task.tmp)
                 audit.status, audit.output = "failed", None
                 audit.error = f"{audit.input}: {problem}"
         else:
@@ -465,17 +490,22 @@ class _Books:
         self.writer.write(audit)
         self.pbar.step(audit.status == "failed")
 
-    def output_name(self, root: Path, job: Job) -> str:
-        """An output as ``OUTDIR/rel`` (or ``OUTDIR-unverified/rel``), no folder above."""
-        return str(root / job.rel) if self.log_phi else f"{root.name}/{job.rel}"
+    def output_name(self, root: Path, path: str) -> str:
+        """An output as ``OUTDIR/path`` (or ``OUTDIR-unverified/path``), no folder above."""
+        return str(root / path) if self.log_phi else f"{root.name}/{path}"
 
-    def _forget_stale(self, audit: FileAudit, job: Job, keep: Optional[Path] = None) -> None:
-        """Remove this file's output of an earlier run from every folder but ``keep``
-        (a file once clean, now unverified, must not stay among the clean ones)."""
+    def _forget_stale(self, audit: FileAudit, job: Job,
+                      keep: Optional[tuple[Path, str]] = None) -> None:
+        """Remove this file's output of an earlier run, wherever it went, unless it is
+        ``keep`` (a file once clean, now unverified, must not stay among the clean
+        ones; a UID-named output whose UIDs changed must not linger)."""
         if not self.journal.ours(job.rel):
             return
-        for root in {r for r in self.roots.values() if r != keep}:
-            stale = root / job.rel
+        old = self.journal.path_of(job.rel)
+        for root in set(self.roots.values()):
+            if (root, old) == keep or (root, old) in self.placed:
+                continue
+            stale = root / old
             if not stale.is_file():
                 continue
             try:
@@ -484,6 +514,28 @@ class _Books:
             except OSError as exc:
                 audit.notes.append(f"output of an earlier run could not be removed "
                                    f"({exc.strerror})")
+
+
+def _uid_path(output: Path) -> str:
+    """``StudyInstanceUID/SeriesInstanceUID/SOPInstanceUID.dcm`` of a written output
+    (its new UIDs after the header step); a UID that is missing or not a UID is
+    replaced by a hash of the file, so no header text becomes a path."""
+    import pydicom
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ds = pydicom.dcmread(output, stop_before_pixels=True,
+                             specific_tags=["StudyInstanceUID", "SeriesInstanceUID",
+                                            "SOPInstanceUID"])
+    parts = []
+    for kw in ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID"):
+        value = str(ds.get(kw, "") or "")
+        if not _UID.fullmatch(value):
+            value = "unknown-" + hashlib.sha256(output.read_bytes()).hexdigest()[:16]
+        parts.append(value)
+    return f"{parts[0]}/{parts[1]}/{parts[2]}.dcm"
+
+
+_UID = re.compile(r"[0-9]+(\.[0-9]+)*")
 
 
 def _why_unverified(audit: FileAudit) -> str:
@@ -501,7 +553,7 @@ def run_batch(inputs: Iterable, outdir, options: ScrubOptions = ScrubOptions(), 
               timeout: Optional[float] = 1800.0, scheduler: Optional[str] = None,
               progress: str = "auto", stream: TextIO = None,
               scrub: Optional[Callable] = None, max_memory: Optional[int] = None,
-              unverified=None) -> RunSummary:
+              unverified=None, rename: str = "mirror") -> RunSummary:
     """Scrub every file under ``inputs`` into ``outdir``; returns the run's summary.
 
     ``jobs`` worker processes (default: all cores) or, with ``scheduler``, the Dask
@@ -513,12 +565,16 @@ def run_batch(inputs: Iterable, outdir, options: ScrubOptions = ScrubOptions(), 
     derives the cap from the machine's memory and the number of workers
     (:func:`pixelscrub.worker.default_memory_limit`), 0 means no cap.  ``unverified`` is the
     folder for outputs that are not certified (default
-    :func:`default_unverified_path`).  ``scrub`` defaults to
+    :func:`default_unverified_path`).  ``rename`` is ``"mirror"`` (outputs at the
+    inputs' relative paths) or ``"uid"`` (``Study/Series/SOPInstanceUID.dcm`` of the
+    new UIDs, inputs named in reports by a keyed hash).  ``scrub`` defaults to
     :func:`pixelscrub.pipeline.scrub_file`.  Raises :class:`ScrubError` (reason
     ``"usage"``) before doing anything if the layout is unsafe.  Ctrl-C stops the
     run with ``interrupted`` set; finished files stay and a re-run resumes.
     """
     start = time.monotonic()
+    if rename not in ("mirror", "uid"):
+        raise _usage(f"unknown --rename {rename!r}: choose mirror or uid")
     inputs = [os.fspath(i) for i in inputs]
     if not inputs:
         raise _usage("no input files or folders given")
@@ -549,15 +605,19 @@ def run_batch(inputs: Iterable, outdir, options: ScrubOptions = ScrubOptions(), 
         pbar = _Progress(len(found) + len(problems), stream or sys.stderr, progress)
         books = _Books(out, journal, writer, pbar, summary,
                        quarantine=Path(os.path.abspath(quarantine)) if quarantine else None,
-                       unverified=Path(os.path.abspath(unverified)), log_phi=options.log_phi)
+                       unverified=Path(os.path.abspath(unverified)), log_phi=options.log_phi,
+                       rename=rename, key=options.key or b"")
         for job, reason in problems:
             books.problem(job, reason)
-        ohash, tasks = options_hash(options), []
+        # the naming scheme decides where outputs go: a change of it redoes the files
+        ohash, tasks = options_hash(options) + ("" if rename == "mirror" else ":" + rename), []
         for i, job in enumerate(found):
             ihash = _input_hash(job.src, ohash)
             done = journal.finished(job.rel, ihash, books.roots) if resume else None
             if done is not None:
-                books.finish(FileAudit(input=books.name(job), output=books.output_name(done[1], job),
+                books.placed.add((done[1], journal.path_of(job.rel)))
+                books.finish(FileAudit(input=books.name(job),
+                                       output=books.output_name(done[1], journal.path_of(job.rel)),
                                        status="skipped",
                                        notes=[f"done ({done[0]}) in an earlier run with the same "
                                               "input and options"]), job)

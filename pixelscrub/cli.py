@@ -98,6 +98,11 @@ def build_parser() -> argparse.ArgumentParser:
                         ".pixelscrub-journal.jsonl)")
     s.add_argument("--quarantine", metavar="DIR",
                    help="copy inputs that failed here (mirroring paths; inputs are never moved)")
+    s.add_argument("--rename", choices=("mirror", "uid"), default="mirror",
+                   help="mirror: outputs at the inputs' relative paths (default); uid: "
+                        "OUTDIR/StudyInstanceUID/SeriesInstanceUID/SOPInstanceUID.dcm of the "
+                        "new UIDs, so no input path (often holding a patient's name) reaches "
+                        "the output tree, and reports name inputs by a keyed hash")
     s.add_argument("--unverified", metavar="DIR",
                    help="where outputs go whose pixels could not be checked in full (a frame "
                         "not checked, a text line unreadable): they are not certified and "
@@ -184,6 +189,7 @@ def _cmd_scrub(args) -> int:
         _err("warning: --mode regions-only without --region leaves every pixel as it is")
     summary = run_batch(args.inputs, args.output, options, jobs=args.jobs, report=args.report,
                         quarantine=args.quarantine, unverified=args.unverified,
+                        rename=args.rename,
                         resume=args.resume,
                         timeout=args.timeout or None, scheduler=args.scheduler,
                         progress=args.progress,

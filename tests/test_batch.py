@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import time
@@ -436,3 +437,31 @@ def test_reports_name_inputs_below_the_folder_given(tmp_path, capsys):
     run(src, tmp_path / "out2", options=replace(OPTS, log_phi=True), stream=None,
         report=tmp_path / "phi-report.jsonl")
     assert str(patient) in (tmp_path / "phi-report.jsonl").read_text()
+
+
+def test_rename_uid_writes_by_new_uids_and_hides_input_paths(tmp_path, capsys):
+    import pydicom
+    patient = tmp_path / "DOE_JANE_1970"
+    src = tree(patient, ("exam1/a.dcm", "exam1/b.dcm"))
+    shutil.copyfile(pydicom_file("MR_small.dcm"), src / "exam1" / "mr.dcm")
+    (src / "exam1" / "bad.dcm").write_bytes(b"not dicom")
+    (src / "exam1" / "b.dcm").write_bytes((src / "exam1" / "a.dcm").read_bytes())  # same instance
+    out = tmp_path / "out"
+    summary = run(src, out, rename="uid", stream=None)
+    files = sorted(p.relative_to(out).as_posix() for p in out.rglob("*.dcm"))
+    assert len(files) == 2 and summary.files_out == 2 and summary.failed == 2
+    for rel in files:
+        ds = pydicom.dcmread(out / rel)
+        assert rel == f"{ds.StudyInstanceUID}/{ds.SeriesInstanceUID}/{ds.SOPInstanceUID}.dcm"
+        assert ds.SOPInstanceUID != pydicom.dcmread(pydicom_file("CT_small.dcm")).SOPInstanceUID
+    text = default_report_path(out).read_text() + capsys.readouterr().err
+    assert "exam1" not in text and "DOE" not in text and "a.dcm" not in text
+    recs = records(default_report_path(out))[:-1]
+    assert all(re.fullmatch(r"input-[0-9a-f]{16}", r["input"]) for r in recs)
+    assert sum("already taken" in (r["error"] or "") for r in recs) == 1
+    # the same key names the same input the same way; a re-run skips what was done
+    again = run(src, out, rename="uid", stream=None)
+    assert again.skipped == 2
+    assert sorted(r["input"] for r in records(default_report_path(out))[:-1]) == sorted(
+        r["input"] for r in recs)
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*.dcm")) == files

@@ -43,7 +43,7 @@ from typing import Any, Callable, Iterable, Optional, TextIO
 
 from . import __version__
 from .errors import ScrubError
-from .options import ScrubOptions
+from .options import NO_OCR_MODES, ScrubOptions
 from .records import OUTPUT_STATUSES, FileAudit
 from .report import ReportWriter, RunSummary
 from .worker import Task, failed_audit, run_local
@@ -257,7 +257,7 @@ def options_hash(options: ScrubOptions) -> str:
     data = _canonical(options)
     data.pop("log_phi", None)
     data["version"] = __version__
-    if options.pixels and options.mode != "regions-only":
+    if options.pixels and options.mode not in NO_OCR_MODES:
         data["models"] = _content_hash(sorted(models_dir().iterdir()))
     if options.deid is not None and options.deid.pseudonym_csv:
         data["pseudonym_table"] = _content_hash([Path(options.deid.pseudonym_csv)])

@@ -44,7 +44,12 @@ def _add_scrub_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--mode", choices=MODES, default="phi",
                    help="phi: text matching the header or PHI patterns (default); "
                         "all-text: every text region minus the allowlist; "
-                        "regions-only: only --region boxes, no OCR")
+                        "regions-only: only --region boxes and --rules regions, no OCR; "
+                        "rules-only: the same, for sites that trust only their templates")
+    p.add_argument("--rules", action="append", default=[], metavar="FILE",
+                   help="device region rules: pixelscrub TOML/YAML, a deid recipe or a CTP "
+                        "DicomPixelAnonymizer script; matching regions are blanked in every "
+                        "mode (reason rule:NAME); repeatable")
     p.add_argument("--region", action="append", type=_region, default=[], metavar="X0,Y0,X1,Y1[@FRAMES]",
                    help="also black out this box (native pixels, half-open), on frames like 0,2,5-9 "
                         "(0-based; default all); repeatable")
@@ -126,6 +131,18 @@ def build_parser() -> argparse.ArgumentParser:
                         "plain lines otherwise)")
     _add_header_arguments(s)
 
+    r = sub.add_parser("rules", help="device region rules: check a rules file")
+    rsub = r.add_subparsers(dest="rules_command", metavar="ACTION")
+    rsub.required = True
+    rc = rsub.add_parser("check", help="validate rules files and show which inputs each matches",
+                         description="Read rules files (pixelscrub TOML/YAML, deid recipes, CTP "
+                                     "scripts), name what cannot be mapped, and with --inputs "
+                                     "show which files each rule matches. Exit 2 on an invalid "
+                                     "file.")
+    rc.add_argument("files", nargs="+", metavar="FILE")
+    rc.add_argument("--inputs", metavar="DIR", help="a folder of DICOM files to match the rules "
+                                                    "against (headers only are read)")
+
     i = sub.add_parser("inspect", help="show what would be redacted and why; writes nothing")
     i.add_argument("file", metavar="FILE")
     _add_scrub_options(i)
@@ -165,8 +182,16 @@ def options_from_args(args: argparse.Namespace, *, warn=None) -> ScrubOptions:
                 warn("no de-identification key (PIXELSCRUB_KEY or --key-file): using a random "
                      "key for this run, so UIDs and pseudonyms differ from other runs and "
                      "a re-run cannot resume")
+    rules = ()
+    if args.rules:
+        from .rules import load_rules
+        loaded = load_rules(args.rules)
+        rules = tuple(loaded.rules)
+        for line in loaded.unmapped:
+            if warn:
+                warn(f"rules: {line}")
     return ScrubOptions(
-        mode=args.mode, regions=tuple(args.region), margin=args.margin,
+        mode=args.mode, regions=tuple(args.region), margin=args.margin, rules=rules,
         pixels=not getattr(args, "no_pixels", False), header=not getattr(args, "no_header", False),
         deid=deid, key=key, log_phi=args.log_phi, max_pixels=args.max_pixels,
         max_frame_pixels=args.max_frame_pixels, redact_unread=args.redact_unread,
@@ -185,8 +210,10 @@ def _cmd_scrub(args) -> int:
     if args.max_memory is not None and args.max_memory < 0:
         raise ScrubError("--max-memory must be >= 0 (0: no cap)", reason="usage")
     options = options_from_args(args, warn=lambda t: _err(f"warning: {t}"))
-    if options.pixels and options.mode == "regions-only" and not options.regions:
+    if options.pixels and options.mode == "regions-only" and not (options.regions or options.rules):
         _err("warning: --mode regions-only without --region leaves every pixel as it is")
+    if options.pixels and options.mode == "rules-only" and not options.rules:
+        _err("warning: --mode rules-only without --rules leaves every pixel as it is")
     summary = run_batch(args.inputs, args.output, options, jobs=args.jobs, report=args.report,
                         quarantine=args.quarantine, unverified=args.unverified,
                         rename=args.rename,
@@ -256,6 +283,48 @@ def _cmd_inspect(args) -> int:
     return EXIT_OK
 
 
+def _cmd_rules(args) -> int:
+    """``pixelscrub rules check``: what each file holds, what cannot be mapped, and
+    which inputs each rule matches (header only, nothing written)."""
+    import warnings
+    from pathlib import Path
+
+    import pydicom
+
+    from .rules import blank_regions, load_rules, matching_rules
+    loaded = load_rules(args.files)
+    kinds = {}
+    for rule in loaded.rules:
+        kinds[rule.action] = kinds.get(rule.action, 0) + 1
+    print(f"{len(loaded.rules)} rule(s) from {len(args.files)} file(s): "
+          + ", ".join(f"{n} {k}" for k, n in sorted(kinds.items())))
+    for line in loaded.unmapped:
+        print(f"not mapped: {line}")
+    if args.inputs:
+        root = Path(args.inputs)
+        if not root.is_dir():
+            raise ScrubError(f"{args.inputs}: not a folder", reason="usage")
+        hits: dict[str, list[str]] = {r.name: [] for r in loaded.rules}
+        for path in sorted(p for p in root.rglob("*") if p.is_file()):
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    ds = pydicom.dcmread(path, stop_before_pixels=True)
+            except Exception:  # noqa: BLE001 - not DICOM: nothing to match
+                continue
+            rel = path.relative_to(root).as_posix()
+            matched = matching_rules(loaded.rules, ds)
+            for rule in matched:
+                hits[rule.name].append(rel)
+            regions = blank_regions(loaded.rules, ds)
+            if matched:
+                print(f"{rel}: " + "; ".join(f"{r.name} ({r.action})" for r in matched)
+                      + f"; {len(regions)} region(s) to blank")
+        unused = [name for name, files in hits.items() if not files]
+        print(f"{len(hits) - len(unused)} rule(s) matched some input, {len(unused)} none")
+    return EXIT_OK
+
+
 def _terminate(signum, frame):
     raise KeyboardInterrupt  # a polite kill stops the batch the way Ctrl-C does
 
@@ -271,6 +340,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             return _cmd_scrub(args)
         if args.command == "inspect":
             return _cmd_inspect(args)
+        if args.command == "rules":
+            return _cmd_rules(args)
         handler = getattr(args, "func", None)
         if handler is None:
             parser.error(f"unknown command {args.command!r}")

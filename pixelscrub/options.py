@@ -7,11 +7,15 @@ from typing import Any, Optional
 
 from .records import Box
 
-__all__ = ["UserRegion", "ScrubOptions", "parse_region", "MODES"]
+__all__ = ["UserRegion", "ScrubOptions", "parse_region", "MODES", "NO_OCR_MODES"]
 
 #: ``phi``: header matches + pattern rules; ``all-text``: every text region minus the
-#: allowlist; ``regions-only``: user regions only, no OCR.
-MODES = ("phi", "all-text", "regions-only")
+#: allowlist; ``regions-only``: user regions (and device rules) only, no OCR;
+#: ``rules-only``: the same, for sites that trust only their device templates.
+MODES = ("phi", "all-text", "regions-only", "rules-only")
+
+#: Modes that read no text: their outputs are never certified.
+NO_OCR_MODES = ("regions-only", "rules-only")
 
 
 @dataclass(frozen=True)
@@ -62,7 +66,8 @@ class ScrubOptions:
     defaults) and ``key`` the secret for UIDs, pseudonyms and date shifts;
     ``max_pixels`` refuses absurd images (Rows x Columns x Frames x Samples) and
     ``max_frame_pixels`` absurd frames (Rows x Columns x Samples) before anything
-    is decoded.  ``redact_unread`` blanks text lines that stay unreadable after the
+    is decoded.  ``rules`` are :class:`pixelscrub.rules.Rule` device templates
+    (``--rules``): their regions are blanked in every mode.  ``redact_unread`` blanks text lines that stay unreadable after the
     retry ladder, so that the image can be certified; without it such an image is
     written as ``unverified``.
     """
@@ -78,6 +83,7 @@ class ScrubOptions:
     max_pixels: int = 4_000_000_000
     max_frame_pixels: int = 2 ** 27
     redact_unread: bool = False
+    rules: tuple = ()
     ocr_engine: str = "auto"
 
     def __post_init__(self):

@@ -22,7 +22,7 @@ import numpy as np
 from pydicom import Dataset
 
 from .errors import ScrubError
-from .options import ScrubOptions
+from .options import NO_OCR_MODES, ScrubOptions
 from .records import PIXEL_LAYER, FileAudit, Hit, Word
 
 __all__ = ["scrub_file", "scrub_dataset", "inspect_file", "find_hits"]
@@ -94,8 +94,24 @@ def _max_bytes(options: ScrubOptions) -> int:
     return options.max_pixels * 2 + INFLATE_ALLOWANCE
 
 
-def _user_region_hits(options: ScrubOptions) -> list[Hit]:
-    return [Hit(r.box, "user-region", frames=r.frames) for r in options.regions]
+def _fixed_region_hits(ds: Dataset, options: ScrubOptions) -> list[Hit]:
+    """The user's ``--region`` boxes and the regions of the device rules that match."""
+    hits = [Hit(r.box, "user-region", frames=r.frames) for r in options.regions]
+    if options.rules:
+        from .rules import blank_regions
+        hits += [Hit(r.box, f"rule:{name}", frames=r.frames)
+                 for r, name in blank_regions(options.rules, ds)]
+    return hits
+
+
+def _check_rejected(ds: Dataset, options: ScrubOptions) -> None:
+    """A device rule that rejects this image (deid's blacklist) fails the file."""
+    if options.rules:
+        from .rules import matching_rules
+        for rule in matching_rules(options.rules, ds):
+            if rule.action == "reject":
+                raise ScrubError(f"rejected by rule {rule.name!r} ({rule.source})",
+                                 reason="rejected")
 
 
 def find_hits(ds: Dataset, info, options: ScrubOptions, audit: FileAudit) -> tuple[list[Hit], bool]:
@@ -107,9 +123,9 @@ def find_hits(ds: Dataset, info, options: ScrubOptions, audit: FileAudit) -> tup
     Data code.  Lines that stayed unreadable go into ``audit.review`` (or, with
     ``options.redact_unread``, into the hits).
     """
-    hits = _user_region_hits(options)
-    if options.mode == "regions-only":
-        audit.stage("match").counts["user_regions"] = len(hits)
+    hits = _fixed_region_hits(ds, options)
+    audit.stage("match").counts["fixed_regions"] = len(hits)
+    if options.mode in NO_OCR_MODES:
         return hits, False
 
     from .decode import iter_display
@@ -229,6 +245,7 @@ def scrub_dataset(ds: Dataset, options: ScrubOptions = ScrubOptions(), *,
     from .redact import plan_redactions
 
     audit = audit or FileAudit(input="<dataset>")
+    _check_rejected(ds, options)
     with _timed(audit, "decode"):
         info = image_info(ds)
         _check_size(info, options)
@@ -281,7 +298,7 @@ def _status(verified: bool, options: ScrubOptions) -> str:
     everything) or ``written`` (the user asked for no checking)."""
     if verified:
         return "clean"
-    return "unverified" if options.pixels and options.mode != "regions-only" else "written"
+    return "unverified" if options.pixels and options.mode not in NO_OCR_MODES else "written"
 
 
 def _same_file(a: Path, b: Path) -> bool:
@@ -332,6 +349,7 @@ def inspect_file(src, options: ScrubOptions = ScrubOptions()) -> FileAudit:
     audit = FileAudit(input=str(src))
     try:
         ds = read_dataset(src, max_bytes=_max_bytes(options))
+        _check_rejected(ds, options)
         info = image_info(ds)
         _check_size(info, options)
         audit.frames = info.frames

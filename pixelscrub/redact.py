@@ -53,8 +53,9 @@ class RedactionPlan:
 def plan_redactions(hits: Sequence[Hit], info: ImageInfo, *, margin: int) -> RedactionPlan:
     """Grow each hit's box by ``margin``, clip it to the image, drop empty ones.
 
-    User regions (reason ``"user-region"``) are exact rectangles the user chose for a
-    known device layout: they get no margin.
+    User regions (reason ``"user-region"``) and device rule regions (``"rule:NAME"``)
+    are exact rectangles chosen for a known device layout: they get no margin (a
+    margin would also eat into the areas a rule keeps).
 
     Frame indices beyond the image are dropped; a hit left with no frames is
     dropped too.  Identical boxes are kept once.
@@ -64,7 +65,7 @@ def plan_redactions(hits: Sequence[Hit], info: ImageInfo, *, margin: int) -> Red
     out: list[PlannedBox] = []
     seen = set()
     for hit in hits:
-        grow = 0 if hit.reason == "user-region" else margin
+        grow = 0 if hit.reason == "user-region" or hit.reason.startswith("rule:") else margin
         box = hit.box.expand(grow, info.columns, info.rows)
         if box.is_empty():
             continue

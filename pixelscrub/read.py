@@ -397,15 +397,18 @@ def reread_doubtful(image: np.ndarray, proposals: Sequence[Proposal],
 
     A reading is doubtful when its confident characters (:func:`_confident_characters`)
     are fewer than ``read_min_share`` of the characters the crop's ink shows
-    (:func:`expected_characters`).  A doubtful line goes up a retry ladder
+    (:func:`expected_characters`), or its confident words leave part of the ink
+    uncovered (:func:`_well_read`).  A doubtful line goes up a retry ladder
     (:func:`_ladder`): deskewed by the ink's minimum-area rectangle, twice the
     scale, page segmentation modes 7, 8 and 6.  Every hypothesis that holds
     confident characters is kept (the match stage sees them all).
 
     Text drawn at a steep slant is often proposed as several fragments of a few
-    letters each, too short to judge alone: short neighbours (within a
-    line height of each other, in a row) are joined, and a joined region whose ink is a row
-    of at least ``read_min_characters`` characters goes up the ladder too.
+    letters each, too short to judge alone: short neighbours (within a line height
+    of each other, in a row) are joined, and a joined region whose ink is a row of
+    at least ``join_min_characters`` characters (a short given name) goes up the
+    ladder too; so does a short fragment alone whose ink slants, since read at the
+    wrong angle Tesseract makes confident garbage of it.
 
     A line (or joined region) still doubtful whose ink is a legible row of
     characters (:func:`_legible`) is returned as unread: the caller must not certify
@@ -429,45 +432,52 @@ def reread_doubtful(image: np.ndarray, proposals: Sequence[Proposal],
         if expected < int(cfg["read_min_characters"]):
             loose.append(i)   # a few letters: maybe a fragment of a slanted line
             continue
-        if _well_read(out[i], expected, cfg):
+        if _well_read(image, prop, out[i], expected, cfg):
             continue
-        found, sure, n = _ladder(prep, prop, engine, cfg)
+        found, judges, n = _ladder(prep, prop, engine, cfg)
         calls += n
         _append_lines(out[i], found)
-        if sure < float(cfg["read_min_share"]) * expected:
+        if not _well_read(image, prop, judges, expected, cfg):
             if _legible(prep, cfg):
                 unread.append(prop)
             else:
                 loose.append(i)
     for group in _neighbours([proposals[i] for i in loose]):
-        if len(group) < 2 or not _collinear([proposals[loose[g]].box for g in group]):
+        members = [loose[g] for g in group]
+        if len(group) > 1 and not _collinear([proposals[m].box for m in members]):
             continue
-        joined = Proposal(_union([proposals[loose[g]].box for g in group]),
-                          proposals[loose[group[0]]].frames, proposals[loose[group[0]]].layer,
-                          0, "joined")
+        joined = Proposal(_union([proposals[m].box for m in members]),
+                          proposals[members[0]].frames, proposals[members[0]].layer, 0, "joined")
         prep = prepare_crop(image, joined, settings=cfg)
-        if prep is None or not _legible(prep, cfg):
+        if prep is None or not _legible(prep, cfg, int(cfg["join_min_characters"])):
             continue
+        if len(group) == 1 and abs(_ink_angle(prep.pixels)) < float(cfg["deskew_min_degrees"]):
+            continue   # a short level word alone: its own reading stands
         expected = expected_characters(prep.pixels)
-        if expected < int(cfg["read_min_characters"]):
+        if expected < int(cfg["join_min_characters"]):
             continue
-        found, sure, n = _ladder(prep, joined, engine, cfg)
+        found, judges, n = _ladder(prep, joined, engine, cfg)
         calls += n
-        _append_lines(out[loose[group[0]]], found)
-        if sure < float(cfg["read_min_share"]) * expected:
+        _append_lines(out[members[0]], found)
+        if not _well_read(image, joined, judges, expected, cfg):
             unread.append(joined)
     return out, unread, calls
 
 
-def _legible(prep: PreparedCrop, cfg: Mapping[str, Any]) -> bool:
-    """Text a person could read: a row of characters (:func:`looks_like_text`) at
-    least ``unread_min_contrast`` grey levels off its ground (the faint edges of
-    anatomy that the propose stage lets through sit at 5-9)."""
-    return prep.contrast >= float(cfg["unread_min_contrast"]) and looks_like_text(prep.pixels)
+def _legible(prep: PreparedCrop, cfg: Mapping[str, Any], min_letters: int = 4) -> bool:
+    """Text a person could read: a row of at least ``min_letters`` characters
+    (:func:`looks_like_text`) at least ``unread_min_contrast`` grey levels off its
+    ground (the faint edges of anatomy that the propose stage lets through sit at 5-9)."""
+    return (prep.contrast >= float(cfg["unread_min_contrast"])
+            and looks_like_text(prep.pixels, min_letters))
 
 
 def _append_lines(words: list[Word], more: Sequence[Word]) -> None:
-    """Add ``more`` to one proposal's ``words`` on lines of their own."""
+    """Add ``more`` to one proposal's ``words`` on lines of their own, less the
+    words read again as they were (same text over the same ink)."""
+    more = [m for m in more if not any(
+        w.text == m.text and w.box.intersection(m.box).area >= 0.5 * min(w.box.area, m.box.area)
+        for w in words)]
     if more:
         words.extend(renumber_lines(more, 1 + max((w.line_id for w in words), default=-1)))
 
@@ -526,20 +536,20 @@ def expected_characters(pixels: np.ndarray) -> int:
     return int((comps[:, 3] >= 0.35 * comps[:, 3].max()).sum())
 
 
-def looks_like_text(pixels: np.ndarray) -> bool:
-    """Whether the ink of a prepared crop is a row of characters: at least four
-    components of about one height, each no wider than two or three letters run
+def looks_like_text(pixels: np.ndarray, min_letters: int = 4) -> bool:
+    """Whether the ink of a prepared crop is a row of characters: at least
+    ``min_letters`` components of about one height, each no wider than two or three letters run
     together, holding most of the ink, whose centres lie on one straight line (at
     any slant).  Anatomy, speckle and edges break into pieces of every size, and
     most of their ink is in the big ones."""
     comps = _ink_components(pixels)
-    if len(comps) < 4:
+    if len(comps) < min_letters:
         return False
     h = comps[:, 3].astype(float)
     med = float(np.median(h))
     letter = (h >= 0.6 * med) & (h <= 1.6 * med) & (comps[:, 2] <= 2.5 * med)
     similar = comps[letter]
-    if len(similar) < 4 or similar[:, 4].sum() < 0.6 * comps[:, 4].sum():
+    if len(similar) < min_letters or similar[:, 4].sum() < 0.6 * comps[:, 4].sum():
         return False
     centres = np.column_stack([similar[:, 0] + similar[:, 2] / 2.0,
                                similar[:, 1] + similar[:, 3] / 2.0]).astype(np.float32)
@@ -567,45 +577,88 @@ def _confident_characters(words: Sequence, cfg: Mapping[str, Any]) -> int:
     return sum(len(w.text) for w in words if w.confidence >= floor)
 
 
-def _well_read(words: Sequence, expected: int, cfg: Mapping[str, Any]) -> bool:
-    return _confident_characters(words, cfg) >= float(cfg["read_min_share"]) * expected
+def _well_read(image: np.ndarray, proposal: Proposal, words: Sequence[Word], expected: int,
+               cfg: Mapping[str, Any]) -> bool:
+    """Whether ``words`` read ``proposal``: their confident characters are at least
+    ``read_min_share`` of the ``expected`` ones, and the boxes of the confident words
+    cover at least ``read_min_coverage`` of the line's ink.  The second test is the
+    one that fails for a slanted name read as a couple of confident fragments
+    ('awe' at 61 for SMITH, LUCAS): the count may pass, the ink it covers does not."""
+    if _confident_characters(words, cfg) < float(cfg["read_min_share"]) * expected:
+        return False
+    return _ink_coverage(image, proposal, words, cfg) >= float(cfg["read_min_coverage"])
+
+
+def _ink_coverage(image: np.ndarray, proposal: Proposal, words: Sequence[Word],
+                  cfg: Mapping[str, Any]) -> float:
+    """The share of a proposal's ink (its strokes, in image coordinates) inside the
+    boxes of the words read with confidence (grown by ``coverage_grow`` pixels)."""
+    h, w = image.shape[:2]
+    box = proposal.box.clip(w, h)
+    if box.is_empty():
+        return 1.0
+    line_h = box.width if proposal.rotation % 180 else box.height
+    stroke = _stroke_image(image[box.y0:box.y1, box.x0:box.x1], line_h, cfg)
+    if stroke is None:
+        return 1.0
+    ink = stroke[0] < 128
+    total = int(ink.sum())
+    if total == 0:
+        return 1.0
+    read = np.zeros(ink.shape, bool)
+    grow, floor = int(cfg["coverage_grow"]), float(cfg["read_min_confidence"])
+    for word in words:
+        if word.confidence < floor:
+            continue
+        b = word.box.expand(grow, w, h).intersection(box)
+        read[b.y0 - box.y0:b.y1 - box.y0, b.x0 - box.x0:b.x1 - box.x0] = True
+    return float((ink & read).sum()) / total
 
 
 def _ladder(prep: PreparedCrop, proposal: Proposal, engine,
-            cfg: Mapping[str, Any]) -> tuple[list[Word], int, int]:
-    """Re-read one doubtful crop in several ways; the words of every reading that
-    holds confident characters (each on lines of its own), the confident characters
-    of the best reading, and the OCR calls made.
+            cfg: Mapping[str, Any]) -> tuple[list[Word], list[Word], int]:
+    """Re-read one doubtful crop in several ways.
 
-    The rungs: the crop deskewed by the angle of its ink's minimum-area rectangle
-    (text drawn at a slant), read as a line and as a block; twice the scale as a
-    line; as a single word; as a block.  Each rung maps its word boxes back through
-    its own geometry, so a hit covers the slanted text in the image.
+    Returns the words of every reading that holds confident characters (each on
+    lines of its own, all go to the match stage), the words that judge whether the
+    crop is now read, and the OCR calls made.  The rungs: the crop deskewed by the
+    angle of its ink's minimum-area rectangle (text drawn at a slant), read as a
+    line and as a block; twice the scale as a line; as a single word; as a block.
+    Each rung maps its word boxes back through its own geometry, so a hit covers
+    the slanted text in the image.  For slanted ink only the deskewed readings
+    judge: read at the wrong angle, Tesseract turns letters into confident
+    garbage ('apm' at 56 for HANS at 25 degrees).
     """
-    rungs: list[tuple[np.ndarray, np.ndarray, int]] = []   # (pixels, 2x3 map back, psm)
+    rungs: list[tuple[np.ndarray, np.ndarray, int, bool]] = []  # pixels, map back, psm, judges
     angle = _ink_angle(prep.pixels)
-    if abs(angle) >= float(cfg["deskew_min_degrees"]):
+    slanted = abs(angle) >= float(cfg["deskew_min_degrees"])
+    if slanted:
         turned, back = _rotated(prep.pixels, angle)
-        rungs += [(turned, back, int(cfg["psm_line"])), (turned, back, int(cfg["psm_block"]))]
+        rungs += [(turned, back, int(cfg["psm_line"]), True),
+                  (turned, back, int(cfg["psm_block"]), True)]
+    same = np.array([[1.0, 0, 0], [0, 1.0, 0]])
     double = cv2.resize(prep.pixels, None, fx=2.0, fy=2.0, interpolation=cv2.INTER_CUBIC)
-    rungs += [(double, np.array([[0.5, 0, 0], [0, 0.5, 0]]), int(cfg["psm_line"])),
-              (prep.pixels, np.array([[1.0, 0, 0], [0, 1.0, 0]]), int(cfg["psm_word"])),
-              (prep.pixels, np.array([[1.0, 0, 0], [0, 1.0, 0]]), int(cfg["psm_block"]))]
+    rungs += [(double, np.array([[0.5, 0, 0], [0, 0.5, 0]]), int(cfg["psm_line"]), not slanted),
+              (prep.pixels, same, int(cfg["psm_word"]), not slanted),
+              (prep.pixels, same, int(cfg["psm_block"]), not slanted)]
     out: list[Word] = []
-    calls = best = 0
+    judges: list[Word] = []
+    calls = 0
     floor = float(cfg["read_min_confidence"])
-    for pixels, back, psm in rungs:
+    for pixels, back, psm, judging in rungs:
         found = engine.read_lines(np.ascontiguousarray(pixels), psm=psm)
         calls += 1
-        best = max(best, _confident_characters(found, cfg))
         mapped = [OcrWord(ow.text, _map_box(ow.box, back, prep.pixels.shape), ow.confidence,
                           ow.line, ow.char_confidences)
                   for ow in found if ow.text.strip() and ow.confidence >= floor]
+        words = _to_words(mapped, prep, proposal, cfg)
+        if judging:
+            judges += words
         seen = {(w.text, w.box) for w in out}
-        words = [w for w in _to_words(mapped, prep, proposal, cfg) if (w.text, w.box) not in seen]
+        words = [w for w in words if (w.text, w.box) not in seen]
         if words:
             out += renumber_lines(words, 1 + max((w.line_id for w in out), default=-1))
-    return out, best, calls
+    return out, judges, calls
 
 
 def _ink_angle(pixels: np.ndarray) -> float:

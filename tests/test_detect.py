@@ -57,8 +57,9 @@ def test_single_frame(engine):
     texts = [w.text for w in det.words]
     assert "12345678" in texts and "15/01/1980" in texts and "00:00" in texts
     assert det.frames_checked == 1
-    # Three single-line proposals share one mosaic: one Tesseract call.
-    assert det.proposals >= 3 and det.ocr_calls == 1
+    # Three single-line proposals share one mosaic: one Tesseract call; the caret
+    # name reads with a low word confidence and goes up the retry ladder once.
+    assert det.proposals >= 3 and det.ocr_calls - det.rereads == 1 and det.rereads <= 3
     assert all(w.frames is None for w in det.words)
     assert set(det.seconds) >= {"propose", "read"}
 
@@ -78,17 +79,20 @@ def test_cine_static_once_dynamic_per_change(engine):
     # Static lines cost one call each per series, the timer one per value: not per
     # frame.  Speckle in the moving fan may add an occasional false proposal.
     static_lines = len({w.line_id for w in static})
-    assert det.ocr_calls <= static_lines + N // TICK + N // 5, det.ocr_calls
+    assert det.ocr_calls - det.rereads <= static_lines + N // TICK + N // 5, det.ocr_calls
+    assert det.rereads <= 3 + N // 5   # the caret name once per series, not per frame
     assert len({w.line_id for w in det.words}) == len({(w.line_id, w.frames) for w in det.words})
 
 
 def test_cine_ocr_calls_exact_without_fan(engine):
     frames = Counting(N, make=lambda i: cine_frame(i, fan=False))
     det = detect_words(frames, N, engine=engine)
-    static_lines = len({w.line_id for w in det.words if w.frames is None})
+    static_lines = len({w.line_id for w in det.words if w.frames is None and
+                        w.text in ("DOE*JOHN", "DOE^JOHN", "12345678", "15/01/1980")})
     assert static_lines == 2
-    # All static lines in one mosaic call, then one call per timer value.
-    assert det.ocr_calls == 1 + N // TICK
+    # All static lines in one mosaic call, then one call per timer value; the
+    # caret name goes up the retry ladder once per series.
+    assert det.ocr_calls - det.rereads == 1 + N // TICK and det.rereads <= 3
     assert det.frames_checked == N
 
 
@@ -101,7 +105,7 @@ def test_codec_noise_is_not_new_text(engine):
         return np.clip(img, 0, 255).astype(np.uint8)
     det = detect_words(Counting(N, make=noisy), N, engine=engine)
     assert det.frames_checked == N
-    assert det.ocr_calls <= 1 + N // TICK, det.ocr_calls
+    assert det.ocr_calls - det.rereads <= 1 + N // TICK and det.rereads <= 3, det.ocr_calls
     for v in range(N // TICK):
         hits = [w for w in det.words if w.text == f"00:{v:02d}"]
         assert hits and hits[0].frames == tuple(range(v * TICK, (v + 1) * TICK)), v
@@ -120,9 +124,10 @@ def test_cine_without_changes_is_read_once(engine):
     det = detect_words(lambda: (frame for _ in range(12)), 12, engine=engine)
     assert det.frames_checked == 12
     assert all(w.frames is None for w in det.words)
-    # Nothing changes: one proposal pass on the mean frame, its lines read in one call.
-    assert det.proposals == len({w.line_id for w in det.words}) == 3
-    assert det.ocr_calls == 1
+    # Nothing changes: one proposal pass on the mean frame, its lines read in one call
+    # (the caret name once more up the retry ladder, on lines of their own).
+    assert det.proposals == 3
+    assert det.ocr_calls - det.rereads == 1 and det.rereads <= 3
 
 
 def test_short_frame_source_is_not_claimed_checked(engine):

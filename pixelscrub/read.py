@@ -403,12 +403,12 @@ def reread_doubtful(image: np.ndarray, proposals: Sequence[Proposal],
     scale, page segmentation modes 7, 8 and 6.  Every hypothesis that holds
     confident characters is kept (the match stage sees them all).
 
-    Text drawn at a steep slant is often proposed as several fragments of a few
-    letters each, too short to judge alone: short neighbours (within a line height
+    Text drawn at a slant is often proposed as several fragments, and read at the
+    wrong angle Tesseract makes confident garbage of them ('NAF', '"AMURA,' for
+    NAKAMURA): short or slanted proposals that are neighbours (within a line height
     of each other, in a row) are joined, and a joined region whose ink is a row of
-    at least ``join_min_characters`` characters (a short given name) goes up the
-    ladder too; so does a short fragment alone whose ink slants, since read at the
-    wrong angle Tesseract makes confident garbage of it.
+    at least ``join_min_characters`` characters goes up the ladder as one line; so
+    does a slanted or short fragment alone whose ink slants.
 
     A line (or joined region) still doubtful whose ink is a legible row of
     characters (:func:`_legible`) is returned as unread: the caller must not certify
@@ -429,8 +429,9 @@ def reread_doubtful(image: np.ndarray, proposals: Sequence[Proposal],
         expected = expected_characters(prep.pixels)
         if expected == 0:
             continue
-        if expected < int(cfg["read_min_characters"]):
-            loose.append(i)   # a few letters: maybe a fragment of a slanted line
+        if (expected < int(cfg["read_min_characters"])
+                or abs(_ink_angle(prep.pixels)) >= float(cfg["deskew_min_degrees"])):
+            loose.append(i)   # a few letters, or slanted ink: maybe a piece of a slanted line
             continue
         if _well_read(image, prop, out[i], expected, cfg):
             continue

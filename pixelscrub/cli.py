@@ -126,10 +126,31 @@ def build_parser() -> argparse.ArgumentParser:
                         "every worker sees at the same paths")
     s.add_argument("--no-resume", "--overwrite", dest="resume", action="store_false",
                    help="redo every file, even those a previous run finished")
+    s.add_argument("--review", action="store_true",
+                   help="also write the review page (OUTDIR-review/index.html) after the run")
     s.add_argument("--progress", choices=("auto", "bar", "lines", "none"), default="auto",
                    help="progress display on stderr (default: a bar on a terminal, "
                         "plain lines otherwise)")
     _add_header_arguments(s)
+
+    v = sub.add_parser("review", help="write a static HTML page to review a run's outputs",
+                       description="Write OUTDIR-review/index.html from a run report: one card per "
+                                   "output with the scrubbed image and its redactions by reason, "
+                                   "filters, a summary, approve/reject and a decisions download. "
+                                   "No PHI unless --show-phi.")
+    v.add_argument("report", metavar="REPORT|OUTDIR",
+                   help="the run report (OUTDIR-report.jsonl), or OUTDIR for its default report")
+    v.add_argument("-o", "--output", metavar="DIR", help="where to write the page "
+                                                         "(default: OUTDIR-review beside the report)")
+    v.add_argument("--show-phi", action="store_true",
+                   help="add the original images and OCR text (needs a --log-phi report); "
+                        "the page then says it shows PHI")
+    rl = sub.add_parser("release", help="quarantine the outputs a reviewer rejected",
+                        description="Move the outputs marked rejected in a review decisions file "
+                                    "(downloaded from the review page) into a quarantine folder.")
+    rl.add_argument("decisions", metavar="DECISIONS.json")
+    rl.add_argument("--report", required=True, metavar="FILE.jsonl", help="the run's report")
+    rl.add_argument("--quarantine", required=True, metavar="DIR")
 
     r = sub.add_parser("rules", help="device region rules: check a rules file")
     rsub = r.add_subparsers(dest="rules_command", metavar="ACTION")
@@ -222,6 +243,11 @@ def _cmd_scrub(args) -> int:
                         progress=args.progress,
                         max_memory=None if args.max_memory is None else args.max_memory * 2**20)
     print(summary.text(), file=sys.stderr, flush=True)
+    if args.review and not summary.interrupted:
+        from .batch import default_report_path
+        from .review import build_review
+        page = build_review(args.report or default_report_path(args.output))
+        _err(f"review page: {page}")
     if summary.interrupted:
         return EXIT_INTERRUPTED
     return EXIT_FAILED if summary.exit_status else EXIT_OK
@@ -325,6 +351,20 @@ def _cmd_rules(args) -> int:
     return EXIT_OK
 
 
+def _cmd_review(args) -> int:
+    from pathlib import Path
+
+    from .batch import default_report_path
+    from .review import build_review
+    report = Path(args.report)
+    if report.is_dir():
+        report = default_report_path(report)
+    if not report.is_file():
+        raise ScrubError(f"{args.report}: no run report there", reason="usage")
+    print(build_review(report, out_dir=args.output, show_phi=args.show_phi))
+    return EXIT_OK
+
+
 def _terminate(signum, frame):
     raise KeyboardInterrupt  # a polite kill stops the batch the way Ctrl-C does
 
@@ -342,6 +382,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             return _cmd_inspect(args)
         if args.command == "rules":
             return _cmd_rules(args)
+        if args.command == "review":
+            return _cmd_review(args)
+        if args.command == "release":
+            from .review import release
+            moved, kept = release(args.decisions, args.report, args.quarantine)
+            print(f"moved {moved} rejected output(s) to {args.quarantine}; {kept} left in place")
+            return EXIT_OK
         handler = getattr(args, "func", None)
         if handler is None:
             parser.error(f"unknown command {args.command!r}")

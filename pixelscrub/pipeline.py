@@ -162,7 +162,10 @@ def find_hits(ds: Dataset, info, options: ScrubOptions, audit: FileAudit) -> tup
         audit.stage("propose").counts[name] = {"proposals": det.proposals}
         audit.stage("read").counts[name] = {
             "ocr_calls": det.ocr_calls, "rereads": det.rereads, "words": len(det.words),
-            "unread": len(det.unread), "frames_checked": det.frames_checked, "frames": n_frames}
+            "unread": len(det.unread), "frames_checked": det.frames_checked, "frames": n_frames,
+            # where changing text first shows (a cine's timer, a new label): the review
+            # page's frame strip; frame numbers only, no text
+            "dynamic_frames": sorted({w.frames[0] for w in det.words if w.frames})[:16]}
         audit.stage("read").notes.extend(det.notes)
         if name == PIXEL_LAYER:
             audit.frames_checked = det.frames_checked

@@ -126,16 +126,19 @@ def _thumb(images: list[np.ndarray]) -> np.ndarray:
 
 
 def _card_frames(rec: dict, frames: int) -> list[int]:
-    """Frame 0, then for a cine the first frames its frame-specific redactions are on."""
+    """Frame 0, then for a cine the first frames its frame-specific redactions are
+    on, then frames where changing text was found (a timer, a new label)."""
+    candidates = [h["frames"][0] for h in rec.get("hits", []) + rec.get("review", [])
+                  if h["frames"] != "all" and h["frames"]]
+    for stage in rec.get("stages", []):
+        if stage.get("stage") == "read":
+            for counts in stage.get("counts", {}).values():
+                if isinstance(counts, dict):
+                    candidates += counts.get("dynamic_frames", [])
     picked = [0]
-    for h in rec.get("hits", []) + rec.get("review", []):
-        if h["frames"] != "all":
-            for f in h["frames"]:
-                if f not in picked and f < frames:
-                    picked.append(f)
-                    break
-        if len(picked) >= STRIP_FRAMES:
-            break
+    for f in candidates:
+        if f not in picked and f < frames and len(picked) < STRIP_FRAMES:
+            picked.append(f)
     return sorted(picked)
 
 

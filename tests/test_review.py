@@ -100,6 +100,8 @@ def test_page_cards_filters_and_no_phi(run, browser, tmp_path):
     assert page.locator(".card").count() == 2             # the single-frame scan and the cine
     page.select_option("#f-modality", "")
     assert "redactions per reason" in page.inner_text("#summary")
+    # the cine's card shows a strip: frame 0 and frames where its timer changed
+    assert "frames shown: 0, " in page.inner_text(".card:has-text('20/20')")
     # nothing identifying anywhere: page, data, DOM text
     text = (index.read_text() + (index.parent / "data.js").read_text() + page.content())
     leaked = [s for s in _phi_strings(src) if s in text]

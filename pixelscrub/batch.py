@@ -157,6 +157,9 @@ def _walk(top: Path, base: Path, seen: set, jobs: list, problems: list, warnings
                 continue
             seen.add(ident)
             _walk(path, base, seen, jobs, problems, warnings)
+        elif stat.S_ISREG(st.st_mode) and entry.name.upper() == "DICOMDIR":
+            warnings.append(f"{_job(path, base).rel}: DICOMDIR left out (it lists patient names "
+                            "and IDs; build a new one from the outputs)")
         elif stat.S_ISREG(st.st_mode):
             jobs.append(_job(path, base))
         else:

@@ -22,7 +22,7 @@ from pydicom.uid import DeflatedExplicitVRLittleEndian
 
 from .errors import ScrubError
 
-__all__ = ["read_dataset", "write_atomic", "inflate_bounded", "DEFER_SIZE",
+__all__ = ["read_dataset", "write_atomic", "inflate_bounded", "is_image", "DEFER_SIZE",
            "INFLATE_ALLOWANCE", "pixel_element_is_deferred"]
 
 #: Values larger than this many bytes stay in the file until used.
@@ -43,12 +43,16 @@ def pixel_element_is_deferred(ds: Dataset) -> bool:
 
 
 def read_dataset(src: Union[str, os.PathLike, BinaryIO], *,
-                 max_bytes: Optional[int] = None) -> Dataset:
+                 max_bytes: Optional[int] = None, allow_no_pixels: bool = False) -> Dataset:
     """Read ``src`` (path or binary file object) with Pixel Data left in the file.
 
     A deflated data set is inflated here, never by pydicom: by a decompressor that
     stops at what its header declares (:func:`inflate_bounded`), at most
     ``max_bytes``, so a small file cannot inflate to gigabytes.
+
+    With ``allow_no_pixels`` an object that is not an image (a structured report,
+    an RT plan, an encapsulated document, a presentation state, ...) may come without
+    Pixel Data; an image without it (cut short, or broken) is still refused.
 
     Raises :class:`ScrubError` when the input is empty, not DICOM, truncated, or
     carries no Pixel Data; its message never contains header values.
@@ -82,6 +86,8 @@ def read_dataset(src: Union[str, os.PathLike, BinaryIO], *,
         if other:
             raise ScrubError("float/double float pixel data is not supported",
                              reason="float-pixel-data")
+        if allow_no_pixels and not is_image(ds):
+            return ds
         raise ScrubError("file has no Pixel Data", reason="no-pixel-data")
     elem = ds._dict[PIXEL_DATA_TAG]
     if pixel_element_is_deferred(ds):
@@ -91,6 +97,18 @@ def read_dataset(src: Union[str, os.PathLike, BinaryIO], *,
                 and elem.value_tell + elem.length > size):
             raise ScrubError("Pixel Data is truncated (file ends early)", reason="truncated")
     return ds
+
+
+def is_image(ds: Dataset) -> bool:
+    """Whether ``ds`` is meant to carry pixels: an image SOP class, or image
+    geometry (Rows, Columns) in its header.  An object that should and does not is
+    broken, never a header-only object."""
+    from pydicom.uid import UID
+    sop = str(ds.get("SOPClassUID", "") or getattr(ds.get("file_meta", None) or Dataset(),
+                                                    "MediaStorageSOPClassUID", "") or "")
+    name = UID(sop).name if sop else ""
+    return ("Image Storage" in name or "Rows" in ds or "Columns" in ds
+            or not sop or name == sop)
 
 
 def _check_elements(ds: Dataset, depth: int = 0) -> None:

@@ -249,6 +249,8 @@ def scrub_dataset(ds: Dataset, options: ScrubOptions = ScrubOptions(), *,
 
     audit = audit or FileAudit(input="<dataset>")
     _check_rejected(ds, options)
+    if "PixelData" not in ds:
+        return _scrub_without_pixels(ds, options, audit)
     with _timed(audit, "decode"):
         info = image_info(ds)
         _check_size(info, options)
@@ -296,6 +298,54 @@ def scrub_dataset(ds: Dataset, options: ScrubOptions = ScrubOptions(), *,
     return out, audit
 
 
+def _scrub_without_pixels(ds: Dataset, options: ScrubOptions,
+                          audit: FileAudit) -> tuple[Dataset, FileAudit]:
+    """An object that is not an image: an encapsulated PDF is scrubbed page by page
+    (:mod:`pixelscrub.documents`); other encapsulated documents are refused; a
+    structured report, RT object, presentation state, key object selection,
+    waveform or raw data object gets the header step (PS3.15 decides what of its
+    content tree, graphics and text survives)."""
+    from .documents import ENCAPSULATED_PDF, keep_scrubbed_document, refused_document, scrub_pdf
+
+    media = str(getattr(getattr(ds, "file_meta", None), "MediaStorageSOPClassUID", "") or "")
+    if media == "1.2.840.10008.1.3.10" or "DirectoryRecordSequence" in ds:
+        raise ScrubError("a DICOMDIR lists patient names and IDs: left out (build a new one "
+                         "from the outputs)", reason="dicomdir")
+    kind = refused_document(ds)
+    if kind:
+        raise ScrubError(f"encapsulated {kind} documents cannot be scrubbed: not written",
+                         reason="refused-document")
+    out = copy.deepcopy(ds)
+    verified = None
+    if str(ds.get("SOPClassUID", "")) == ENCAPSULATED_PDF:
+        if not options.pixels or options.mode in NO_OCR_MODES:
+            raise ScrubError("an encapsulated PDF is scrubbed by reading its pages; with "
+                             "--no-pixels or without OCR it is not written", reason="refused-document")
+        with _timed(audit, "read"):
+            verified = scrub_pdf(ds, out, options, audit)
+    else:
+        audit.notes.append("no pixel data: header de-identified only")
+    burned_in = None if verified is None else ("NO" if verified else "YES")
+    if options.header:
+        from .header import DeidOptions, deidentify
+        with _timed(audit, "header") as rep:
+            scrubbed = ((bytes(out.EncapsulatedDocument), int(out.EncapsulatedDocumentLength))
+                        if verified is not None else None)
+            report = deidentify(out, options.deid or DeidOptions(), key=_key(options),
+                                pixels_cleaned=bool(verified), burned_in_annotation=burned_in)
+            rep.counts.update(getattr(report, "counts", {}) or {})
+            rep.notes.extend(getattr(report, "notes", []) or [])
+            if scrubbed is not None:
+                keep_scrubbed_document(scrubbed, out)
+                rep.notes.append("Encapsulated Document: the scrubbed pages, not the profile's dummy")
+    elif burned_in:
+        out.BurnedInAnnotation = burned_in
+    audit.status = "clean" if verified is None or verified else "unverified"
+    ts = str(ds.file_meta.get("TransferSyntaxUID", "")) if hasattr(ds, "file_meta") else ""
+    audit.transfer_syntax_in = audit.transfer_syntax_out = ts or None
+    return out, audit
+
+
 def _status(verified: bool, options: ScrubOptions) -> str:
     """``clean`` (certified), ``unverified`` (a checking mode that could not check
     everything) or ``written`` (the user asked for no checking)."""
@@ -328,7 +378,7 @@ def scrub_file(src, dst, options: ScrubOptions = ScrubOptions(), *,
             raise ScrubError("refusing to write over the input file", reason="usage")
         with tempfile.TemporaryDirectory(prefix="pixelscrub-", dir=workdir) as tmp:
             with _timed(audit, "decode"):
-                ds = read_dataset(src, max_bytes=_max_bytes(options))
+                ds = read_dataset(src, max_bytes=_max_bytes(options), allow_no_pixels=True)
             out, audit = scrub_dataset(ds, options, workdir=tmp, audit=audit)
             with _timed(audit, "write"):
                 dst.parent.mkdir(parents=True, exist_ok=True)

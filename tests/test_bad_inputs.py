@@ -81,7 +81,10 @@ def _corrupt_j2k(ds):
 
 
 def _no_pixels(path):
-    shutil.copyfile(pydicom_file("rtplan.dcm"), path)
+    """An image whose Pixel Data is gone (an RT plan or a report has none, and is fine)."""
+    ds = pydicom.dcmread(pydicom_file("CT_small.dcm"))
+    del ds.PixelData
+    ds.save_as(path)
 
 
 #: case -> (how to make it, the error text it must produce)

@@ -37,11 +37,13 @@ import stat
 import sys
 import time
 import warnings
+import zipfile
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, Callable, Iterable, Optional, TextIO
 
 from . import __version__
+from .dicomio import member_ref, zip_member
 from .errors import ScrubError
 from .options import NO_OCR_MODES, ScrubOptions
 from .records import OUTPUT_STATUSES, FileAudit
@@ -174,6 +176,29 @@ def _kind(mode: int) -> str:
     return "unknown type"
 
 
+def _zip_members(path: Path, jobs: list, problems: list, warnings: list) -> None:
+    """The members of an export zip as jobs, read later member by member in memory;
+    a member name that would climb out of the output folder is refused."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            infos = zf.infolist()
+    except (OSError, zipfile.BadZipFile) as exc:
+        problems.append((Job(str(path), path.name), f"cannot read zip ({type(exc).__name__})"))
+        return
+    for info in infos:
+        if info.is_dir():
+            continue
+        rel = PurePosixPath(info.filename)
+        job = Job(member_ref(str(path), info.filename), rel.as_posix())
+        if rel.is_absolute() or ".." in rel.parts or not rel.parts:
+            problems.append((Job(job.src, f"{path.name}-member"), "zip member name leaves its folder"))
+        elif rel.name.upper() == "DICOMDIR":
+            warnings.append(f"{rel.as_posix()}: DICOMDIR left out (it lists patient names and "
+                            "IDs; build a new one from the outputs)")
+        else:
+            jobs.append(job)
+
+
 def _job(path: Path, base: Path) -> Job:
     """``path`` under the input folder ``base`` (a named file: its own name)."""
     rel = path.relative_to(base).as_posix() if path != base else path.name
@@ -202,6 +227,8 @@ def discover(inputs: Iterable) -> tuple[list[Job], list[tuple[Job, str]], list[s
             continue
         if stat.S_ISDIR(st.st_mode):
             _walk(path, path, {(st.st_dev, st.st_ino)}, jobs, problems, warnings)
+        elif stat.S_ISREG(st.st_mode) and path.suffix.lower() == ".zip" and zipfile.is_zipfile(path):
+            _zip_members(path, jobs, problems, warnings)
         elif stat.S_ISREG(st.st_mode):
             jobs.append(Job(str(path), path.name))
         else:
@@ -209,7 +236,7 @@ def discover(inputs: Iterable) -> tuple[list[Job], list[tuple[Job, str]], list[s
                              f"not a regular file ({_kind(st.st_mode)})"))
     unique, seen_src, seen_rel = [], set(), {}
     for job in jobs:
-        real = os.path.realpath(job.src)
+        real = job.src if zip_member(job.src) else os.path.realpath(job.src)
         if real in seen_src:
             continue
         seen_src.add(real)
@@ -268,11 +295,14 @@ def options_hash(options: ScrubOptions) -> str:
 
 
 def _input_hash(src: str, opts: str) -> Optional[str]:
+    member = zip_member(src)
     try:
-        st = os.stat(src)
+        st = os.stat(member[0] if member else src)
     except OSError:
         return None
-    ident = f"{os.path.realpath(src)}\0{st.st_size}\0{st.st_mtime_ns}\0{opts}"
+    where = (f"{os.path.realpath(member[0])}\0{member[1]}" if member
+             else os.path.realpath(src))
+    ident = f"{where}\0{st.st_size}\0{st.st_mtime_ns}\0{opts}"
     return hashlib.sha256(ident.encode("utf-8", "surrogateescape")).hexdigest()
 
 
@@ -405,6 +435,8 @@ def _clear_partial(partial: Path) -> None:
 
 def _quarantine(src: str, rel: str, folder: Path) -> Optional[str]:
     """Copy (never move) a failed input into ``folder``; returns a problem or None."""
+    if zip_member(src):
+        return "a zip member is not unpacked into the quarantine (the zip is the input)"
     try:
         if not stat.S_ISREG(os.stat(src).st_mode):
             return "not a regular file, not copied to quarantine"

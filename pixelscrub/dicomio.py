@@ -22,7 +22,8 @@ from pydicom.uid import DeflatedExplicitVRLittleEndian
 
 from .errors import ScrubError
 
-__all__ = ["read_dataset", "write_atomic", "inflate_bounded", "is_image", "DEFER_SIZE",
+__all__ = ["read_dataset", "write_atomic", "inflate_bounded", "is_image", "zip_member",
+           "member_ref", "open_member", "DEFER_SIZE",
            "INFLATE_ALLOWANCE", "pixel_element_is_deferred"]
 
 #: Values larger than this many bytes stay in the file until used.
@@ -69,8 +70,10 @@ def read_dataset(src: Union[str, os.PathLike, BinaryIO], *,
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
+            # large values stay in a file until used; a stream is read whole
+            defer = DEFER_SIZE if isinstance(src, (str, os.PathLike)) else None
             ds = _read_deflated(src, max_bytes) or pydicom.dcmread(src, force=False,
-                                                                  defer_size=DEFER_SIZE)
+                                                                  defer_size=defer)
     except InvalidDicomError:
         raise ScrubError("input is not a DICOM Part 10 file", reason="not-dicom") from None
     except (EOFError, OSError, ValueError, KeyError, TypeError, NotImplementedError,
@@ -97,6 +100,49 @@ def read_dataset(src: Union[str, os.PathLike, BinaryIO], *,
                 and elem.value_tell + elem.length > size):
             raise ScrubError("Pixel Data is truncated (file ends early)", reason="truncated")
     return ds
+
+
+#: Joins a zip file's path and a member's name into one input reference (a NUL can
+#: be in no path, so the reference is never taken for a real file).
+_MEMBER = "\0"
+
+
+def member_ref(zip_path: str, member: str) -> str:
+    """The input reference of ``member`` inside the zip file ``zip_path``."""
+    return f"{zip_path}{_MEMBER}{member}"
+
+
+def zip_member(src) -> Optional[tuple[str, str]]:
+    """(zip path, member name) of a member reference, else None."""
+    text = os.fspath(src) if isinstance(src, (str, os.PathLike)) else ""
+    if _MEMBER not in text:
+        return None
+    zip_path, member = text.split(_MEMBER, 1)
+    return zip_path, member
+
+
+def open_member(src: str, max_bytes: Optional[int] = None) -> io.BytesIO:
+    """A zip member read into memory (never unpacked to disk), at most ``max_bytes``."""
+    import zipfile
+    zip_path, member = zip_member(src)
+    try:
+        with zipfile.ZipFile(zip_path) as zf:
+            info = zf.getinfo(member)
+            if max_bytes is not None and info.file_size > max_bytes:
+                raise ScrubError(f"zip member declares {info.file_size} bytes, over the limit",
+                                 reason="too-large")
+            with zf.open(info) as fh:
+                data = fh.read(max_bytes + 1 if max_bytes is not None else -1)
+    except ScrubError:
+        raise
+    except (OSError, KeyError, zipfile.BadZipFile, RuntimeError, NotImplementedError,
+            EOFError, zlib.error) as exc:
+        raise ScrubError(f"cannot read zip member ({type(exc).__name__})", reason="unreadable") from None
+    if max_bytes is not None and len(data) > max_bytes:
+        raise ScrubError("zip member inflates past the limit (a zip bomb?)", reason="too-large")
+    if not data:
+        raise ScrubError("input file is empty", reason="empty")
+    return io.BytesIO(data)
 
 
 def is_image(ds: Dataset) -> bool:

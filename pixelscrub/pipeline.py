@@ -368,17 +368,19 @@ def scrub_file(src, dst, options: ScrubOptions = ScrubOptions(), *,
     A file that cannot be processed gets ``status="failed"`` with a one-line
     ``error`` naming it, and nothing is written at ``dst``.
     """
-    from .dicomio import read_dataset, write_atomic
+    from .dicomio import open_member, read_dataset, write_atomic, zip_member
 
-    src, dst = Path(src), Path(dst)
+    member = zip_member(src)
+    src, dst = (src if member else Path(src)), Path(dst)
     audit = FileAudit(input=str(src))
     start = time.perf_counter()
     try:
-        if _same_file(src, dst):
+        if not member and _same_file(src, dst):
             raise ScrubError("refusing to write over the input file", reason="usage")
         with tempfile.TemporaryDirectory(prefix="pixelscrub-", dir=workdir) as tmp:
             with _timed(audit, "decode"):
-                ds = read_dataset(src, max_bytes=_max_bytes(options), allow_no_pixels=True)
+                source = open_member(src, _max_bytes(options)) if member else src
+                ds = read_dataset(source, max_bytes=_max_bytes(options), allow_no_pixels=True)
             out, audit = scrub_dataset(ds, options, workdir=tmp, audit=audit)
             with _timed(audit, "write"):
                 dst.parent.mkdir(parents=True, exist_ok=True)

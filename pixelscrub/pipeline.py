@@ -114,9 +114,11 @@ def _check_rejected(ds: Dataset, options: ScrubOptions) -> None:
                                  reason="rejected")
 
 
-def find_hits(ds: Dataset, info, options: ScrubOptions, audit: FileAudit) -> tuple[list[Hit], bool]:
+def find_hits(ds: Dataset, info, options: ScrubOptions, audit: FileAudit, *,
+              display: Optional[Callable[[], Iterator]] = None) -> tuple[list[Hit], bool]:
     """Detect and match burned-in PHI in every layer of ``ds``.
 
+    ``display`` replaces the pixel layer's frame source (a video stream's frames).
     Returns the hits (user regions included) and whether the pixels are verified:
     every frame of every layer was really checked and every text line was read or
     is redacted, which is what allows BurnedInAnnotation NO and the Clean Pixel
@@ -141,8 +143,11 @@ def find_hits(ds: Dataset, info, options: ScrubOptions, audit: FileAudit) -> tup
     except Exception as exc:  # no Tesseract: the pixels cannot be checked
         raise ScrubError(f"OCR engine unavailable: {exc}", reason="no-ocr") from exc
 
-    layers = [(PIXEL_LAYER, info.frames, lambda: iter_display(ds), ultrasound_regions(ds))]
-    for layer in overlay_layers(ds):
+    layers = [(PIXEL_LAYER, info.frames, display or (lambda: iter_display(ds)),
+               ultrasound_regions(ds))]
+    # overlay planes and overlay bits live beside native or frame-coded pixels; a video
+    # stream (``display`` given) carries none
+    for layer in (overlay_layers(ds) if display is None else []):
         layers.append((layer.name, layer.frames,
                        lambda layer=layer: iter_overlay_display(ds, layer), []))
 
@@ -251,6 +256,9 @@ def scrub_dataset(ds: Dataset, options: ScrubOptions = ScrubOptions(), *,
     _check_rejected(ds, options)
     if "PixelData" not in ds:
         return _scrub_without_pixels(ds, options, audit)
+    from .video import is_video
+    if is_video(ds):
+        return _scrub_video(ds, options, audit)
     with _timed(audit, "decode"):
         info = image_info(ds)
         _check_size(info, options)
@@ -277,17 +285,8 @@ def scrub_dataset(ds: Dataset, options: ScrubOptions = ScrubOptions(), *,
 
     # Only verified pixels are certified (BurnedInAnnotation NO, Clean Pixel Data
     # code); scrubbed but unverified pixels say YES: they may still hold text.
-    burned_in = "NO" if verified else ("YES" if options.pixels else None)
-    if options.header:
-        from .header import DeidOptions, deidentify
-        with _timed(audit, "header") as rep:
-            report = deidentify(out, options.deid or DeidOptions(), key=_key(options),
-                                pixels_cleaned=verified,
-                                burned_in_annotation=burned_in)
-            rep.counts.update(getattr(report, "counts", {}) or {})
-            rep.notes.extend(getattr(report, "notes", []) or [])
-    elif burned_in:
-        out.BurnedInAnnotation = burned_in
+    _header_step(out, options, audit, verified,
+                 "NO" if verified else ("YES" if options.pixels else None))
     audit.status = _status(verified, options)
     if audit.status == "unverified":
         if audit.frames_checked < audit.frames:
@@ -325,24 +324,88 @@ def _scrub_without_pixels(ds: Dataset, options: ScrubOptions,
             verified = scrub_pdf(ds, out, options, audit)
     else:
         audit.notes.append("no pixel data: header de-identified only")
-    burned_in = None if verified is None else ("NO" if verified else "YES")
-    if options.header:
-        from .header import DeidOptions, deidentify
-        with _timed(audit, "header") as rep:
-            scrubbed = ((bytes(out.EncapsulatedDocument), int(out.EncapsulatedDocumentLength))
-                        if verified is not None else None)
-            report = deidentify(out, options.deid or DeidOptions(), key=_key(options),
-                                pixels_cleaned=bool(verified), burned_in_annotation=burned_in)
-            rep.counts.update(getattr(report, "counts", {}) or {})
-            rep.notes.extend(getattr(report, "notes", []) or [])
-            if scrubbed is not None:
-                keep_scrubbed_document(scrubbed, out)
-                rep.notes.append("Encapsulated Document: the scrubbed pages, not the profile's dummy")
-    elif burned_in:
-        out.BurnedInAnnotation = burned_in
+    scrubbed = ((bytes(out.EncapsulatedDocument), int(out.EncapsulatedDocumentLength))
+                if verified is not None else None)
+    _header_step(out, options, audit, bool(verified),
+                 None if verified is None else ("NO" if verified else "YES"))
+    if scrubbed is not None and options.header:
+        keep_scrubbed_document(scrubbed, out)
+        audit.stage("header").notes.append(
+            "Encapsulated Document: the scrubbed pages, not the profile's dummy")
     audit.status = "clean" if verified is None or verified else "unverified"
     ts = str(ds.file_meta.get("TransferSyntaxUID", "")) if hasattr(ds, "file_meta") else ""
     audit.transfer_syntax_in = audit.transfer_syntax_out = ts or None
+    return out, audit
+
+
+def _header_step(out: Dataset, options: ScrubOptions, audit: FileAudit, verified: bool,
+                 burned_in: Optional[str]) -> None:
+    """The PS3.15 header step on ``out`` (in place), or only BurnedInAnnotation with
+    ``--no-header``; ``verified`` adds the Clean Pixel Data code."""
+    if options.header:
+        from .header import DeidOptions, deidentify
+        with _timed(audit, "header") as rep:
+            report = deidentify(out, options.deid or DeidOptions(), key=_key(options),
+                                pixels_cleaned=verified, burned_in_annotation=burned_in)
+            rep.counts.update(getattr(report, "counts", {}) or {})
+            rep.notes.extend(getattr(report, "notes", []) or [])
+    elif burned_in:
+        out.BurnedInAnnotation = burned_in
+
+
+def _scrub_video(ds: Dataset, options: ScrubOptions,
+                 audit: FileAudit) -> tuple[Dataset, FileAudit]:
+    """A cine stored as video: decoded with PyAV, scrubbed like any cine, encoded
+    again with the same codec, container and frame rate (:mod:`pixelscrub.video`)."""
+    from types import SimpleNamespace
+
+    from .redact import plan_redactions
+    from .video import encode_video, iter_video_frames, stream_facts, video_bytes, write_video
+
+    ts = str(ds.file_meta.TransferSyntaxUID)
+    audit.transfer_syntax_in = ts
+    with _timed(audit, "decode"):
+        data = video_bytes(ds)
+        facts = stream_facts(data)
+    rows, cols = int(facts["height"]), int(facts["width"])
+    frames = int(ds.get("NumberOfFrames", 1) or 1)
+    info = SimpleNamespace(rows=rows, columns=cols, frames=frames, samples_per_pixel=3,
+                           bits_allocated=8)
+    _check_size(info, options)
+    audit.frames = frames
+    out = copy.deepcopy(ds)
+    verified = False
+    if options.pixels:
+        hits, verified = find_hits(ds, info, options, audit,
+                                   display=lambda: iter_video_frames(data))
+        audit.hits = hits
+        with _timed(audit, "redact"):
+            plan = plan_redactions(hits, info, margin=options.margin)
+
+        def redacted():
+            for i, frame in enumerate(iter_video_frames(data)):
+                frame = frame.copy()
+                for planned in plan.boxes:
+                    if planned.frames is None or i in planned.frames:
+                        b = planned.box
+                        frame[b.y0:b.y1, b.x0:b.x1] = 0
+                yield frame
+
+        with _timed(audit, "encode") as rep:
+            stream, written = encode_video(redacted(), facts, ts)
+            write_video(out, stream, written)
+            rep.counts["frames_written"] = written
+            rep.notes.append(f"video: all {written} frames decoded and encoded again "
+                             f"({facts['codec']} in {facts['format']}, {facts['rate']} frames/s)")
+        if written != frames:
+            verified = False
+            audit.notes.append(f"video held {written} frames, NumberOfFrames said {frames}")
+    else:
+        audit.notes.append("pixels not scrubbed (--no-pixels)")
+    audit.transfer_syntax_out = ts
+    _header_step(out, options, audit, verified,
+                 "NO" if verified else ("YES" if options.pixels else None))
+    audit.status = _status(verified, options)
     return out, audit
 
 

@@ -92,6 +92,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("-o", "--output", required=True, metavar="OUTDIR",
                    help="output folder (must not be inside an input folder)")
     _add_scrub_options(s)
+    s.add_argument("--documents", choices=("scrub", "refuse"), default="scrub",
+                   help="encapsulated PDFs: scrub (render the pages, black out PHI, write them "
+                        "back as page images; default) or refuse (fail them, so that "
+                        "--quarantine keeps them apart)")
     s.add_argument("--no-header", action="store_true", help="leave the header as it is")
     s.add_argument("--no-pixels", action="store_true", help="leave the pixels as they are")
     s.add_argument("-j", "--jobs", type=_positive_int, default=None, metavar="N",
@@ -216,6 +220,7 @@ def options_from_args(args: argparse.Namespace, *, warn=None) -> ScrubOptions:
         pixels=not getattr(args, "no_pixels", False), header=not getattr(args, "no_header", False),
         deid=deid, key=key, log_phi=args.log_phi, max_pixels=args.max_pixels,
         max_frame_pixels=args.max_frame_pixels, redact_unread=args.redact_unread,
+        documents=getattr(args, "documents", "scrub"),
         ocr_engine=args.ocr_engine)
 
 

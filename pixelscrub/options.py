@@ -67,7 +67,9 @@ class ScrubOptions:
     ``max_pixels`` refuses absurd images (Rows x Columns x Frames x Samples) and
     ``max_frame_pixels`` absurd frames (Rows x Columns x Samples) before anything
     is decoded.  ``rules`` are :class:`pixelscrub.rules.Rule` device templates
-    (``--rules``): their regions are blanked in every mode.  ``redact_unread`` blanks text lines that stay unreadable after the
+    (``--rules``): their regions are blanked in every mode.  ``documents`` is
+    ``"scrub"`` (encapsulated PDFs are rendered, scrubbed and rewritten) or
+    ``"refuse"`` (they fail with a clear reason, and go to the quarantine).  ``redact_unread`` blanks text lines that stay unreadable after the
     retry ladder, so that the image can be certified; without it such an image is
     written as ``unverified``.
     """
@@ -84,6 +86,7 @@ class ScrubOptions:
     max_frame_pixels: int = 2 ** 27
     redact_unread: bool = False
     rules: tuple = ()
+    documents: str = "scrub"
     ocr_engine: str = "auto"
 
     def __post_init__(self):
@@ -91,3 +94,5 @@ class ScrubOptions:
             raise ValueError(f"unknown mode {self.mode!r}; choose one of {', '.join(MODES)}")
         if self.margin < 0:
             raise ValueError("margin must be >= 0")
+        if self.documents not in ("scrub", "refuse"):
+            raise ValueError("documents must be 'scrub' or 'refuse'")

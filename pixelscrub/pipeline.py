@@ -317,6 +317,9 @@ def _scrub_without_pixels(ds: Dataset, options: ScrubOptions,
     out = copy.deepcopy(ds)
     verified = None
     if str(ds.get("SOPClassUID", "")) == ENCAPSULATED_PDF:
+        if options.documents == "refuse":
+            raise ScrubError("encapsulated PDF refused as asked (--documents refuse): not written",
+                             reason="refused-document")
         if not options.pixels or options.mode in NO_OCR_MODES:
             raise ScrubError("an encapsulated PDF is scrubbed by reading its pages; with "
                              "--no-pixels or without OCR it is not written", reason="refused-document")

@@ -162,3 +162,17 @@ def test_study_export_comes_out_complete_without_its_dicomdir(tmp_path):
         raw = p.read_bytes()
         assert not [n for n in names if n.encode() in raw], p
         assert "HANSEN" not in p.as_posix()
+
+
+def test_documents_refuse_sends_pdfs_to_the_quarantine(tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    encapsulated(src / "report.dcm", pdf_with_text(REPORT))
+    shutil.copyfile(pydicom_file("CT_small.dcm"), src / "ct.dcm")
+    summary = run_batch([src], tmp_path / "out", ScrubOptions(key=KEY, documents="refuse"),
+                        jobs=1, progress="none", quarantine=tmp_path / "q")
+    assert summary.failed == 1 and summary.files_out == 1
+    assert (tmp_path / "q" / "report.dcm").read_bytes() == (src / "report.dcm").read_bytes()
+    rec = [json.loads(line) for line in default_report_path(tmp_path / "out").read_text()
+           .splitlines()[:-1] if "refused as asked" in line]
+    assert len(rec) == 1 and rec[0]["notes"] == ["copied to quarantine"]

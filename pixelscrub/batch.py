@@ -55,7 +55,11 @@ __all__ = ["Job", "discover", "check_layout", "options_hash", "run_batch",
 
 PARTIAL_DIR = ".pixelscrub-partial"
 JOURNAL_NAME = ".pixelscrub-journal.jsonl"
-_PROGRESS_EVERY = 5.0  # seconds between plain progress lines when not on a terminal
+_PROGRESS_EVERY = 5.0
+
+#: Why a DICOMDIR found among the inputs is not scrubbed or copied.
+DICOMDIR_LEFT_OUT = ("DICOMDIR left out (it lists patient names and IDs; build a new one "
+                     "from the outputs)")  # seconds between plain progress lines when not on a terminal
 
 
 @dataclass(frozen=True)
@@ -160,8 +164,7 @@ def _walk(top: Path, base: Path, seen: set, jobs: list, problems: list, warnings
             seen.add(ident)
             _walk(path, base, seen, jobs, problems, warnings)
         elif stat.S_ISREG(st.st_mode) and entry.name.upper() == "DICOMDIR":
-            warnings.append(f"{_job(path, base).rel}: DICOMDIR left out (it lists patient names "
-                            "and IDs; build a new one from the outputs)")
+            warnings.append(f"{_job(path, base).rel}: {DICOMDIR_LEFT_OUT}")
         elif stat.S_ISREG(st.st_mode):
             jobs.append(_job(path, base))
         else:
@@ -193,8 +196,7 @@ def _zip_members(path: Path, jobs: list, problems: list, warnings: list) -> None
         if rel.is_absolute() or ".." in rel.parts or not rel.parts:
             problems.append((Job(job.src, f"{path.name}-member"), "zip member name leaves its folder"))
         elif rel.name.upper() == "DICOMDIR":
-            warnings.append(f"{rel.as_posix()}: DICOMDIR left out (it lists patient names and "
-                            "IDs; build a new one from the outputs)")
+            warnings.append(f"{rel.as_posix()}: {DICOMDIR_LEFT_OUT}")
         else:
             jobs.append(job)
 

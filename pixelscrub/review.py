@@ -156,7 +156,7 @@ def build_review(report, *, out_dir=None, show_phi: bool = False) -> Path:
     if out.exists():
         shutil.rmtree(out)
     img_dir.mkdir(parents=True)
-    cards, devices, reasons_count, device_count = [], Counter(), Counter(), Counter()
+    cards, devices, reasons_count = [], Counter(), Counter()
     for n, rec in enumerate(recs, 1):
         card: dict[str, Any] = {"n": n, "status": rec.get("status"),
                                 "ts_in": rec.get("transfer_syntax_in"),
@@ -179,7 +179,6 @@ def build_review(report, *, out_dir=None, show_phi: bool = False) -> Path:
             devices[card.get("device", "unknown")] += 1
         for g, k in card["hits"].items():
             reasons_count[g] += k
-            device_count[(card.get("device", "unknown"), g)] += k
         if show_phi:
             card["text"] = sorted({h.get("text", "") for h in rec.get("hits", []) if h.get("text")})
             card["input"] = rec.get("input")

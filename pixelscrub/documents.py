@@ -64,6 +64,7 @@ def scrub_pdf(ds: Dataset, out: Dataset, options, audit: FileAudit, *, engine=No
     from .match import match_words
     from .ocr import get_engine
     from .phi_terms import phi_terms_from_header
+    from .redact import fill_frame
 
     data = bytes(ds.get("EncapsulatedDocument", b"") or b"")
     length = ds.get("EncapsulatedDocumentLength")
@@ -87,9 +88,7 @@ def scrub_pdf(ds: Dataset, out: Dataset, options, audit: FileAudit, *, engine=No
         if unread and not options.redact_unread:
             audit.review += [Hit(u.box, "unread", (n,), PIXEL_LAYER, 0.0) for u in unread]
         h, w = page.shape[:2]
-        for hit in boxes:
-            b = hit.box.expand(options.margin, w, h)
-            page[b.y0:b.y1, b.x0:b.x1] = 0
+        pages[n] = fill_frame(page, [x.box.expand(options.margin, w, h) for x in boxes], (0, 0, 0))
         hits_all += [Hit(x.box, x.reason, (n,), PIXEL_LAYER, x.confidence, x.text, x.score)
                      for x in boxes]
         audit.stage("read").counts[f"page{n}"] = {"words": len(det.words), "hits": len(boxes),

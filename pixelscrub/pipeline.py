@@ -362,7 +362,7 @@ def _scrub_video(ds: Dataset, options: ScrubOptions,
     again with the same codec, container and frame rate (:mod:`pixelscrub.video`)."""
     from types import SimpleNamespace
 
-    from .redact import plan_redactions
+    from .redact import fill_frame, plan_redactions
     from .video import encode_video, iter_video_frames, stream_facts, video_bytes, write_video
 
     ts = str(ds.file_meta.TransferSyntaxUID)
@@ -387,12 +387,7 @@ def _scrub_video(ds: Dataset, options: ScrubOptions,
 
         def redacted():
             for i, frame in enumerate(iter_video_frames(data)):
-                frame = frame.copy()
-                for planned in plan.boxes:
-                    if planned.frames is None or i in planned.frames:
-                        b = planned.box
-                        frame[b.y0:b.y1, b.x0:b.x1] = 0
-                yield frame
+                yield fill_frame(frame, plan.boxes_for(PIXEL_LAYER, i), (0, 0, 0))
 
         with _timed(audit, "encode") as rep:
             stream, written = encode_video(redacted(), facts, ts)

@@ -489,11 +489,16 @@ def _collinear(boxes: Sequence[Box]) -> bool:
     column of separate labels."""
     if len(boxes) < 3:
         return True
-    pts = np.array([[(b.x0 + b.x1) / 2.0, (b.y0 + b.y1) / 2.0] for b in boxes], np.float32)
-    vx, vy, x0, y0 = cv2.fitLine(pts, cv2.DIST_L2, 0, 0.01, 0.01).ravel()
-    off = np.abs((pts[:, 0] - x0) * vy - (pts[:, 1] - y0) * vx)
+    off = _line_offsets([((b.x0 + b.x1) / 2.0, (b.y0 + b.y1) / 2.0) for b in boxes])
     height = float(np.median([min(b.width, b.height) for b in boxes]))
     return float(off.max()) <= 0.5 * height
+
+
+def _line_offsets(points) -> np.ndarray:
+    """How far each point lies from the straight line fitted through all of them."""
+    pts = np.asarray(points, np.float32)
+    vx, vy, x0, y0 = cv2.fitLine(pts, cv2.DIST_L2, 0, 0.01, 0.01).ravel()
+    return np.abs((pts[:, 0] - x0) * vy - (pts[:, 1] - y0) * vx)
 
 
 def _union(boxes: Sequence[Box]) -> Box:
@@ -552,10 +557,8 @@ def looks_like_text(pixels: np.ndarray, min_letters: int = 4) -> bool:
     similar = comps[letter]
     if len(similar) < min_letters or similar[:, 4].sum() < 0.6 * comps[:, 4].sum():
         return False
-    centres = np.column_stack([similar[:, 0] + similar[:, 2] / 2.0,
-                               similar[:, 1] + similar[:, 3] / 2.0]).astype(np.float32)
-    vx, vy, x0, y0 = cv2.fitLine(centres, cv2.DIST_L2, 0, 0.01, 0.01).ravel()
-    off = np.abs((centres[:, 0] - x0) * vy - (centres[:, 1] - y0) * vx)
+    off = _line_offsets(np.column_stack([similar[:, 0] + similar[:, 2] / 2.0,
+                                         similar[:, 1] + similar[:, 3] / 2.0]))
     return float(np.median(off)) <= 0.35 * med and float(off.max()) <= 1.0 * med
 
 

@@ -26,7 +26,7 @@ import shutil
 import warnings
 from collections import Counter
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import cv2
 import numpy as np
@@ -93,13 +93,18 @@ def _resolve_output(report: Path, output: str) -> Path:
     return p if p.is_absolute() else report.parent / p
 
 
-def _view(ds, frame_index: int) -> Optional[np.ndarray]:
+def _views(ds, wanted: list[int]) -> list[tuple[int, np.ndarray]]:
+    """The display views (RGB) of the ``wanted`` frames, in one pass over the frames
+    (a cine is decoded once, up to the last frame wanted)."""
     from .decode import iter_display
+    out, last = [], max(wanted)
     for i, frame in enumerate(iter_display(ds)):
-        if i == frame_index:
+        if i in wanted:
             img = np.asarray(frame)
-            return img if img.ndim == 3 else cv2.cvtColor(img, cv2.COLOR_GRAY2RGB)
-    return None
+            out.append((i, img if img.ndim == 3 else cv2.cvtColor(img, cv2.COLOR_GRAY2RGB)))
+        if i >= last:
+            break
+    return out
 
 
 def _draw(img: np.ndarray, boxes: list[dict], frame: int) -> np.ndarray:
@@ -208,11 +213,10 @@ def _add_images(card: dict, rec: dict, path: Path, img_dir: Path, show_phi: bool
             ds = pydicom.dcmread(path)
             boxes = rec.get("hits", []) + rec.get("review", [])
             frames = _card_frames(rec, int(rec.get("frames") or 1))
-            views = [(f, _view(ds, f)) for f in frames]
+            views = _views(ds, frames)
     except Exception as exc:  # noqa: BLE001 - the page says the output could not be shown
         card["image_error"] = type(exc).__name__
         return
-    views = [(f, v) for f, v in views if v is not None]
     if not views:
         card["image_error"] = "no frame"
         return
@@ -228,9 +232,10 @@ def _add_images(card: dict, rec: dict, path: Path, img_dir: Path, show_phi: bool
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                original = _view(pydicom.dcmread(rec["input"]), 0)
-            if original is not None:
-                cv2.imwrite(str(img_dir / f"{key}-o.png"), cv2.cvtColor(original, cv2.COLOR_RGB2BGR))
+                original = _views(pydicom.dcmread(rec["input"]), [0])
+            if original:
+                cv2.imwrite(str(img_dir / f"{key}-o.png"),
+                            cv2.cvtColor(original[0][1], cv2.COLOR_RGB2BGR))
                 card["original"] = f"img/{key}-o.png"
         except Exception:  # noqa: BLE001
             card["original_error"] = True

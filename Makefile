@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.pixelscrub-installed
-DEBIAN_PACKAGES := tesseract-ocr tesseract-ocr-eng dcmtk libgdcm-tools chromium
+DEBIAN_PACKAGES := tesseract-ocr tesseract-ocr-eng dcmtk libgdcm-tools chromium orthanc
 DEMO_OUT ?= demo-out
 
 .PHONY: setup system-deps demo test bench clean
@@ -14,7 +14,8 @@ setup: system-deps $(STAMP)
 
 # Tesseract is required (OCR); DCMTK and GDCM's tools are the independent decoders and
 # network peers the tests check against; Chromium opens the review page in the tests
-# (driven by Playwright, which never downloads a browser of its own); OpenJPH (optional)
+# (driven by Playwright, which never downloads a browser of its own); Orthanc is the
+# destination PACS the gateway tests forward to; OpenJPH (optional)
 # makes HTJ2K test inputs.
 system-deps:
 	@missing=""; \
@@ -22,6 +23,7 @@ system-deps:
 	command -v dcmdjpeg  >/dev/null || missing="$$missing dcmtk"; \
 	command -v gdcmconv  >/dev/null || missing="$$missing libgdcm-tools"; \
 	command -v chromium  >/dev/null || missing="$$missing chromium"; \
+	command -v Orthanc   >/dev/null || missing="$$missing orthanc"; \
 	$(PYTHON) -c 'import venv, ensurepip' 2>/dev/null || missing="$$missing python3-venv"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \

@@ -173,6 +173,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_scrub_options(i)
     i.add_argument("--json", action="store_true", help="print the audit record as JSON")
 
+    from .gateway.command import add_serve_parser
+    add_serve_parser(sub, _add_scrub_options, _add_header_arguments)
+
     _add_bench(sub)
     return parser
 
@@ -376,8 +379,13 @@ def _terminate(signum, frame):
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point of the ``pixelscrub`` console script; returns the exit status."""
+    from .gateway.command import with_config
     parser = build_parser()
-    args = parser.parse_args(argv)  # exits 2 on a usage error
+    try:
+        args = with_config(parser, argv)  # exits 2 on a usage error
+    except ScrubError as exc:
+        _err(str(exc))
+        return EXIT_USAGE
     on_main = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _terminate) if on_main else None
     try:
@@ -389,6 +397,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             return _cmd_rules(args)
         if args.command == "review":
             return _cmd_review(args)
+        if args.command == "serve":
+            from .gateway.command import run_serve
+            return run_serve(args, options_from_args)
         if args.command == "release":
             from .review import release
             moved, kept = release(args.decisions, args.report, args.quarantine)

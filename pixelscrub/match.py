@@ -42,7 +42,7 @@ from typing import Any, Iterable, Mapping, Optional, Sequence
 from rapidfuzz.distance import Levenshtein
 
 from .assets import load_json, load_words
-from .patterns import dangling_label, label_value_spans, pattern_spans
+from .patterns import dangling_label, label_value_spans, name_affixes, pattern_spans
 from .phi_terms import PhiTerm
 from .records import Box, Hit, Word
 
@@ -549,6 +549,20 @@ def _looks_measured(refs: tuple, lines: list[_Line]) -> bool:
     return any(_measure_word(words[wi].text) for wi in side)
 
 
+def _with_affixes(line: _Line, wis: list[int]) -> list[int]:
+    """A name's words plus the title just before it and the degree just after it:
+    "Dr." and ", MD" belong to the name and go with it."""
+    titles, degrees = name_affixes()
+    lo, hi = min(wis), max(wis)
+    out = list(wis)
+    if lo > 0 and line.words[lo - 1].text.strip(" ,:;").rstrip(".").casefold() in titles:
+        out.append(lo - 1)
+    if (hi + 1 < len(line.words)
+            and line.words[hi + 1].text.strip(" ,;").rstrip(".").casefold() in degrees):
+        out.append(hi + 1)
+    return out
+
+
 def match_words(words: Sequence[Word], terms: Sequence[PhiTerm], *, mode: str = "phi",
                 params: Optional[Mapping[str, Any]] = None) -> list[Hit]:
     """Hits for the OCR ``words`` of one image.
@@ -655,6 +669,8 @@ def match_words(words: Sequence[Word], terms: Sequence[PhiTerm], *, mode: str = 
             if wi not in by_line.setdefault(li, []):
                 by_line[li].append(wi)
         for li, wis in by_line.items():
+            if c.term.kind == "name":
+                wis = _with_affixes(lines[li], wis)
             ws = [lines[li].words[wi] for wi in sorted(wis)]
             hit = _hit(ws, f"header:{c.term.attribute}", c.score)
             if len(by_line) == 1 and c.score < 100.0:

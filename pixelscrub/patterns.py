@@ -20,7 +20,7 @@ from .assets import load_json, load_words
 
 __all__ = ["pattern_spans", "date_spans", "time_spans", "id_spans", "phone_spans",
            "email_spans", "label_spans", "ocr_digits", "dangling_label", "label_value_spans",
-           "institution_spans"]
+           "institution_spans", "person_name_spans", "name_affixes"]
 
 Span = tuple[int, int, str]
 
@@ -251,6 +251,58 @@ def institution_spans(text: str) -> list[Span]:
     return out
 
 
+# ------------------------------------------------------------------------ names
+
+@lru_cache(maxsize=1)
+def name_affixes() -> tuple[frozenset[str], frozenset[str]]:
+    """(titles, degrees) from ``match.json``, case-folded, trailing dots dropped."""
+    data = load_json("match.json")
+    fold = lambda words: frozenset(w.rstrip(".").casefold() for w in words)
+    return fold(data["name_titles"]), fold(data["name_degrees"])
+
+
+# A DICOM person name as it is printed: family^given^middle, two or more parts with
+# letters.  OCR reads the caret as a degree sign now and then.
+_CARET_NAME = re.compile(r"(?<![\w^°])[^\W\d_][^\W\d_'\-]*(?:['\-][^\W\d_]+)*"
+                         r"(?:[\^°][^\W\d_'\-]*(?:['\-][^\W\d_]+)*){1,4}(?![\w^°])")
+# A capitalised name word or an initial ("K.").
+_NAME_WORD = r"(?:[A-ZÀ-Þ][A-Za-zß-ÿ'\-]+|[A-ZÀ-Þ]\.)"
+_TITLED = re.compile(rf"(?<![^\W_])(?P<title>[A-Za-z]{{1,4}})\.?\s+(?P<name>{_NAME_WORD}"
+                     rf"(?:\s+{_NAME_WORD}){{0,3}})")
+_DEGREED = re.compile(rf"(?<![^\W_])(?P<name>{_NAME_WORD}(?:\s+{_NAME_WORD}){{1,3}}),?\s+"
+                      r"(?P<degree>[A-Za-z.()\-]{2,8})(?![^\W_])")
+
+
+def _caret_name(m: re.Match) -> bool:
+    parts = [p for p in re.split(r"[\^°]", m.group()) if p]
+    return len(parts) >= 2 and sum(len(p) for p in parts) >= 4
+
+
+def person_name_spans(text: str) -> list[Span]:
+    """Names written the way only names are written, with no header to match.
+
+    A caret-separated person-name value ("SMITH^LUCAS^G"), a title and a
+    capitalised name ("Dr Hans Okafor", "Prof. K. Weber"), and a name with a
+    degree after it ("Anna Lee, MD") are names; the title and degree go with them.
+    Overlay words (the allowlist) never start such a name: "DR 60", "Mr Gain".
+    """
+    titles, degrees = name_affixes()
+    allow = _units()
+    out = [(m.start(), m.end(), "pattern:name") for m in _CARET_NAME.finditer(text)
+           if _caret_name(m)]
+    for m in _TITLED.finditer(text):
+        first = m.group("name").split()[0]
+        if (m.group("title").casefold() in titles and first.casefold() not in allow
+                and any(c.islower() for c in m.group("name"))):
+            out.append((m.start(), m.end(), "pattern:name"))
+    for m in _DEGREED.finditer(text):
+        words = m.group("name").split()
+        if (m.group("degree").rstrip(".").casefold() in degrees
+                and not any(w.casefold() in allow for w in words)):
+            out.append((m.start(), m.end(), "pattern:name"))
+    return out
+
+
 # ----------------------------------------------------------------------- labels
 
 def _label_regex(phrase: str) -> str:
@@ -428,14 +480,15 @@ def ocr_digits(text: str) -> str:
 
 def _rule_spans(text: str) -> list[Span]:
     return (label_spans(text) + date_spans(text) + time_spans(text) + id_spans(text)
-            + phone_spans(text) + email_spans(text) + institution_spans(text))
+            + phone_spans(text) + email_spans(text) + institution_spans(text)
+            + person_name_spans(text))
 
 
 def pattern_spans(text: str) -> list[tuple[int, int, str]]:
     """Character spans of header-free PHI in ``text``: (start, end, reason).
 
     Reasons: ``pattern:date``, ``pattern:time``, ``pattern:id``,
-    ``pattern:phone``, ``pattern:email`` and ``label:<Label>`` (label and
+    ``pattern:phone``, ``pattern:email``, ``pattern:name`` and ``label:<Label>`` (label and
     value).  The date and time rules also run on the text with OCR-confused
     digits read back (:func:`ocr_digits`).  Spans are sorted and do not overlap.
     """

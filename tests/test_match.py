@@ -128,8 +128,8 @@ def test_other_number_does_not_match_header_id():
 def test_multiword_values_match_across_words(terms):
     found = _found(line(["Saint", "Mary", "Hospita1"]), terms)
     assert found == [("Saint Mary Hospita1", "header:InstitutionName")]
-    assert _found(line(["Dr", "Gregory", "House"]), terms) == [
-        ("Gregory House", "header:ReferringPhysicianName")]
+    assert _found(line(["Dr", "Gregory", "House"]), terms) == [  # the title goes with it
+        ("Dr Gregory House", "header:ReferringPhysicianName")]
 
 
 def test_stripped_header_text_is_caught_by_patterns_and_labels():
@@ -214,7 +214,7 @@ def test_find_phi_in_text(terms):
     spans = find_phi_in_text(text, terms)
     assert [(text[s:e], r) for s, e, r in spans] == [
         ("John Doe", "header:PatientName"), ("1980-01-15", "header:PatientBirthDate"),
-        ("House", "header:ReferringPhysicianName")]
+        ("Dr. House", "label:Dr")]  # the title goes with the name
     assert find_phi_in_text("CT HEAD W/O CONTRAST", terms) == []
     # without patterns, only header values are found
     text = "Pt seen 03/04/2021, MRN 5566778"
@@ -294,9 +294,9 @@ def test_label_at_line_end_takes_the_value_below():
     # a value of the wrong shape below a label is left alone
     words = line(["DR"], 0, y=10) + line(["60", "dB"], 1, y=24)
     assert match_words(words, []) == []
-    # a title stays like a label
+    # a title goes with the name below it
     words = line(["Gain", "50", "Dr."], 0, y=10) + line(["Watson", "TIS", "0.4"], 1, y=24)
-    assert _found(words, []) == [("Watson", "label:Dr")]
+    assert sorted(_found(words, [])) == [("Dr.", "label:Dr"), ("Watson", "label:Dr")]
 
 
 SAMPLE = Path(__file__).resolve().parent.parent / "sample_data"
@@ -499,3 +499,34 @@ def test_number_read_in_part_and_at_sign_for_zero():
     assert hit.reason == "header:StudyDate" and hit.box.x1 > 66
     # a shorter start of an ID is not enough
     assert [h.reason for h in match_words(line(["58157"]), terms)] == []
+
+
+@pytest.mark.parametrize("texts, expected", [
+    (["Ref:", "Dr.", "Gregory", "House"], "Dr. Gregory House"),
+    (["Gregory", "House,", "MD"], "Gregory House, MD"),
+    (["Prof", "HOUSE,", "GREGORY", "PhD"], "Prof HOUSE, GREGORY PhD"),
+])
+def test_titles_and_degrees_go_with_a_header_name(terms, texts, expected):
+    hits = [h for h in match_words(line(texts), terms) if h.reason.endswith("PhysicianName")
+            or h.reason.startswith(("label:", "pattern:name"))]
+    words = line(texts)
+    covered = [w for w in words if any(h.box.contains(w.box) for h in hits)]
+    assert " ".join(w.text for w in covered).endswith(expected)
+
+
+@pytest.mark.parametrize("texts", [
+    ["SMITH^LUCAS^G"], ["BAKER^KIMBERLY^A"], ["Dr", "Hans", "Okafor"], ["Mrs.", "Kim", "Baker"],
+    ["Anna", "Lee,", "MD"], ["Perf.", "Phys:", "Okafor,", "Hans", "PhD"],
+])
+def test_names_without_a_header_source(texts):
+    """phi mode with no header term at all (a stripped header, or someone else's name)."""
+    hits = match_words(line(texts), [])
+    assert hits and all(h.reason in ("pattern:name", "label:Physician", "label:Dr") for h in hits)
+
+
+@pytest.mark.parametrize("texts", [
+    ["DR", "60"], ["Dr", "60", "dB"], ["Mr", "Gain", "50"], ["TGC^2"], ["Frame", "Rate", "MD"],
+    ["Gain", "Map", "MD"],
+])
+def test_overlay_words_are_no_names(texts):
+    assert match_words(line(texts), []) == []

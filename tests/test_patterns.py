@@ -68,11 +68,11 @@ def test_email():
     ("PID 7731", "7731", "label:ID"),
     ("Acc# 12345", "12345", "label:Accession"),
     ("Accession No. 77123", "77123", "label:Accession"),
-    ("Dr. Gregory House", "Gregory House", "label:Dr"),         # the title stays
+    ("Dr. Gregory House", "Dr. Gregory House", "label:Dr"),         # the title stays
     ("Physician: HOUSE G", "HOUSE G", "label:Physician"),
     ("Referring: Dr. Amara Nguyen", "Dr. Amara Nguyen", "label:Physician"),
     ("Name:DOE", "DOE", "label:Name"),
-    ("Dr. Smith requested", "Smith", "label:Dr"),                # names are capitalised
+    ("Dr. Smith requested", "Dr. Smith", "label:Dr"),                # names are capitalised
     ("Name: MARTIN°GRACE", "MARTIN°GRACE", "label:Name"),         # ^ read as °
     ("Name: Ludwig van Beethoven", "Ludwig van Beethoven", "label:Name"),
     ("Patient: DE LA CRUZ, MARIA", "DE LA CRUZ, MARIA", "label:Patient"),
@@ -148,7 +148,7 @@ def test_ocr_digits_leaves_words_and_units():
 def test_dangling_label_and_its_value_on_the_next_line():
     from pixelscrub.patterns import dangling_label, label_value_spans
     assert dangling_label("Gain 50 Name:") == (13, "Name", "name")   # the label stays
-    assert dangling_label("Gain 50 Dr.") == (11, "Dr", "name")        # a title stays too
+    assert dangling_label("Gain 50 Dr.") == (8, "Dr", "name")         # a title goes with it
     assert dangling_label("Name: DOE") is None
     assert dangling_label("Patient") is None            # needs its colon
     assert label_value_spans("SMITH, ANNA TIS 0.4", "name", "Name") == [(0, 11, "label:Name")]

@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.pixelscrub-installed
-DEBIAN_PACKAGES := tesseract-ocr tesseract-ocr-eng dcmtk libgdcm-tools chromium orthanc
+DEBIAN_PACKAGES := tesseract-ocr tesseract-ocr-eng dcmtk libgdcm-tools chromium orthanc fonts-dejavu-core fonts-liberation
 DEMO_OUT ?= demo-out
 
 .PHONY: setup system-deps demo test bench clean
@@ -15,7 +15,8 @@ setup: system-deps $(STAMP)
 # Tesseract is required (OCR); DCMTK and GDCM's tools are the independent decoders and
 # network peers the tests check against; Chromium opens the review page in the tests
 # (driven by Playwright, which never downloads a browser of its own); Orthanc is the
-# destination PACS the gateway tests forward to; OpenJPH (optional)
+# destination PACS the gateway tests forward to; DejaVu and Liberation are the TrueType
+# faces of the stress set (pixelscrub.synth.stress); OpenJPH (optional)
 # makes HTJ2K test inputs.
 system-deps:
 	@missing=""; \
@@ -24,6 +25,8 @@ system-deps:
 	command -v gdcmconv  >/dev/null || missing="$$missing libgdcm-tools"; \
 	command -v chromium  >/dev/null || missing="$$missing chromium"; \
 	command -v Orthanc   >/dev/null || missing="$$missing orthanc"; \
+	test -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf || missing="$$missing fonts-dejavu-core"; \
+	test -f /usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf || missing="$$missing fonts-liberation"; \
 	$(PYTHON) -c 'import venv, ensurepip' 2>/dev/null || missing="$$missing python3-venv"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \

@@ -6,7 +6,7 @@ from typing import Optional, Sequence
 import numpy as np
 
 from ..records import Box
-from .text import blend, render, text_size
+from .text import Glyphs, blend, render, text_size
 from .truth import TextItem
 
 __all__ = ["Canvas"]
@@ -55,6 +55,14 @@ class Canvas:
         """Draw ``text`` with its top-left at ``(x, y)`` and record it as a truth item."""
         glyphs = render(text, font, cap, thickness=thickness, antialias=antialias,
                         rotation=rotation)
+        return self.place(text, glyphs, x, y, is_phi=is_phi, why=why, color=color, font=font,
+                          rotation=rotation, frames=frames, tags=tags)
+
+    def place(self, text: str, glyphs: Glyphs, x: int, y: int, *, is_phi: bool, why: str,
+              color, font: str, rotation: int = 0, frames: Optional[Sequence[int]] = None,
+              tags: Sequence[str] = ()) -> TextItem:
+        """Blend already rendered ``glyphs`` (any renderer) and record the truth item."""
+        cap = glyphs.cap_height
         h, w = glyphs.alpha.shape
         box = Box(x, y, x + w, y + h)
         if x < 0 or y < 0 or box.x1 > self.columns or box.y1 > self.rows:

@@ -65,6 +65,10 @@ def _add_scrub_options(p: argparse.ArgumentParser) -> None:
                    help="black out text lines that stay unreadable after every retry, so "
                         "the file can be certified (default: such a file is written as "
                         "unverified, apart from the clean ones)")
+    p.add_argument("--no-verify", dest="verify", action="store_false",
+                   help="skip the verify stage (re-reading each scrubbed image as an attacker "
+                        "would, whole frames at two scales and both polarities, and redacting "
+                        "what detection missed); faster, less safe")
     p.add_argument("--ocr-engine", default="auto", metavar="NAME",
                    help="OCR engine: auto (default), tesserocr or pytesseract")
     p.add_argument("--log-phi", action="store_true",
@@ -224,7 +228,7 @@ def options_from_args(args: argparse.Namespace, *, warn=None) -> ScrubOptions:
         deid=deid, key=key, log_phi=args.log_phi, max_pixels=args.max_pixels,
         max_frame_pixels=args.max_frame_pixels, redact_unread=args.redact_unread,
         documents=getattr(args, "documents", "scrub"),
-        ocr_engine=args.ocr_engine)
+        ocr_engine=args.ocr_engine, verify=getattr(args, "verify", True))
 
 
 def _err(text: str) -> None:

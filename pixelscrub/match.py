@@ -42,7 +42,8 @@ from typing import Any, Iterable, Mapping, Optional, Sequence
 from rapidfuzz.distance import Levenshtein
 
 from .assets import load_json, load_words
-from .patterns import dangling_label, label_value_spans, name_affixes, pattern_spans
+from .patterns import (dangling_label, is_month_name, label_value_spans, name_affixes,
+                       pattern_spans)
 from .phi_terms import PhiTerm
 from .records import Box, Hit, Word
 
@@ -563,6 +564,45 @@ def _with_affixes(line: _Line, wis: list[int]) -> list[int]:
     return out
 
 
+#: Words between two fragments of one value that are joined with them.
+_MAX_GAP_WORDS = 2
+
+
+def _fragments_joined(chosen: list[_Cand], lines: list[_Line]):
+    """(candidate, {line: word indexes}) with the fragments of one value joined.
+
+    Wide letter spacing or a noisy ground makes OCR split one printed value into
+    pieces ("2025", "-", "05", "-09", "16:40"); the matcher finds some pieces, and
+    the words between them (and a month name just before, "Jul") are
+    part of the same value, so they are redacted with it.
+    """
+    groups: dict[tuple[int, str], list] = {}
+    for c in chosen:
+        # a date and the time of the same event are printed together ("2025-05-09 16:40")
+        family = re.sub(r"(Date|Time)$", "", c.term.attribute)
+        by_line: dict[int, list[int]] = {}
+        for li, wi in c.refs:
+            if wi not in by_line.setdefault(li, []):
+                by_line[li].append(wi)
+        for li, wis in by_line.items():
+            groups.setdefault((li, family), []).append((c, wis))
+    out = []
+    for (li, family), parts in groups.items():
+        words = lines[li].words
+        got = sorted({wi for _, wis in parts for wi in wis})
+        lo, hi = got[0], got[-1]
+        joined = list(range(lo, hi + 1)) if (hi - lo + 1) - len(got) <= _MAX_GAP_WORDS else got
+        dated = any(c.term.kind in ("date", "time") for c, _ in parts)
+        if dated and lo > 0 and is_month_name(words[lo - 1].text):
+            joined.insert(0, lo - 1)
+        if sorted(joined) == got:  # nothing between or before them: each keeps its reason
+            out.extend((c, {li: wis}) for c, wis in parts)
+        else:
+            best = max(parts, key=lambda p: (p[0].score, len(p[1])))[0]
+            out.append((best, {li: joined}))
+    return out
+
+
 def match_words(words: Sequence[Word], terms: Sequence[PhiTerm], *, mode: str = "phi",
                 params: Optional[Mapping[str, Any]] = None) -> list[Hit]:
     """Hits for the OCR ``words`` of one image.
@@ -663,11 +703,7 @@ def match_words(words: Sequence[Word], terms: Sequence[PhiTerm], *, mode: str = 
 
     header_words: set[tuple[int, int]] = set()
     rotated: list[tuple[Hit, int]] = []
-    for c in chosen:
-        by_line: dict[int, list[int]] = {}
-        for li, wi in c.refs:
-            if wi not in by_line.setdefault(li, []):
-                by_line[li].append(wi)
+    for c, by_line in _fragments_joined(chosen, lines):
         for li, wis in by_line.items():
             if c.term.kind == "name":
                 wis = _with_affixes(lines[li], wis)

@@ -71,7 +71,9 @@ class ScrubOptions:
     ``"scrub"`` (encapsulated PDFs are rendered, scrubbed and rewritten) or
     ``"refuse"`` (they fail with a clear reason, and go to the quarantine).  ``redact_unread`` blanks text lines that stay unreadable after the
     retry ladder, so that the image can be certified; without it such an image is
-    written as ``unverified``.
+    written as ``unverified``.  ``verify`` re-reads every scrubbed image the way an
+    attacker would (:mod:`pixelscrub.verify`) and redacts what was missed; what a
+    second re-read still finds leaves the image unverified.
     """
 
     mode: str = "phi"
@@ -88,6 +90,7 @@ class ScrubOptions:
     rules: tuple = ()
     documents: str = "scrub"
     ocr_engine: str = "auto"
+    verify: bool = True
 
     def __post_init__(self):
         if self.mode not in MODES:

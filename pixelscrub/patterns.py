@@ -20,7 +20,7 @@ from .assets import load_json, load_words
 
 __all__ = ["pattern_spans", "date_spans", "time_spans", "id_spans", "phone_spans",
            "email_spans", "label_spans", "ocr_digits", "dangling_label", "label_value_spans",
-           "institution_spans", "person_name_spans", "name_affixes"]
+           "institution_spans", "person_name_spans", "name_affixes", "is_month_name"]
 
 Span = tuple[int, int, str]
 
@@ -48,6 +48,12 @@ def _month_alternation() -> str:
             for n in variants:
                 names.add(_fold(n))
     return "|".join(sorted((re.escape(n) for n in names), key=len, reverse=True))
+
+
+def is_month_name(word: str) -> bool:
+    """``word`` (stray punctuation aside) is a month name or abbreviation ("Jul", "MÄRZ")."""
+    core = _fold(word.strip(" .,;-/"))
+    return bool(core) and re.fullmatch(f"(?:{_month_alternation()})", core, re.IGNORECASE) is not None
 
 
 _D = r"(?:0?[1-9]|[12]\d|3[01])"

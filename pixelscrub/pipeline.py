@@ -276,6 +276,9 @@ def scrub_dataset(ds: Dataset, options: ScrubOptions = ScrubOptions(), *,
             out, result = redact_dataset(ds, plan, workdir=workdir)
             rep.counts["frames_written"] = result.frames_written
             rep.notes.extend(result.notes)
+        if options.verify and options.mode not in NO_OCR_MODES:
+            out, result, verified = _verify(ds, out, result, info, options, audit, verified,
+                                            workdir)
         audit.transfer_syntax_out = str(result.transfer_syntax_out)
     else:
         with _timed(audit, "encode"):
@@ -295,6 +298,43 @@ def scrub_dataset(ds: Dataset, options: ScrubOptions = ScrubOptions(), *,
             audit.notes.append(f"{len(audit.review)} text region(s) could not be read: "
                                "not certified (see review; --redact-unread blanks them)")
     return out, audit
+
+
+def _verify(ds: Dataset, out: Dataset, result, info, options: ScrubOptions, audit: FileAudit,
+            verified: bool, workdir: Optional[str]):
+    """Re-read the output as an attacker would; redact what was missed and re-read.
+
+    Returns the (possibly re-redacted) output, its encode result, and whether the
+    pixels are still verified: PHI that a second re-read still finds is listed in
+    ``audit.review`` and the file is not certified.
+    """
+    from .decode import iter_display
+    from .encode import redact_dataset
+    from .ocr import get_engine
+    from .phi_terms import phi_terms_from_header
+    from .redact import plan_redactions
+    from .verify import recheck
+
+    engine = get_engine(options.ocr_engine)
+    terms = phi_terms_from_header(ds)
+    with _timed(audit, "verify") as rep:
+        found, read = recheck(iter_display(out), info.frames, terms, engine)
+        rep.counts.update({"frames_reread": read, "found": len(found)})
+    if not found:
+        return out, result, verified
+    audit.hits = audit.hits + found
+    with _timed(audit, "encode"):
+        plan = plan_redactions(audit.hits, info, margin=options.margin)
+        out, result = redact_dataset(ds, plan, workdir=workdir)
+    with _timed(audit, "verify") as rep:
+        left, _ = recheck(iter_display(out), info.frames, terms, engine)
+        rep.counts["left_after_second_pass"] = len(left)
+    audit.notes.append(f"verify: {len(found)} region(s) missed by detection were found "
+                       "by re-reading the output and redacted")
+    if left:
+        audit.review = audit.review + left
+        return out, result, False
+    return out, result, verified
 
 
 def _scrub_without_pixels(ds: Dataset, options: ScrubOptions,

@@ -530,3 +530,19 @@ def test_names_without_a_header_source(texts):
 ])
 def test_overlay_words_are_no_names(texts):
     assert match_words(line(texts), []) == []
+
+
+def test_fragments_of_one_value_are_joined(terms):
+    """Wide letter spacing splits a printed value into pieces; the pieces between
+    matched ones, and a month name just before, go with it."""
+    words = line(["Exam:", "2024", "-", "03", "=02", "14:30"])
+    hits = match_words(words, terms)
+    covered = [w.text for w in words if any(h.box.contains(w.box) for h in hits)]
+    assert covered == ["2024", "-", "03", "=02", "14:30"]
+    words = line(["Birth:", "Jan", "15", "1980"])
+    covered = [w.text for w in words if any(h.box.contains(w.box) for h in match_words(words, terms))]
+    assert covered == ["Jan", "15", "1980"]
+    # two values of different events on one row stay apart
+    words = line(["DOB", "15.01.1980", "Study", "02.03.2024"])
+    hits = match_words(words, terms)
+    assert not any(h.box.contains(words[2].box) for h in hits)

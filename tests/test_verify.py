@@ -1,0 +1,91 @@
+"""The verify stage: a scrubbed image is re-read as an attacker would before it is trusted.
+
+Real files (the sample set), real Tesseract.  A detection miss is simulated by
+making detection find nothing; the verify stage must then find the PHI itself.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pydicom
+import pytest
+
+from pixelscrub import ScrubOptions, scrub_dataset
+from pixelscrub import pipeline
+from pixelscrub.records import Box, Hit, Word
+from pixelscrub.verify import _label_on_its_row, frames_to_verify
+
+SAMPLES = Path(__file__).resolve().parent.parent / "sample_data"
+KEY = b"verify-test-key-0123456789abcdef"
+NAME = "0000_us_gray"
+
+
+def _phi_items():
+    truth = json.loads((SAMPLES / "truth" / f"{NAME}.json").read_text())
+    return [it for it in truth["items"] if it["is_phi"]]
+
+
+@pytest.fixture
+def blind_detection(monkeypatch):
+    """Detection that finds nothing but claims it checked everything (the worst miss)."""
+    monkeypatch.setattr(pipeline, "find_hits", lambda ds, info, options, audit, **kw: ([], True))
+
+
+def _covered(out, items) -> int:
+    """How many of ``items`` are blacked out (their box is uniform) in ``out``."""
+    arr = out.pixel_array
+    return sum(int(np.ptp(arr[it["box"][1]:it["box"][3], it["box"][0]:it["box"][2]]) == 0)
+               for it in items)
+
+
+def test_verify_finds_and_redacts_what_detection_missed(blind_detection):
+    ds = pydicom.dcmread(SAMPLES / "dicom" / f"{NAME}.dcm")
+    items = _phi_items()
+    out, audit = scrub_dataset(ds, ScrubOptions(key=KEY, verify=False))
+    assert _covered(out, items) == 0  # nothing found, nothing redacted: the miss is real
+    out, audit = scrub_dataset(ds, ScrubOptions(key=KEY))
+    assert any(h.reason.startswith("verify:header:PatientName") for h in audit.hits)
+    assert _covered(out, items) >= len(items) - 1
+    assert audit.stage("verify").counts["found"] > 0 and audit.stage("verify").seconds > 0
+    assert any(n.startswith("verify:") for n in audit.notes)
+
+
+def test_what_a_second_reread_still_finds_is_not_certified(blind_detection, monkeypatch):
+    """If the re-redaction did not take (here: verify hits are dropped from the plan),
+    the second re-read sees the PHI again and the file is unverified, not clean."""
+    from pixelscrub import redact
+    real_plan = redact.plan_redactions
+    monkeypatch.setattr(redact, "plan_redactions", lambda hits, info, margin: real_plan(
+        [h for h in hits if not h.reason.startswith("verify:")], info, margin=margin))
+    ds = pydicom.dcmread(SAMPLES / "dicom" / f"{NAME}.dcm")
+    out, audit = scrub_dataset(ds, ScrubOptions(key=KEY))
+    assert audit.status == "unverified" and audit.review
+    assert out.BurnedInAnnotation == "YES"
+    assert audit.stage("verify").counts["left_after_second_pass"] > 0
+
+
+def test_a_clean_scrub_passes_verify_unchanged():
+    ds = pydicom.dcmread(SAMPLES / "dicom" / f"{NAME}.dcm")
+    out, audit = scrub_dataset(ds, ScrubOptions(key=KEY))
+    assert audit.status == "clean"
+    assert audit.stage("verify").counts == {"frames_reread": 1, "found": 0}
+    assert not [h for h in audit.hits if h.reason.startswith("verify:")]
+
+
+def test_frames_to_verify():
+    assert frames_to_verify(1) == [0]
+    assert frames_to_verify(3) == [0, 1, 2]
+    assert frames_to_verify(300) == [0, 150, 299]
+
+
+def test_a_label_hit_needs_its_label_on_its_row():
+    """In a scrubbed image "Patient: [black]" over "MR# [black]" is no name "MR#"."""
+    label_above = Word("Patient:", Box(10, 10, 60, 22), 95.0, 0, 0)
+    value = Hit(Box(10, 30, 40, 42), "label:Patient", text="MR#")
+    assert not _label_on_its_row(value, [label_above])
+    label_left = Word("Name:", Box(10, 30, 45, 42), 95.0, 0, 0)
+    named = Hit(Box(52, 30, 120, 42), "label:Name", text="Hans Okafor")
+    assert _label_on_its_row(named, [label_left])
+    assert _label_on_its_row(Hit(Box(10, 30, 40, 42), "header:PatientName"), [])

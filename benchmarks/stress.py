@@ -52,7 +52,11 @@ def run(seed: int, count: int, tmp: Path, jobs: int) -> dict:
     for p in unverified:  # scored too: a held file still must not show PHI
         shutil.copy2(p, out / p.name)
     report = score_folder(root / "truth", out, root / "dicom")
+    held = {p.name for p in unverified}
+    leaked = sum(1 for f in report.files if f.file not in held
+                 for i in f.items if i.is_phi and i.readable_after)
     return {"seed": seed, "report": report, "seconds": seconds, "unverified": len(unverified),
+            "leaked": leaked,
             "failed": proc.stderr.count(": failed") if proc.returncode else 0}
 
 
@@ -76,7 +80,8 @@ def main() -> int:
                 r = run(seed, args.count, Path(tmp), args.jobs)
                 rep = r["report"]
                 print(f"\n### stress seed {seed} ({label}), {args.count} files, phi mode: "
-                      f"{r['seconds']:.1f} s, {r['unverified']} unverified\n")
+                      f"{r['seconds']:.1f} s, {r['unverified']} unverified; PHI items still "
+                      f"readable in files certified clean: {r['leaked']}\n")
                 print("| group | files | PHI removed | PHI readable before -> after | non-PHI kept |")
                 print("|---|---|---|---|---|")
                 print(_row("**overall**", rep.overall))

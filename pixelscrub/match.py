@@ -526,7 +526,7 @@ def _short_number(c: _Cand, lines: list[_Line], short: int) -> bool:
 
 
 @lru_cache(maxsize=1)
-def _label_words() -> frozenset[str]:
+def label_words() -> frozenset[str]:
     """Words of the PHI labels ("ID", "MRN", "DOB"...): a number after them is a value."""
     return frozenset(w.casefold().strip(".#:") for e in load_json("match.json")["labels"]
                      for phrase in e["words"] for w in phrase.split())
@@ -535,7 +535,7 @@ def _label_words() -> frozenset[str]:
 def _measure_word(text: str) -> bool:
     """Overlay vocabulary that makes a number next to it a measurement."""
     return (is_allowlisted(text) and any(c.isalpha() for c in text)
-            and text.strip(_STRIP).casefold() not in _label_words())
+            and text.strip(_STRIP).casefold() not in label_words())
 
 
 def _looks_measured(refs: tuple, lines: list[_Line]) -> bool:

@@ -50,24 +50,40 @@ def _views(gray: np.ndarray) -> Iterator[tuple[np.ndarray, float]]:
     yield 255 - first, 1.0
 
 
-def read_frame(engine, frame: np.ndarray, frame_index: int) -> list[Word]:
-    """Every word an attacker's whole-frame OCR reads, in frame coordinates.
-
-    Each view's lines get their own ``line_id`` range, so words of different views
-    never join into one line.
-    """
-    words: list[Word] = []
-    line_base = 0
+def read_frame(engine, frame: np.ndarray, frame_index: int) -> list[list[Word]]:
+    """The words an attacker's whole-frame OCR reads, one list per view, in frame
+    coordinates."""
+    views = []
     for image, scale in _views(_gray(frame)):
-        got = engine.read_lines(image, psm=VERIFY_PSM)
-        for i, w in enumerate(got):
+        words = []
+        for i, w in enumerate(engine.read_lines(image, psm=VERIFY_PSM)):
             b = w.box
             box = Box(int(b.x0 / scale), int(b.y0 / scale), int(np.ceil(b.x1 / scale)),
                       int(np.ceil(b.y1 / scale)))
-            words.append(Word(w.text, box, w.confidence, line_base + w.line, i,
-                              (frame_index,), PIXEL_LAYER))
-        line_base += 1 + max((w.line for w in got), default=0)
-    return words
+            words.append(Word(w.text, box, w.confidence, w.line, i, (frame_index,), PIXEL_LAYER))
+        views.append(words)
+    return views
+
+
+def _agree(hit: Hit, others: Sequence[Hit]) -> bool:
+    """Another view found PHI in the same place (at least 30 % of the smaller box)."""
+    for o in others:
+        if o.box.intersects(hit.box):
+            inter = o.box.intersection(hit.box).area
+            if inter >= 0.3 * min(o.box.area, hit.box.area):
+                return True
+    return False
+
+
+def _looks_like_a_label(text: str) -> bool:
+    """A label word misread by one letter ("DOB" as "DOE"): labels stay beside every
+    black box of a scrubbed image."""
+    from rapidfuzz.distance import Levenshtein
+
+    from .match import label_words
+    core = text.strip(" .:#").casefold()
+    return len(core) <= 5 and any(Levenshtein.distance(core, w) <= 1 for w in label_words()
+                                  if abs(len(w) - len(core)) <= 1)
 
 
 def _label_on_its_row(hit: Hit, words: Sequence[Word]) -> bool:
@@ -93,21 +109,29 @@ def recheck(frames: Iterable[np.ndarray], n_frames: int, terms: Sequence, engine
             mode: str = "phi") -> tuple[list[Hit], int]:
     """PHI still readable in the scrubbed ``frames`` (display views, streamed).
 
-    Returns the hits (for every frame: a missed overlay is rarely on one frame
-    only) and how many frames were re-read.
+    A hit counts when two of the three views of a frame find it (one misread word is
+    no evidence), it was read with confidence, a label hit has its label on its row,
+    and it is not a label word misread.  Phone-number shapes are left to detection:
+    device codes ("I169-S247") read as digits in some view.  Returns the hits (for
+    every frame: a missed overlay is rarely on one frame only) and the frames read.
     """
     from .match import match_words
 
     wanted = set(frames_to_verify(n_frames))
-    words: list[Word] = []
+    found: list[Hit] = []
     read = 0
     for k, frame in enumerate(frames):
         if k in wanted:
-            words.extend(read_frame(engine, frame, k))
+            views = read_frame(engine, frame, k)
+            per_view = [match_words(words, terms, mode=mode) for words in views]
+            for v, hits in enumerate(per_view):
+                others = [h for u, hs in enumerate(per_view) if u != v for h in hs]
+                found += [h for h in hits if h.confidence >= MIN_CONFIDENCE
+                          and h.reason != "pattern:phone" and _agree(h, others)
+                          and _label_on_its_row(h, views[v])
+                          and not _looks_like_a_label(h.text)]
             read += 1
         if k >= max(wanted):
             break
-    hits = [h for h in match_words(words, terms, mode=mode)
-            if h.confidence >= MIN_CONFIDENCE and _label_on_its_row(h, words)]
     return [Hit(h.box, f"verify:{h.reason}", None, h.layer, confidence=h.confidence,
-                text=h.text, score=h.score) for h in hits], read
+                text=h.text, score=h.score) for h in found], read

@@ -42,8 +42,8 @@ from typing import Any, Iterable, Mapping, Optional, Sequence
 from rapidfuzz.distance import Levenshtein
 
 from .assets import load_json, load_words
-from .patterns import (dangling_label, is_month_name, label_value_spans, name_affixes,
-                       pattern_spans)
+from .patterns import (dangling_label, is_month_name, label_ends, label_value_spans,
+                       name_affixes, pattern_spans)
 from .phi_terms import PhiTerm
 from .records import Box, Hit, Word
 
@@ -640,6 +640,24 @@ def match_words(words: Sequence[Word], terms: Sequence[PhiTerm], *, mode: str = 
             if idx and not all(is_allowlisted(line.words[wi].text) for wi in idx):
                 rule_hits.append((idx, li, reason))
                 covered.update((li, wi) for wi in idx)
+
+    # fail closed: a label's value that OCR could not read with confidence is
+    # redacted as it stands ("DOB: BOB 22 shoe" is a birth date read badly)
+    unsure = float(p["label_value_min_confidence"])
+    for li, line in enumerate(lines):
+        for end, reason in label_ends(line.text):
+            value = []
+            for wi, (ws, we) in enumerate(line.offsets):
+                if ws < end:
+                    continue
+                if line.words[wi].text.rstrip().endswith(":"):
+                    break  # the next label
+                value.append(wi)
+            if (value and not any((li, wi) in covered for wi in value)
+                    and any(line.words[wi].confidence < unsure for wi in value)
+                    and not all(is_allowlisted(line.words[wi].text) for wi in value)):
+                rule_hits.append((value, li, f"label:{reason}"))
+                covered.update((li, wi) for wi in value)
 
     # a label that ends a line takes its value from the start of the line below
     # (or of the line just right of it on the same row)

@@ -20,7 +20,8 @@ from .assets import load_json, load_words
 
 __all__ = ["pattern_spans", "date_spans", "time_spans", "id_spans", "phone_spans",
            "email_spans", "label_spans", "ocr_digits", "dangling_label", "label_value_spans",
-           "institution_spans", "person_name_spans", "name_affixes", "is_month_name"]
+           "institution_spans", "person_name_spans", "name_affixes", "is_month_name",
+           "label_ends"]
 
 Span = tuple[int, int, str]
 
@@ -407,6 +408,20 @@ def label_spans(text: str) -> list[Span]:
             end = _value_end(text, sep.end(), kind, has_colon)
             if end is not None and end > sep.end():
                 out.append((sep.end() if keep else m.start(), end, f"label:{reason}"))
+    return out
+
+
+def label_ends(text: str) -> list[tuple[int, str]]:
+    """(end offset, reason) of every label in ``text`` that announces a value, with
+    the punctuation a label needs (``colon`` labels need ':', '#' or '=')."""
+    folded = _fold(text)
+    out = []
+    for rx, reason, _kind, need_colon, dot_counts, _keep in _label_table():
+        for m in rx.finditer(folded):
+            sep = _SEP.match(text, m.end())
+            marked = any(c in sep.group() for c in ":#=") or (dot_counts and "." in sep.group())
+            if marked or not need_colon:
+                out.append((sep.end(), reason))
     return out
 
 

@@ -546,3 +546,20 @@ def test_fragments_of_one_value_are_joined(terms):
     words = line(["DOB", "15.01.1980", "Study", "02.03.2024"])
     hits = match_words(words, terms)
     assert not any(h.box.contains(words[2].box) for h in hits)
+
+
+def test_a_labelled_value_read_without_confidence_is_redacted_whole():
+    """Fail closed: "DOB 22.05.1966" read as "BOB 22 shoe" at low confidence still goes."""
+    from dataclasses import replace
+    words = line(["DOB", "BOB", "22", "shoe"])
+    words = [words[0]] + [replace(w, confidence=35.0) for w in words[1:]]
+    hits = match_words(words, [])
+    covered = [w.text for w in words if any(h.box.contains(w.box) for h in hits)]
+    assert covered == ["BOB", "22", "shoe"] and hits[0].reason == "label:DOB"
+    # read with confidence, a value that is no PHI stays ("Probe ID: C5-1" is a probe)
+    assert match_words(line(["Probe", "ID:", "C5-1"]), []) == []
+    # and the next label on the row ends the value
+    words = line(["DOB:", "Xq7b", "Gain:", "50"])
+    words = [replace(w, confidence=30.0) if w.text == "Xq7b" else w for w in words]
+    covered = [w.text for w in words if any(h.box.contains(w.box) for h in match_words(words, []))]
+    assert covered == ["Xq7b"]

@@ -291,9 +291,8 @@ def build_stress(rng: np.random.Generator):
     # a parameter panel at the bottom right: text that must survive
     py = rows - int(rng.integers(8, 30))
     for text in rng.choice(_PARAMETERS, size=int(rng.integers(3, 7)), replace=False):
-        h = _glyphs(str(text), look).alpha.shape[0]
+        h, w = _glyphs(str(text), look).alpha.shape
         py -= h + gap
-        w = _glyphs(str(text), look).alpha.shape[1]
         if py < y:
             break
         _place(canvas, str(text), max(0, cols - w - int(rng.integers(6, 40))), py, look, rng,

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from dataclasses import dataclass
 from functools import lru_cache
-from typing import Optional
+from typing import Iterator, Optional
 
 from .assets import load_json, load_words
 
@@ -388,6 +389,31 @@ def _value_end(text: str, pos: int, kind: str, marked: bool = True) -> Optional[
     return end
 
 
+@dataclass(frozen=True)
+class _Label:
+    """One label found in a line: where it starts, where its value may start, what it
+    announces, whether it is marked (':', '#', '=', or '.' where a dot counts) and
+    whether the label stays when its value is redacted."""
+
+    start: int
+    value_start: int
+    reason: str
+    kind: str
+    marked: bool
+    keep: bool
+
+
+def _labels(text: str) -> Iterator[_Label]:
+    """Every label in ``text`` with the punctuation it needs (``colon`` labels need a mark)."""
+    folded = _fold(text)
+    for rx, reason, kind, need_colon, dot_counts, keep in _label_table():
+        for m in rx.finditer(folded):
+            sep = _SEP.match(text, m.end())
+            marked = any(c in sep.group() for c in ":#=") or (dot_counts and "." in sep.group())
+            if marked or not need_colon:
+                yield _Label(m.start(), sep.end(), reason, kind, marked, keep)
+
+
 def label_spans(text: str) -> list[Span]:
     """Labelled values ("DOB: 15.01.1980", "Name: SMITH, ANNA", "MRN 88123456").
 
@@ -397,51 +423,29 @@ def label_spans(text: str) -> list[Span]:
     gives nothing.
     """
     out = []
-    folded = _fold(text)
-    for rx, reason, kind, need_colon, dot_counts, keep in _label_table():
-        for m in rx.finditer(folded):
-            sep = _SEP.match(text, m.end())
-            sep_text = sep.group()
-            has_colon = any(c in sep_text for c in ":#=") or (dot_counts and "." in sep_text)
-            if need_colon and not has_colon:
-                continue
-            end = _value_end(text, sep.end(), kind, has_colon)
-            if end is not None and end > sep.end():
-                out.append((sep.end() if keep else m.start(), end, f"label:{reason}"))
+    for lab in _labels(text):
+        end = _value_end(text, lab.value_start, lab.kind, lab.marked)
+        if end is not None and end > lab.value_start:
+            out.append((lab.value_start if lab.keep else lab.start, end, f"label:{lab.reason}"))
     return out
 
 
 def label_ends(text: str) -> list[tuple[int, str]]:
-    """(end offset, reason) of every label in ``text`` that announces a value, with
-    the punctuation a label needs (``colon`` labels need ':', '#' or '=')."""
-    folded = _fold(text)
-    out = []
-    for rx, reason, _kind, need_colon, dot_counts, _keep in _label_table():
-        for m in rx.finditer(folded):
-            sep = _SEP.match(text, m.end())
-            marked = any(c in sep.group() for c in ":#=") or (dot_counts and "." in sep.group())
-            if marked or not need_colon:
-                out.append((sep.end(), reason))
-    return out
+    """(end offset, reason) of every label in ``text`` that announces a value."""
+    return [(lab.value_start, lab.reason) for lab in _labels(text)]
 
 
 def dangling_label(text: str) -> Optional[tuple[int, str, str]]:
     """A label that ends ``text`` with no value after it ("... Name:"), as
     (start, reason, value kind); its value is then at the start of the next line.
     ``start`` is ``len(text)`` for a label that stays (only its value goes)."""
-    folded = _fold(text)
     best = None
-    for rx, reason, kind, need_colon, dot_counts, keep in _label_table():
-        for m in rx.finditer(folded):
-            sep = _SEP.match(text, m.end())
-            if text[sep.end():].strip():
-                continue
-            if need_colon and not (any(c in sep.group() for c in ":#=")
-                                   or (dot_counts and "." in sep.group())):
-                continue
-            start = len(text) if keep else m.start()
-            if best is None or start < best[0]:
-                best = (start, reason, kind)
+    for lab in _labels(text):
+        if text[lab.value_start:].strip():
+            continue
+        start = len(text) if lab.keep else lab.start
+        if best is None or start < best[0]:
+            best = (start, lab.reason, lab.kind)
     return best
 
 

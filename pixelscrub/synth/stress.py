@@ -234,9 +234,9 @@ def _text_colour(ground: float, look: Look, rng, samples: int):
 
 
 def _place(canvas: Canvas, text: str, x: int, y: int, look: Look, rng, *, is_phi: bool,
-           why: str, tags) -> Optional[int]:
-    """Draw one item if it fits; returns its right edge."""
-    glyphs = _glyphs(text, look)
+           why: str, tags, glyphs: Optional[Glyphs] = None) -> Optional[int]:
+    """Draw one item if it fits (``glyphs``: already rendered); returns its right edge."""
+    glyphs = glyphs or _glyphs(text, look)
     if not _fits(canvas, glyphs, x, y):
         return None
     h, w = glyphs.alpha.shape
@@ -291,12 +291,13 @@ def build_stress(rng: np.random.Generator):
     # a parameter panel at the bottom right: text that must survive
     py = rows - int(rng.integers(8, 30))
     for text in rng.choice(_PARAMETERS, size=int(rng.integers(3, 7)), replace=False):
-        h, w = _glyphs(str(text), look).alpha.shape
+        glyphs = _glyphs(str(text), look)
+        h, w = glyphs.alpha.shape
         py -= h + gap
         if py < y:
             break
         _place(canvas, str(text), max(0, cols - w - int(rng.integers(6, 40))), py, look, rng,
-               is_phi=False, why="nonphi:parameter", tags=())
+               is_phi=False, why="nonphi:parameter", tags=(), glyphs=glyphs)
     spec = SceneSpec(category="stress", case="stress", modality="US" if look.background == "speckle" else "OT",
                      sop_class="1.2.840.10008.5.1.4.1.1.7", photometric="MONOCHROME2",
                      transfer_syntax="1.2.840.10008.1.2.4.50" if look.jpeg else "1.2.840.10008.1.2.1",

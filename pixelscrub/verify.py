@@ -129,7 +129,8 @@ def recheck(frames: Iterable[np.ndarray], n_frames: int, terms: Sequence, engine
                 found += [h for h in hits if h.confidence >= MIN_CONFIDENCE
                           and h.reason != "pattern:phone" and _agree(h, others)
                           and _label_on_its_row(h, views[v])
-                          and not _looks_like_a_label(h.text)]
+                          and not _looks_like_a_label(h.text)
+                          and not any(f.box.contains(h.box) for f in found)]
             read += 1
         if k >= max(wanted):
             break

@@ -31,7 +31,7 @@ import numpy as np
 
 from .ocr import get_engine
 from .propose import propose_params, propose_with_strokes, text_mask
-from .read import read_batch, renumber_lines, reread_doubtful
+from .read import fold_remainder, read_batch, remainders, renumber_lines, reread_doubtful
 from .records import PIXEL_LAYER, Box, Hit, Proposal, Word
 
 __all__ = ["Detection", "detect_words", "CineSummary", "summarise_frames"]
@@ -163,11 +163,20 @@ class _Run:
         t = time.perf_counter()
         per_prop, calls = read_batch(image, props, self.engine)
         t2 = time.perf_counter()
-        per_prop, unread, more = reread_doubtful(image, props, per_prop, self.engine)
+        # What a line's first reading left out (a value in another colour than its
+        # label) is read on its own, and goes up the same ladder when doubtful.
+        rest = remainders(image, props, per_prop)
+        subs = [q for _, q in rest]
+        sub_words, sub_calls = read_batch(image, subs, self.engine) if subs else ([], 0)
+        every, unread, more = reread_doubtful(image, list(props) + subs, per_prop + sub_words,
+                                              self.engine)
+        per_prop = every[:len(props)]
+        for (owner, _), words in zip(rest, every[len(props):]):
+            per_prop[owner] = fold_remainder(per_prop[owner], words)
         self.seconds["reread"] += time.perf_counter() - t2
         self.seconds["read"] += time.perf_counter() - t
-        self.ocr_calls += calls + more
-        self.rereads += more
+        self.ocr_calls += calls + sub_calls + more
+        self.rereads += sub_calls + more
         return per_prop, unread
 
     def read(self, image: np.ndarray, props: Sequence[Proposal], frames) -> None:

@@ -26,6 +26,7 @@ from .propose import contrast_channels
 from .records import Box, Proposal, Word
 
 __all__ = ["read_proposals", "read_batch", "read_proposal", "reread_doubtful", "prepare_crop",
+           "remainders", "fold_remainder",
            "PreparedCrop", "expected_characters", "looks_like_text",
            "renumber_lines"]
 
@@ -385,6 +386,60 @@ def _text_rows(upright: np.ndarray) -> int:
     ends = np.flatnonzero(edges == -1)
     tall = (ends - starts) >= max(3, 0.25 * len(rows))
     return int(tall.sum())
+
+
+# -- the rest of a line: read what its first reading left out ---------------------------
+
+def remainders(image: np.ndarray, proposals: Sequence[Proposal], words: Sequence[Sequence[Word]],
+               *, settings: Optional[Mapping[str, Any]] = None) -> list[tuple[int, Proposal]]:
+    """The stretches of upright line proposals that no word covers and that hold a
+    row of characters, as (owner index, sub-proposal).
+
+    A crop is read in the one plane and polarity where its strokes stand out most
+    (:func:`_stroke_image`), but a line can change colour midway: a light label,
+    then its value in dark ink over a lighter ground ('MR#' in pale blue, then the
+    number in brown).  The value is then no ink at all in the crop that was read,
+    so the line looks well read.  Cut off on its own, the value gets its own
+    polarity.  Stretches shorter than ``remainder_min_heights`` line heights, flat,
+    or without ``remainder_min_characters`` characters in a row cost no OCR call.
+    """
+    cfg = settings or ocr_settings()
+    h, w = image.shape[:2]
+    floor = float(cfg["read_min_confidence"])
+    out: list[tuple[int, Proposal]] = []
+    for i, prop in enumerate(proposals):
+        box = prop.box.clip(w, h)
+        if prop.rotation % 360 or box.is_empty():
+            continue
+        line_h = box.height
+        grow = max(1, int(round(float(cfg["remainder_word_grow"]) * line_h)))
+        covered = np.zeros(box.width, bool)
+        for wd in words[i]:
+            covered[max(0, wd.box.x0 - box.x0 - grow):max(0, wd.box.x1 - box.x0 + grow)] = True
+        if not any(wd.confidence >= floor for wd in words[i]):
+            continue     # nothing read with confidence: the doubtful-line ladder's case
+        edges = np.diff(np.concatenate([[1], covered.astype(np.int8), [1]]))
+        for s0, s1 in zip(np.flatnonzero(edges == -1), np.flatnonzero(edges == 1)):
+            if s1 - s0 < float(cfg["remainder_min_heights"]) * line_h:
+                continue
+            sub = Proposal(Box(box.x0 + int(s0), box.y0, box.x0 + int(s1), box.y1),
+                           prop.frames, prop.layer, 0, "remainder", prop.score)
+            prep = prepare_crop(image, sub, settings=cfg)
+            if (prep is not None and prep.contrast >= float(cfg["unread_min_contrast"])
+                    and looks_like_text(prep.pixels, int(cfg["remainder_min_characters"]))):
+                out.append((i, sub))
+    return out
+
+
+def fold_remainder(words: Sequence[Word], more: Sequence[Word]) -> list[Word]:
+    """The words of a line and of its remainder as one line, ordered left to right,
+    so that a label and the value read apart from it are neighbours again."""
+    if not words:
+        return list(more)
+    line = min(wd.line_id for wd in words)
+    row = sorted([wd for wd in words if wd.line_id == line] + list(more), key=lambda wd: wd.box.x0)
+    return ([Word(wd.text, wd.box, wd.confidence, line, k, wd.frames, wd.layer, wd.rotation)
+             for k, wd in enumerate(row)] + [wd for wd in words if wd.line_id != line])
 
 
 # -- doubtful lines: re-read, then fail closed --------------------------------------------

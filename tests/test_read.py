@@ -259,3 +259,39 @@ def test_second_chance_when_one_word_is_read_poorly(engine, text):
     props = [p for p in propose_text_regions(img) if p.box.y0 < 44]
     words, _ = read_batch(img, props, engine)
     assert " ".join(w.text for ws in words for w in ws) == text
+
+
+def _two_tone_line() -> tuple[np.ndarray, Proposal]:
+    """'MR#' light on a dark band, then '629540382' in dark ink on a lighter patch:
+    one text line whose value has the other polarity."""
+    img = np.full((60, 420, 3), 40, np.uint8)
+    img[10:50, 95:400] = 150
+    cv2.putText(img, "MR#", (10, 40), cv2.FONT_HERSHEY_SIMPLEX, 0.9, (200, 220, 255), 2, cv2.LINE_AA)
+    cv2.putText(img, "629540382", (110, 40), cv2.FONT_HERSHEY_SIMPLEX, 0.9, (60, 40, 20), 2,
+                cv2.LINE_AA)
+    return img, Proposal(Box(6, 16, 300, 46))
+
+
+def test_remainder_of_a_two_tone_line_is_read(engine):
+    from pixelscrub.read import fold_remainder, remainders
+    img, prop = _two_tone_line()
+    first, _ = read_batch(img, [prop], engine)
+    assert "629540382" not in texts(first[0])     # one polarity per crop: the value is lost
+    rest = remainders(img, [prop], first)
+    assert len(rest) == 1 and rest[0][0] == 0 and rest[0][1].box.x0 > 60
+    more, _ = read_batch(img, [rest[0][1]], engine)
+    words = fold_remainder(first[0], more[0])
+    assert "629540382" in texts(words)
+    # the label and its value are one line again, left to right
+    assert len({w.line_id for w in words}) == 1
+    assert [w.index for w in words] == list(range(len(words)))
+    assert texts(words)[-1] == "629540382"
+
+
+def test_a_line_read_whole_has_no_remainder(engine):
+    from pixelscrub.read import remainders
+    img = np.full((60, 420), 20, np.uint8)
+    cv2.putText(img, "DOE JOHN 12345678", (10, 40), cv2.FONT_HERSHEY_SIMPLEX, 0.9, 230, 2, cv2.LINE_AA)
+    prop = Proposal(Box(6, 16, 330, 46))
+    words, _ = read_batch(img, [prop], engine)
+    assert remainders(img, [prop], words) == []

@@ -390,13 +390,14 @@ class _Line:
     offsets: list[tuple[int, int]]   # char range of each word in ``text``
 
 
-def _group_lines(words: Sequence[Word], conf) -> list[_Line]:
+def _group_lines(words: Sequence[Word], conf, max_gap: float = 0.0) -> list[_Line]:
     groups: dict[tuple, list[Word]] = {}
     for w in words:
         groups.setdefault((w.layer, w.frames, w.line_id), []).append(w)
     lines = []
-    for li, ((layer, frames, _), ws) in enumerate(groups.items()):
-        ws = sorted(ws, key=lambda w: (w.index, w.box.x0))
+    for li, ((layer, frames, _), ws) in enumerate(_same_row(groups, max_gap).items()):
+        if len({w.line_id for w in ws}) == 1:
+            ws = sorted(ws, key=lambda w: (w.index, w.box.x0))
         box = ws[0].box
         for w in ws[1:]:
             box = box.union(w.box)
@@ -410,6 +411,50 @@ def _group_lines(words: Sequence[Word], conf) -> list[_Line]:
             pos += len(w.text) + 1
         lines.append(_Line(ws, box, layer, frames, toks, " ".join(parts), offsets))
     return lines
+
+
+def _same_row(groups: dict[tuple, list[Word]], max_gap: float) -> dict[tuple, list[Word]]:
+    """OCR lines that are pieces of one printed line joined, left to right.
+
+    A line changes colour, or its letters are spaced wide, and it is proposed and
+    read in pieces ("Sonographer:", "Chiara", "Baker"); the label and pattern
+    rules see a line at a time, so the pieces are one line again when they sit on
+    one row (overlapping by more than half the lower one's height, heights within
+    1.5x), side by side without overlapping, at most ``max_gap`` line heights
+    apart.  Readings of the same ink (overlapping boxes) stay apart: they are
+    alternatives, not neighbours.
+    """
+    if max_gap <= 0 or len(groups) < 2:
+        return groups
+    keys = list(groups)
+    boxes = []
+    for k in keys:
+        box = groups[k][0].box
+        for w in groups[k][1:]:
+            box = box.union(w.box)
+        boxes.append(box)
+    order = sorted(range(len(keys)), key=lambda i: boxes[i].x0)
+    rows: list[list[int]] = []
+    for i in order:
+        a = boxes[i]
+        for row in rows:
+            b = boxes[row[-1]]
+            k_last = keys[row[-1]]
+            if k_last[:2] != keys[i][:2]:
+                continue
+            h, hmax = min(a.height, b.height), max(a.height, b.height)
+            overlap = min(a.y1, b.y1) - max(a.y0, b.y0)
+            gap = a.x0 - b.x1
+            if (hmax <= 1.5 * h and overlap > 0.5 * h and 0 <= gap <= max_gap * hmax
+                    and not any(boxes[j].x1 > a.x0 for j in row)):
+                row.append(i)
+                break
+        else:
+            rows.append([i])
+    out: dict[tuple, list[Word]] = {}
+    for row in rows:
+        out[keys[row[0]]] = [w for i in row for w in sorted(groups[keys[i]], key=lambda w: w.box.x0)]
+    return out
 
 
 def _below(a: _Line, b: _Line, max_gap: float) -> bool:
@@ -618,7 +663,7 @@ def match_words(words: Sequence[Word], terms: Sequence[PhiTerm], *, mode: str = 
         raise ValueError(f"unknown match mode {mode!r}; choose one of {', '.join(MODES)}")
     p = match_params(params)
     conf = _conf(p)
-    lines = _group_lines(words, conf)
+    lines = _group_lines(words, conf, p["line_join"]["max_join_gap"])
     index = _index_for(terms, p)
     order = {t: i for i, t in enumerate(terms)}
     window = p["max_window_tokens"]

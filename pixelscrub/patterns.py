@@ -423,8 +423,13 @@ def label_spans(text: str) -> list[Span]:
     gives nothing.
     """
     out = []
-    for lab in _labels(text):
-        end = _value_end(text, lab.value_start, lab.kind, lab.marked)
+    labels = list(_labels(text))
+    for lab in labels:
+        # a value ends where the next label starts ("Pt: Sean Nguyen PatID 6327..."),
+        # unless that label is part of the value ("Referring: Dr. Amara Nguyen")
+        stop = min((o.start for o in labels if o.start >= lab.value_start and o.keep),
+                   default=len(text))
+        end = _value_end(text[:stop], lab.value_start, lab.kind, lab.marked)
         if end is not None and end > lab.value_start:
             out.append((lab.value_start if lab.keep else lab.start, end, f"label:{lab.reason}"))
     return out

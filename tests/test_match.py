@@ -10,7 +10,7 @@ from hypothesis import given, settings, strategies as st
 from pydicom.dataset import Dataset
 
 from conftest import pydicom_file
-from pixelscrub.match import find_phi_in_text, is_allowlisted, match_words, normalize
+from pixelscrub.match import find_phi_in_text, is_allowlisted, match_params, match_words, normalize
 from pixelscrub.phi_terms import PhiTerm, phi_terms_from_header
 from pixelscrub.records import Box, Hit, Word
 
@@ -461,10 +461,10 @@ def test_label_and_value_read_as_two_lines_of_one_row():
     assert _found(words, []) == [("SMITH, ANNA", "label:Name")]
     ds = Dataset()
     ds.PatientName = "LI^WEI"
-    # the short surname as its own line, next to the given name on the same row
+    # the short surname as its own line, next to the given name on the same row:
+    # one line again, one hit
     words = line(["LI"], 0, x=10) + line(["WEI"], 1, x=40)
-    assert sorted(_found(words, phi_terms_from_header(ds))) == [
-        ("LI", "header:PatientName"), ("WEI", "header:PatientName")]
+    assert _found(words, phi_terms_from_header(ds)) == [("LI WEI", "header:PatientName")]
     # far apart on the row: not joined
     words = line(["Name:"], 0, x=10) + line(["SMITH"], 1, x=400)
     assert _found(words, []) == []
@@ -563,3 +563,18 @@ def test_a_labelled_value_read_without_confidence_is_redacted_whole():
     words = [replace(w, confidence=30.0) if w.text == "Xq7b" else w for w in words]
     covered = [w.text for w in words if any(h.box.contains(w.box) for h in match_words(words, []))]
     assert covered == ["Xq7b"]
+
+
+def test_pieces_of_one_printed_line_are_one_line():
+    # A label in one colour and a name in wide letter spacing, read as three lines:
+    # no header, so only the label rule can find the name, and only on one line.
+    words = (line(["Sonographer:"], 0, x=10) + line(["Chiara"], 1, x=120)
+             + line(["Baker"], 2, x=180))
+    assert _found(words, []) == [("Chiara Baker", "label:Operator")]
+    # without the joining, the label's value is the next piece only
+    apart = {"line_join": {**match_params()["line_join"], "max_join_gap": 0}}
+    assert [(h.text, h.reason) for h in match_words(words, [], params=apart)] == [
+        ("Chiara", "label:Operator")]
+    # two readings of the same ink are alternatives, never joined into one line
+    words = line(["DOB:"], 0, x=10) + line(["12/03/1961"], 1, x=50) + line(["12/08/1961"], 2, x=52)
+    assert sorted(_found(words, [])) == [("12/03/1961", "label:DOB"), ("12/08/1961", "pattern:date")]

@@ -177,3 +177,11 @@ def test_not_institutions_nor_ids(text):
                                         ("12.Mai.", "12.Mai."), ("07-FEB~7", "07-FEB")])
 def test_day_and_month_without_a_readable_year(text, value):
     assert _found(text) == [(value, "pattern:date")]
+
+
+def test_a_labelled_name_ends_where_the_next_label_starts():
+    # label and value joined from OCR pieces: the next label has no colon of its own
+    text = "Pt: Sean Nguyen PatID 63270581"
+    spans = [(text[s:e], r) for s, e, r in label_spans(text)]
+    assert ("Sean Nguyen", "label:Patient") in spans
+    assert all("PatID" not in t for t, _ in spans)

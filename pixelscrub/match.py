@@ -42,8 +42,8 @@ from typing import Any, Iterable, Mapping, Optional, Sequence
 from rapidfuzz.distance import Levenshtein
 
 from .assets import load_json, load_words
-from .patterns import (dangling_label, is_month_name, label_ends, label_value_spans,
-                       name_affixes, pattern_spans)
+from .patterns import (dangling_label, institution_spans, is_month_name, label_ends,
+                       label_value_spans, name_affixes, pattern_spans)
 from .phi_terms import PhiTerm
 from .records import Box, Hit, Word
 
@@ -420,41 +420,42 @@ def _same_row(groups: dict[tuple, list[Word]], max_gap: float) -> dict[tuple, li
     read in pieces ("Sonographer:", "Chiara", "Baker"); the label and pattern
     rules see a line at a time, so the pieces are one line again when they sit on
     one row (overlapping by more than half the lower one's height, heights within
-    1.5x), side by side without overlapping, at most ``max_gap`` line heights
-    apart.  Readings of the same ink (overlapping boxes) stay apart: they are
-    alternatives, not neighbours.
+    1.5x), side by side, at most ``max_gap`` line heights apart.  A word that only
+    reads again part of a word already in the row (the "s" of "Children's") is
+    left out of the join; readings of the same ink that disagree stay apart: they
+    are alternatives, not neighbours.
     """
     if max_gap <= 0 or len(groups) < 2:
         return groups
-    keys = list(groups)
-    boxes = []
-    for k in keys:
-        box = groups[k][0].box
-        for w in groups[k][1:]:
-            box = box.union(w.box)
-        boxes.append(box)
-    order = sorted(range(len(keys)), key=lambda i: boxes[i].x0)
-    rows: list[list[int]] = []
-    for i in order:
-        a = boxes[i]
-        for row in rows:
-            b = boxes[row[-1]]
-            k_last = keys[row[-1]]
-            if k_last[:2] != keys[i][:2]:
+    words = {k: sorted(ws, key=lambda w: w.box.x0) for k, ws in groups.items()}
+    rows: list[tuple[tuple, list[Word]]] = []
+    for key in sorted(words, key=lambda k: words[k][0].box.x0):
+        for row_key, row in rows:
+            if row_key[:2] != key[:2]:
                 continue
-            h, hmax = min(a.height, b.height), max(a.height, b.height)
-            overlap = min(a.y1, b.y1) - max(a.y0, b.y0)
-            gap = a.x0 - b.x1
-            if (hmax <= 1.5 * h and overlap > 0.5 * h and 0 <= gap <= max_gap * hmax
-                    and not any(boxes[j].x1 > a.x0 for j in row)):
-                row.append(i)
+            rest = [w for w in words[key] if not _repeats(w, row)]
+            if rest and _follows(row, rest, max_gap):
+                row.extend(rest)
                 break
         else:
-            rows.append([i])
-    out: dict[tuple, list[Word]] = {}
-    for row in rows:
-        out[keys[row[0]]] = [w for i in row for w in sorted(groups[keys[i]], key=lambda w: w.box.x0)]
-    return out
+            rows.append((key, list(words[key])))
+    return dict(rows)
+
+
+def _repeats(word: Word, row: Sequence[Word]) -> bool:
+    """Whether ``word`` lies inside a word of ``row`` and reads as part of it."""
+    text = word.text.casefold()
+    return any(word.box.intersection(r.box).area >= 0.8 * word.box.area
+               and text in r.text.casefold() for r in row)
+
+
+def _follows(row: Sequence[Word], rest: Sequence[Word], max_gap: float) -> bool:
+    """Whether the words ``rest`` continue ``row`` on the same printed line."""
+    last, first = row[-1].box, rest[0].box
+    h, hmax = min(first.height, last.height), max(first.height, last.height)
+    overlap = min(first.y1, last.y1) - max(first.y0, last.y0)
+    gap = first.x0 - max(w.box.x1 for w in row)
+    return hmax <= 1.5 * h and overlap > 0.5 * h and 0 <= gap <= max_gap * hmax
 
 
 def _below(a: _Line, b: _Line, max_gap: float) -> bool:
@@ -685,6 +686,30 @@ def match_words(words: Sequence[Word], terms: Sequence[PhiTerm], *, mode: str = 
             if idx and not all(is_allowlisted(line.words[wi].text) for wi in idx):
                 rule_hits.append((idx, li, reason))
                 covered.update((li, wi) for wi in idx)
+
+    # an institution name wrapped onto the next line ("Klinikum" / "Am Rosenhang")
+    for a, b in _stacked_pairs(lines, p["line_join"]["max_gap"]):
+        if institution_spans(lines[a].text):
+            continue     # the line above is a whole name already ("... HOSPITAL" / "ULTRASOUND REPORT")
+        head = lines[a].text + " "
+        for s, e, _ in institution_spans(head + lines[b].text):
+            if not s < len(head) - 1 < e:
+                continue     # within one line: the per-line rules had it
+            above = [wi for wi, (ws, we) in enumerate(lines[a].offsets) if ws < e and s < we]
+            below = []
+            for wi, (ws, we) in enumerate(lines[b].offsets):
+                text = lines[b].words[wi].text
+                if (len(head) + ws >= e or text.rstrip().endswith(":")
+                        or text.casefold().strip(".#:") in label_words()
+                        or is_allowlisted(text)):
+                    break    # the line below goes on with a label or overlay, not the name
+                below.append(wi)
+            if not below or below[0] != 0 or above[-1:] != [len(lines[a].words) - 1]:
+                continue
+            for li, idx in ((a, above), (b, below)):
+                if idx:
+                    rule_hits.append((idx, li, "pattern:institution"))
+                    covered.update((li, wi) for wi in idx)
 
     # fail closed: a label's value that OCR could not read with confidence is
     # redacted as it stands ("DOB: BOB 22 shoe" is a birth date read badly)

@@ -578,3 +578,13 @@ def test_pieces_of_one_printed_line_are_one_line():
     # two readings of the same ink are alternatives, never joined into one line
     words = line(["DOB:"], 0, x=10) + line(["12/03/1961"], 1, x=50) + line(["12/08/1961"], 2, x=52)
     assert sorted(_found(words, [])) == [("12/03/1961", "label:DOB"), ("12/08/1961", "pattern:date")]
+
+
+def test_institution_wrapped_onto_the_next_line():
+    # no header: the name is only an institution by its keyword, on the line above
+    words = line(["Klinikum"], 0, y=10) + line(["Am", "Rosenhang"], 1, y=26)
+    assert sorted(_found(words, [])) == [("Am Rosenhang", "pattern:institution"),
+                                         ("Klinikum", "pattern:institution")]
+    # a keyword line over an overlay line is no institution
+    words = line(["Radiology"], 0, y=10) + line(["Gain", "50"], 1, y=26)
+    assert _found(words, []) == []

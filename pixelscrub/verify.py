@@ -40,29 +40,30 @@ def _gray(frame: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(frame)
 
 
-def _views(gray: np.ndarray) -> Iterator[tuple[np.ndarray, float]]:
-    """(image, scale): dark-on-light first (Tesseract's preference), at 1x and 2x,
-    then the other polarity at 1x."""
+def _views(gray: np.ndarray) -> list[tuple[np.ndarray, float]]:
+    """(image, scale): dark-on-light first (Tesseract's preference) at 1x, the other
+    polarity at 1x, then the first at 2x (small text)."""
     light_ground = float(np.median(gray)) >= 128
     first = gray if light_ground else 255 - gray
-    yield first, 1.0
-    yield cv2.resize(first, None, fx=2.0, fy=2.0, interpolation=cv2.INTER_CUBIC), 2.0
-    yield 255 - first, 1.0
+    return [(first, 1.0), (255 - first, 1.0),
+            (cv2.resize(first, None, fx=2.0, fy=2.0, interpolation=cv2.INTER_CUBIC), 2.0)]
+
+
+def _read_view(engine, image: np.ndarray, scale: float, frame_index: int) -> list[Word]:
+    words = []
+    for i, w in enumerate(engine.read_lines(image, psm=VERIFY_PSM)):
+        b = w.box
+        box = Box(int(b.x0 / scale), int(b.y0 / scale), int(np.ceil(b.x1 / scale)),
+                  int(np.ceil(b.y1 / scale)))
+        words.append(Word(w.text, box, w.confidence, w.line, i, (frame_index,), PIXEL_LAYER))
+    return words
 
 
 def read_frame(engine, frame: np.ndarray, frame_index: int) -> list[list[Word]]:
     """The words an attacker's whole-frame OCR reads, one list per view, in frame
     coordinates."""
-    views = []
-    for image, scale in _views(_gray(frame)):
-        words = []
-        for i, w in enumerate(engine.read_lines(image, psm=VERIFY_PSM)):
-            b = w.box
-            box = Box(int(b.x0 / scale), int(b.y0 / scale), int(np.ceil(b.x1 / scale)),
-                      int(np.ceil(b.y1 / scale)))
-            words.append(Word(w.text, box, w.confidence, w.line, i, (frame_index,), PIXEL_LAYER))
-        views.append(words)
-    return views
+    return [_read_view(engine, image, scale, frame_index)
+            for image, scale in _views(_gray(frame))]
 
 
 def _agree(hit: Hit, others: Sequence[Hit]) -> bool:
@@ -110,7 +111,7 @@ def recheck(frames: Iterable[np.ndarray], n_frames: int, terms: Sequence, engine
     """PHI still readable in the scrubbed ``frames`` (display views, streamed).
 
     A hit counts when two of the three views of a frame find it (one misread word is
-    no evidence), it was read with confidence, a label hit has its label on its row,
+    no evidence; so the costly 2x view is read only when a 1x view found something), it was read with confidence, a label hit has its label on its row,
     and it is not a label word misread.  Phone-number shapes are left to detection:
     device codes ("I169-S247") read as digits in some view.  Returns the hits (for
     every frame: a missed overlay is rarely on one frame only) and the frames read.
@@ -122,8 +123,14 @@ def recheck(frames: Iterable[np.ndarray], n_frames: int, terms: Sequence, engine
     read = 0
     for k, frame in enumerate(frames):
         if k in wanted:
-            views = read_frame(engine, frame, k)
-            per_view = [match_words(words, terms, mode=mode) for words in views]
+            # A hit counts only where another view agrees: when neither 1x view
+            # finds anything, the 2x view cannot count alone and is not read.
+            views, per_view = [], []
+            for image, scale in _views(_gray(frame)):
+                if len(views) == 2 and not any(per_view):
+                    break
+                views.append(_read_view(engine, image, scale, k))
+                per_view.append(match_words(views[-1], terms, mode=mode))
             for v, hits in enumerate(per_view):
                 others = [h for u, hs in enumerate(per_view) if u != v for h in hs]
                 found += [h for h in hits if h.confidence >= MIN_CONFIDENCE

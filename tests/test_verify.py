@@ -89,3 +89,30 @@ def test_a_label_hit_needs_its_label_on_its_row():
     named = Hit(Box(52, 30, 120, 42), "label:Name", text="Hans Okafor")
     assert _label_on_its_row(named, [label_left])
     assert _label_on_its_row(Hit(Box(10, 30, 40, 42), "header:PatientName"), [])
+
+
+class _Counting:
+    """A real engine that counts its calls."""
+
+    def __init__(self):
+        from pixelscrub.ocr import get_engine
+        self.engine, self.calls = get_engine("auto"), 0
+
+    def read_lines(self, image, *, psm=7):
+        self.calls += 1
+        return self.engine.read_lines(image, psm=psm)
+
+
+def test_the_2x_view_is_read_only_when_a_1x_view_found_something():
+    from pixelscrub.decode import iter_display
+    from pixelscrub.phi_terms import phi_terms_from_header
+    from pixelscrub.verify import recheck
+    ds = pydicom.dcmread(SAMPLES / "dicom" / f"{NAME}.dcm")
+    terms = phi_terms_from_header(ds)
+    engine = _Counting()
+    found, read = recheck(iter_display(ds), 1, terms, engine)   # PHI in plain sight
+    assert read == 1 and engine.calls == 3 and found
+    clean = np.zeros((200, 300), np.uint8)      # nothing to read: two views, no hits
+    engine.calls = 0
+    found, read = recheck(iter([clean]), 1, terms, engine)
+    assert read == 1 and engine.calls == 2 and found == []

@@ -57,6 +57,39 @@ def _timed_frames(factory: Callable[[], Iterator], audit: FileAudit) -> Callable
     return frames
 
 
+#: Display frames of a cine up to this many bytes are kept from detection's first
+#: pass for its second, so each frame is decoded once; a larger cine is streamed
+#: twice instead, and memory stays bounded.
+KEEP_DECODED_BYTES = 256 * 2 ** 20
+
+
+def _decoded_once(factory: Callable[[], Iterator], budget: int = KEEP_DECODED_BYTES
+                  ) -> Callable[[], Iterator]:
+    """A frame factory whose first complete pass is kept (if it fits ``budget``) and
+    replayed by later calls, instead of decoding every frame again."""
+    kept: list = []
+    replay = False
+
+    def frames():
+        nonlocal replay
+        if replay:
+            yield from kept
+            return
+        kept.clear()
+        size, fits = 0, True
+        for frame in factory():
+            size += frame.nbytes
+            fits = fits and size <= budget
+            if fits:
+                kept.append(frame)
+            yield frame
+        replay = fits
+        if not fits:
+            kept.clear()
+
+    return frames
+
+
 def _check_size(info, options: ScrubOptions) -> None:
     total = info.rows * info.columns * info.frames * info.samples_per_pixel
     if total > options.max_pixels:
@@ -143,7 +176,7 @@ def find_hits(ds: Dataset, info, options: ScrubOptions, audit: FileAudit, *,
     except Exception as exc:  # no Tesseract: the pixels cannot be checked
         raise ScrubError(f"OCR engine unavailable: {exc}", reason="no-ocr") from exc
 
-    layers = [(PIXEL_LAYER, info.frames, display or (lambda: iter_display(ds)),
+    layers = [(PIXEL_LAYER, info.frames, _decoded_once(display or (lambda: iter_display(ds))),
                ultrasound_regions(ds))]
     # overlay planes and overlay bits live beside native or frame-coded pixels; a video
     # stream (``display`` given) carries none

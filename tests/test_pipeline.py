@@ -153,3 +153,25 @@ def test_os_errors_keep_their_reason_without_values(tmp_path, monkeypatch):
                        ScrubOptions(mode="regions-only", key=KEY))
     assert audit.status == "failed"
     assert audit.error.endswith("internal error (OSError: No space left on device)")
+
+
+def test_cine_frames_are_decoded_once_for_detection(monkeypatch):
+    """Detection reads a cine in two passes; the second replays the first's frames."""
+    from pixelscrub import decode, pipeline
+    calls = []
+    real = decode.iter_display
+
+    def counting(ds, *a, **kw):
+        calls.append(1)
+        return real(ds, *a, **kw)
+
+    monkeypatch.setattr(decode, "iter_display", counting)
+    ds = pydicom.dcmread(SAMPLES / "dicom" / "0004_us_cine.dcm")
+    out, audit = scrub_dataset(ds, ScrubOptions(key=KEY, verify=False))
+    assert audit.status == "clean" and len(calls) == 1
+    # past the budget, frames stream again instead of being held
+    calls.clear()
+    monkeypatch.setattr(pipeline._decoded_once, "__defaults__", (1,))
+    out2, audit2 = scrub_dataset(ds, ScrubOptions(key=KEY, verify=False))
+    assert len(calls) == 2
+    assert [h.box for h in audit2.hits] == [h.box for h in audit.hits]

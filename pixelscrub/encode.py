@@ -54,6 +54,10 @@ class EncodeResult:
     frames_written: int = 0
     frames_changed: int = 0
     frames_copied: int = 0
+    #: 0-based frames decoded and encoded again; the others were copied as stored or,
+    #: for lossy JPEG, edited block by block in the DCT domain (``frames_dct_edited``).
+    frames_reencoded: list[int] = field(default_factory=list)
+    frames_dct_edited: list[int] = field(default_factory=list)
     pixels_filled: int = 0
     blocks_changed: int = 0
     overlay_bits_cleared: int = 0
@@ -309,8 +313,10 @@ def _redact(ds: Dataset, plan: RedactionPlan, info: ImageInfo, target: EncodeTar
                 writer.add(out)
                 result.blocks_changed += blocks
                 result.frames_changed += 1
+                result.frames_dct_edited.append(i)
                 continue
             arr = decode_frame(data, ds, info, keep_unused_bits=keep_unused)
+            result.frames_reencoded.append(i)
             if boxes:
                 arr = fill_frame(arr, boxes, fill)
                 result.pixels_filled += sum(b.clip(info.columns, info.rows).area for b in boxes)

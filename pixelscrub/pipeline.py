@@ -90,6 +90,28 @@ def _decoded_once(factory: Callable[[], Iterator], budget: int = KEEP_DECODED_BY
     return frames
 
 
+def _encode_counts(rep, result) -> None:
+    """Which frames the encode stage wrote how: copied as stored (no loss, no time),
+    edited in the DCT domain, or decoded and encoded again (as frame ranges)."""
+    rep.counts.update({"frames_written": result.frames_written,
+                       "frames_copied": result.frames_copied,
+                       "frames_reencoded": _ranges(result.frames_reencoded),
+                       "frames_dct_edited": _ranges(result.frames_dct_edited)})
+
+
+def _ranges(frames: list[int]) -> str:
+    """0-based frame numbers as '0-4,7' ('' for none)."""
+    out, start, prev = [], None, None
+    for f in frames + [None]:
+        if start is not None and (f is None or f != prev + 1):
+            out.append(str(start) if start == prev else f"{start}-{prev}")
+            start = None
+        if f is not None and start is None:
+            start = f
+        prev = f
+    return ",".join(out)
+
+
 def _check_size(info, options: ScrubOptions) -> None:
     total = info.rows * info.columns * info.frames * info.samples_per_pixel
     if total > options.max_pixels:
@@ -307,7 +329,7 @@ def scrub_dataset(ds: Dataset, options: ScrubOptions = ScrubOptions(), *,
             rep.counts["hits"] = len(hits)
         with _timed(audit, "encode") as rep:
             out, result = redact_dataset(ds, plan, workdir=workdir)
-            rep.counts["frames_written"] = result.frames_written
+            _encode_counts(rep, result)
             rep.notes.extend(result.notes)
         if options.verify and options.mode not in NO_OCR_MODES:
             out, result, verified = _verify(ds, out, result, info, options, audit, verified,
@@ -356,9 +378,10 @@ def _verify(ds: Dataset, out: Dataset, result, info, options: ScrubOptions, audi
     if not found:
         return out, result, verified
     audit.hits = audit.hits + found
-    with _timed(audit, "encode"):
+    with _timed(audit, "encode") as rep:
         plan = plan_redactions(audit.hits, info, margin=options.margin)
         out, result = redact_dataset(ds, plan, workdir=workdir)
+        _encode_counts(rep, result)
     with _timed(audit, "verify") as rep:
         left, _ = recheck(iter_display(out), info.frames, terms, engine)
         rep.counts["left_after_second_pass"] = len(left)

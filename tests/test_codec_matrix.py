@@ -193,6 +193,11 @@ def test_redact_and_second_decoder(kind, syntax, tmp_path):
     if syntax in ("j2k-rct", "j2k-ict"):
         assert out.PhotometricInterpretation == ds.PhotometricInterpretation
         assert result.frames_copied == 1
+    # frame 1 holds the box: edited in the DCT domain (baseline JPEG) or re-encoded;
+    # frame 0 is re-encoded only when it could not be copied as stored
+    assert 1 in result.frames_reencoded + result.frames_dct_edited
+    assert (0 in result.frames_reencoded) == (result.frames_copied == 0
+                                              and 0 not in result.frames_dct_edited)
     grown = BOX.expand(2, info.columns, info.rows)
     inside = np.zeros((info.rows, info.columns), bool)
     inside[grown.y0:grown.y1, grown.x0:grown.x1] = True

@@ -175,3 +175,15 @@ def test_cine_frames_are_decoded_once_for_detection(monkeypatch):
     out2, audit2 = scrub_dataset(ds, ScrubOptions(key=KEY, verify=False))
     assert len(calls) == 2
     assert [h.box for h in audit2.hits] == [h.box for h in audit.hits]
+
+
+def test_audit_names_the_frames_written_again():
+    ds = pydicom.dcmread(SAMPLES / "dicom" / "0004_us_cine.dcm")
+    out, audit = scrub_dataset(ds, ScrubOptions(key=KEY, regions=(
+        UserRegion(Box(0, 0, 8, 8), frames=(2, 3, 4, 9)),), mode="regions-only"))
+    counts = audit.stage("encode").counts
+    assert counts["frames_written"] == int(ds.NumberOfFrames)
+    # baseline JPEG: the four frames with a box are edited block by block, the other
+    # sixteen keep their bytes
+    assert counts["frames_dct_edited"] == "2-4,9" and counts["frames_reencoded"] == ""
+    assert counts["frames_copied"] == int(ds.NumberOfFrames) - 4

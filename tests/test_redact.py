@@ -80,6 +80,7 @@ def test_dct_multiframe_only_touched_blocks_change(tmp_path):
     assert out.PhotometricInterpretation == "YBR_FULL_422"
     assert not result.lossy_recompressed and result.frames_changed == 2
     assert result.frames_copied == 28
+    assert result.frames_dct_edited == [3, 17] and result.frames_reencoded == []
     mcu = dct_region(box, 2, 2)  # 4:2:0 here: 16 x 16 MCUs
     changed_blocks = 0
     for k, (a, b) in enumerate(zip(iter_encoded_frames(ds), iter_encoded_frames(out))):

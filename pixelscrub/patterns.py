@@ -308,7 +308,59 @@ def person_name_spans(text: str) -> list[Span]:
         if (m.group("degree").rstrip(".").casefold() in degrees
                 and not any(w.casefold() in allow for w in words)):
             out.append((m.start(), m.end(), "pattern:name"))
+    return out + lexicon_name_spans(text)
+
+
+@lru_cache(maxsize=1)
+def _lexicon() -> tuple[frozenset[str], frozenset[str]]:
+    """(first names, surnames) of ``models/v1/names`` (1990 US Census, public domain),
+    casefolded, less the overlay vocabulary ("Gain", "Long", "Page")."""
+    allow = _units()
+    first = frozenset(w.casefold() for w in load_words("names/census1990_first_names.txt"))
+    last = frozenset(w.casefold() for w in load_words("names/census1990_surnames.txt"))
+    return first - allow, last - allow
+
+
+# Two name words: "Chiara Baker", "BAKER, CHIARA", "Baker Chiara".
+_PAIR = re.compile(r"(?<![^\W\d_])(?P<a>[A-ZÀ-Þ][A-Za-zß-ÿ'\-]+)(?P<comma>,?)\s+"
+                   r"(?P<b>[A-ZÀ-Þ][A-Za-zß-ÿ'\-]+)(?![^\W\d_])")
+
+
+def lexicon_name_spans(text: str) -> list[Span]:
+    """Two words written as a name that the census lists know as one: a first name
+    and a surname ("Chiara Baker"), or a surname, a comma and a first name ("BAKER,
+    CHIARA").  Both must be in the lists (one common word alone is no name), in
+    one case style (both capitalised or both upper case), and neither a label word."""
+    first, last = _lexicon()
+    out = []
+    labels = _label_words()
+    for m in _pairs(text):
+        a, b = m.group("a"), m.group("b")
+        if a.isupper() != b.isupper() or a.casefold() in labels or b.casefold() in labels:
+            continue
+        ka, kb = a.casefold(), b.casefold()
+        given_first = ka in first and kb in last
+        family_first = ka in last and kb in first and (m.group("comma") or a.isupper())
+        if given_first or family_first:
+            out.append((m.start(), m.end(), "pattern:name"))
     return out
+
+
+@lru_cache(maxsize=1)
+def _label_words() -> frozenset[str]:
+    return frozenset(w.casefold().strip(".#:") for e in load_json("match.json")["labels"]
+                     for phrase in e["words"] for w in phrase.split())
+
+
+def _pairs(text: str) -> Iterator[re.Match]:
+    """Every pair of neighbouring words :data:`_PAIR` matches, overlapping ones too."""
+    pos = 0
+    while True:
+        m = _PAIR.search(text, pos)
+        if m is None:
+            return
+        yield m
+        pos = m.start("b")
 
 
 # ----------------------------------------------------------------------- labels

@@ -185,3 +185,21 @@ def test_a_labelled_name_ends_where_the_next_label_starts():
     spans = [(text[s:e], r) for s, e, r in label_spans(text)]
     assert ("Sean Nguyen", "label:Patient") in spans
     assert all("PatID" not in t for t, _ in spans)
+
+
+def test_names_the_census_lists_know():
+    from pixelscrub.patterns import lexicon_name_spans
+
+    def names(text):
+        return [text[s:e] for s, e, _ in lexicon_name_spans(text)]
+
+    assert names("Sonographer Grace Hall") == ["Grace Hall"]
+    assert names("HALL, GRACE  C5-1") == ["HALL, GRACE"]
+    assert names("Referred by Anna Lee") == ["Anna Lee"]
+    # one case style, both words in the lists, the surname-first form needs a comma
+    # (or upper case); overlay vocabulary and labels are no names
+    assert names("GRACE Hall") == []
+    assert names("Grace Zzyzx") == []
+    assert names("Hall Grace") == []
+    assert names("Gain 50 Mary Long") == []
+    assert names("Patient Name") == []

@@ -49,6 +49,10 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install -q -c constraints.txt -e '.[test,cluster,bench]'
 	@# tesserocr runs Tesseract in-process (about 8x faster per crop); pytesseract is the fallback.
 	$(BIN)/python -m pip install -q -c constraints.txt 'tesserocr>=2.6' || echo "note: tesserocr not installed, using pytesseract"
+	@# RapidOCR (--verify-engine rapidocr) without its opencv-python requirement: the
+	@# headless OpenCV pinned above already provides cv2, and two cv2 packages clash.
+	$(BIN)/python -m pip install -q -c constraints.txt onnxruntime pyclipper shapely six
+	$(BIN)/python -m pip install -q -c constraints.txt --no-deps rapidocr-onnxruntime
 	@touch $(STAMP)
 
 demo: setup

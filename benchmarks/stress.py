@@ -39,13 +39,13 @@ KINDS = [("name-no-header", "1. names with no header source"), ("physician", "2.
          ("institution-cut", "4. institution cut at the edge")]
 
 
-def run(seed: int, count: int, tmp: Path, jobs: int) -> dict:
+def run(seed: int, count: int, tmp: Path, jobs: int, extra: tuple[str, ...] = ()) -> dict:
     root = tmp / f"seed{seed}"
     stress_set(root, count, seed)
     out = root / "out"
     start = time.perf_counter()
     proc = subprocess.run([sys.executable, "-m", "pixelscrub.cli", "scrub", str(root / "dicom"), "-o",
-                           str(out), "-j", str(jobs), "--progress", "none"],
+                           str(out), "-j", str(jobs), "--progress", "none", *extra],
                           env={**os.environ, "PIXELSCRUB_KEY": KEY}, capture_output=True, text=True)
     seconds = time.perf_counter() - start
     unverified = sorted((root / "out-unverified").glob("*.dcm")) if (root / "out-unverified").is_dir() else []
@@ -73,13 +73,16 @@ def main() -> int:
     ap.add_argument("--seeds", type=int, nargs="+", default=[2000], help="held-out seeds (2000-2999)")
     ap.add_argument("--tune-seeds", type=int, nargs="*", default=[1000], help="tuning seeds (1000-1999)")
     ap.add_argument("-j", "--jobs", type=int, default=2)
+    ap.add_argument("--scrub-args", default="", help="more options for pixelscrub scrub, "
+                    "e.g. '--verify-engine rapidocr'")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         for label, seeds in (("held out", args.seeds), ("tuning", args.tune_seeds)):
             for seed in seeds:
-                r = run(seed, args.count, Path(tmp), args.jobs)
+                r = run(seed, args.count, Path(tmp), args.jobs, tuple(args.scrub_args.split()))
                 rep = r["report"]
-                print(f"\n### stress seed {seed} ({label}), {args.count} files, phi mode: "
+                print(f"\n### stress seed {seed} ({label}), {args.count} files, phi mode "
+                      f"{args.scrub_args}: "
                       f"{r['seconds']:.1f} s, {r['unverified']} unverified; PHI items still "
                       f"readable in files certified clean: {r['leaked']}\n")
                 print("| group | files | PHI removed | PHI readable before -> after | non-PHI kept |")

@@ -91,6 +91,7 @@ class ScrubOptions:
     documents: str = "scrub"
     ocr_engine: str = "auto"
     verify: bool = True
+    verify_engine: str = ""
 
     def __post_init__(self):
         if self.mode not in MODES:

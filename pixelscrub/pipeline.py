@@ -371,9 +371,10 @@ def _verify(ds: Dataset, out: Dataset, result, info, options: ScrubOptions, audi
     from .verify import recheck
 
     engine = get_engine(options.ocr_engine)
+    second = get_engine(options.verify_engine) if options.verify_engine else None
     terms = phi_terms_from_header(ds)
     with _timed(audit, "verify") as rep:
-        found, read = recheck(iter_display(out), info.frames, terms, engine)
+        found, read = recheck(iter_display(out), info.frames, terms, engine, second=second)
         rep.counts.update({"frames_reread": read, "found": len(found)})
     if not found:
         return out, result, verified
@@ -383,7 +384,7 @@ def _verify(ds: Dataset, out: Dataset, result, info, options: ScrubOptions, audi
         out, result = redact_dataset(ds, plan, workdir=workdir)
         _encode_counts(rep, result)
     with _timed(audit, "verify") as rep:
-        left, _ = recheck(iter_display(out), info.frames, terms, engine)
+        left, _ = recheck(iter_display(out), info.frames, terms, engine, second=second)
         rep.counts["left_after_second_pass"] = len(left)
     audit.notes.append(f"verify: {len(found)} region(s) missed by detection were found "
                        "by re-reading the output and redacted")

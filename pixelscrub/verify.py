@@ -5,7 +5,8 @@ Tesseract over whole scrubbed frames (sparse-text mode, at 1x and 2x, in the
 polarity the frame's ground suggests and in the other one) and matches what it
 reads against the header's PHI and the pattern rules, like detection does.
 Anything it finds was missed: the pipeline redacts it and verifies again; what a
-second pass still finds keeps the file from being certified.
+second pass still finds keeps the file from being certified.  A second engine
+(``--verify-engine rapidocr``) reads each of those frames too.
 """
 from __future__ import annotations
 
@@ -25,6 +26,8 @@ MAX_FRAMES = 3
 #: What an attacker can read: every word of a hit read at least this confidently.
 #: (The edge of a black box next to a label reads as low-confidence noise.)
 MIN_CONFIDENCE = 60.0
+#: The same for a second engine's reading (RapidOCR's line scores run high: 80).
+SECOND_MIN_CONFIDENCE = 80.0
 
 
 def frames_to_verify(n_frames: int) -> list[int]:
@@ -107,7 +110,7 @@ def _label_on_its_row(hit: Hit, words: Sequence[Word]) -> bool:
 
 
 def recheck(frames: Iterable[np.ndarray], n_frames: int, terms: Sequence, engine, *,
-            mode: str = "phi") -> tuple[list[Hit], int]:
+            mode: str = "phi", second=None) -> tuple[list[Hit], int]:
     """PHI still readable in the scrubbed ``frames`` (display views, streamed).
 
     A hit counts when two of the three views of a frame find it (one misread word is
@@ -137,6 +140,14 @@ def recheck(frames: Iterable[np.ndarray], n_frames: int, terms: Sequence, engine
                           and h.reason != "pattern:phone" and _agree(h, others)
                           and _label_on_its_row(h, views[v])
                           and not _looks_like_a_label(h.text)
+                          and not any(f.box.contains(h.box) for f in found)]
+            if second is not None:
+                # another family of reader is evidence of its own: its confident
+                # hits count without a Tesseract view agreeing
+                words = _read_view(second, _gray(frame), 1.0, k)
+                found += [h for h in match_words(words, terms, mode=mode)
+                          if h.confidence >= SECOND_MIN_CONFIDENCE and h.reason != "pattern:phone"
+                          and _label_on_its_row(h, words) and not _looks_like_a_label(h.text)
                           and not any(f.box.contains(h.box) for f in found)]
             read += 1
         if k >= max(wanted):

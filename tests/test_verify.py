@@ -116,3 +116,43 @@ def test_the_2x_view_is_read_only_when_a_1x_view_found_something():
     engine.calls = 0
     found, read = recheck(iter([clean]), 1, terms, engine)
     assert read == 1 and engine.calls == 2 and found == []
+
+
+class _Blind:
+    """An engine that reads nothing: the Tesseract views miss everything."""
+
+    def read_lines(self, image, *, psm=7):
+        return []
+
+
+def test_a_second_engine_finds_what_tesseract_views_missed():
+    from pixelscrub.decode import iter_display
+    from pixelscrub.ocr import get_engine
+    from pixelscrub.phi_terms import phi_terms_from_header
+    from pixelscrub.verify import recheck
+    ds = pydicom.dcmread(SAMPLES / "dicom" / f"{NAME}.dcm")
+    terms = phi_terms_from_header(ds)
+    assert recheck(iter_display(ds), 1, terms, _Blind()) == ([], 1)
+    found, read = recheck(iter_display(ds), 1, terms, _Blind(), second=get_engine("rapidocr"))
+    reasons = {h.reason for h in found}
+    assert read == 1 and "verify:header:PatientName" in reasons
+    name = next(it for it in _phi_items() if it["why"] == "header:PatientName")
+    x0, y0, x1, y1 = name["box"]
+    assert any(h.box.intersects(Box(x0, y0, x1, y1)) for h in found
+               if h.reason == "verify:header:PatientName")
+
+
+def test_rapidocr_engine_reads_words_with_boxes():
+    import cv2
+    from pixelscrub.ocr import get_engine
+    img = np.full((70, 460), 235, np.uint8)
+    cv2.putText(img, "KOWALSKI ANNA 40917735", (10, 45), cv2.FONT_HERSHEY_DUPLEX, 0.9, 20, 2,
+                cv2.LINE_AA)
+    words = get_engine("rapidocr").read_lines(img)
+    # (it reads the O of KOWALSKI as a zero: the match stage folds such confusions)
+    assert [w.text.replace("0", "O") for w in words[:2]] == ["KOWALSKI", "ANNA"]
+    assert len(words) == 3 and words[2].text == "40917735"
+    assert all(w.confidence > 80 and w.line == 0 for w in words)
+    assert words[0].box.x1 <= words[1].box.x0 + 2 and words[1].box.x1 <= words[2].box.x0 + 2
+    ink = np.flatnonzero((img < 128).any(axis=0))
+    assert abs(words[0].box.x0 - ink[0]) <= 6 and abs(words[2].box.x1 - ink[-1]) <= 6

@@ -14,6 +14,8 @@ from .base import OcrEngine, OcrWord, ocr_settings
 __all__ = ["OcrEngine", "OcrWord", "get_engine", "available_engines", "ocr_settings"]
 
 _ENGINES = ("tesserocr", "pytesseract")
+#: Engines never chosen by "auto": RapidOCR reads whole frames for the verify stage.
+_SECOND = ("rapidocr",)
 #: One engine per backend and thread: starting Tesseract (loading its model) costs
 #: far more than reading a crop, and a handle must not be shared between threads.
 _local = threading.local()
@@ -33,7 +35,11 @@ def _new(name: str) -> OcrEngine:
     if name == "pytesseract":
         from .pytesseract_engine import PytesseractEngine
         return PytesseractEngine()
-    raise ValueError(f"unknown OCR engine {name!r}; choose auto, {', '.join(_ENGINES)}")
+    if name == "rapidocr":
+        from .rapidocr_engine import RapidOcrEngine
+        return RapidOcrEngine()
+    raise ValueError(f"unknown OCR engine {name!r}; choose auto, "
+                     f"{', '.join(_ENGINES + _SECOND)}")
 
 
 def available_engines() -> list[str]:

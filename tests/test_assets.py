@@ -48,8 +48,10 @@ def test_wheel_carries_the_models(tmp_path):
     [wheel] = (tmp_path / "dist").glob("pixelscrub-*.whl")
     with zipfile.ZipFile(wheel) as z:
         names = z.namelist()
-        for asset in (ROOT / "models" / assets.MODELS_VERSION).iterdir():
+        base = ROOT / "models" / assets.MODELS_VERSION
+        for asset in (p for p in base.rglob("*") if p.is_file()):
+            rel = asset.relative_to(base).as_posix()
             inside = [n for n in names if n.endswith(
-                f".data/data/share/pixelscrub/models/{assets.MODELS_VERSION}/{asset.name}")]
-            assert len(inside) == 1, asset.name
+                f".data/data/share/pixelscrub/models/{assets.MODELS_VERSION}/{rel}")]
+            assert len(inside) == 1, rel
             assert z.read(inside[0]) == asset.read_bytes()

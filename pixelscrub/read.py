@@ -14,7 +14,9 @@ Settings live in ``models/v1/ocr.json``.
 """
 from __future__ import annotations
 
+import hashlib
 import math
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Mapping, Optional, Sequence
 
@@ -279,24 +281,68 @@ def _reading_score(words: Optional[Sequence[Word]]) -> float:
 
 
 def _read_lines(lines, proposals, results, engine, cfg) -> int:
-    """Read prepared single-line crops in mosaics into ``results``; OCR calls made."""
+    """Read prepared single-line crops in mosaics into ``results``; OCR calls made.
+
+    A crop read before by this process (the same pixels: a device's overlay line
+    on the next image of a series) takes its earlier reading instead of a call."""
     calls = 0
     step = int(cfg["batch_lines"])
-    for start in range(0, len(lines), step):
-        chunk = lines[start:start + step]
+    todo = []
+    for i, prep in lines:
+        known = _READ_BEFORE.get(engine, prep)
+        if known is None:
+            todo.append((i, prep))
+        else:
+            results[i] = _to_words(known, prep, proposals[i], cfg)
+    for start in range(0, len(todo), step):
+        chunk = todo[start:start + step]
         if len(chunk) == 1:
             i, prep = chunk[0]
-            results[i] = _to_words(engine.read_lines(prep.pixels, psm=prep.psm), prep,
-                                   proposals[i], cfg)
+            found = engine.read_lines(prep.pixels, psm=prep.psm)
+            _READ_BEFORE.put(engine, prep, found)
+            results[i] = _to_words(found, prep, proposals[i], cfg)
         else:
-            for (i, _), words in zip(chunk, _read_mosaic(chunk, proposals, engine, cfg)):
-                results[i] = words
+            for (i, prep), found in zip(chunk, _read_mosaic(chunk, engine, cfg)):
+                _READ_BEFORE.put(engine, prep, found)
+                results[i] = _to_words(found, prep, proposals[i], cfg)
         calls += 1
     return calls
 
 
-def _read_mosaic(chunk, proposals, engine, cfg) -> list[list[Word]]:
-    """One OCR call over stacked line crops; the words of each tile."""
+class _Readings:
+    """The OCR words of the last ``size`` line crops read in this process, by engine
+    and crop pixels: the static overlay of a series is read once, not per image."""
+
+    def __init__(self, size: int = 4096):
+        self.size = size
+        self.seen: OrderedDict = OrderedDict()
+        self.hits = 0
+
+    @staticmethod
+    def _key(engine, prep: PreparedCrop) -> tuple:
+        digest = hashlib.blake2b(prep.pixels.tobytes(), digest_size=16).digest()
+        return (id(engine), prep.pixels.shape, prep.psm, digest)
+
+    def get(self, engine, prep: PreparedCrop):
+        key = self._key(engine, prep)
+        found = self.seen.get(key)
+        if found is not None:
+            self.seen.move_to_end(key)
+            self.hits += 1
+        return found
+
+    def put(self, engine, prep: PreparedCrop, found) -> None:
+        self.seen[self._key(engine, prep)] = list(found)
+        while len(self.seen) > self.size:
+            self.seen.popitem(last=False)
+
+
+_READ_BEFORE = _Readings()
+
+
+def _read_mosaic(chunk, engine, cfg) -> list[list[OcrWord]]:
+    """One OCR call over stacked line crops; the OCR words of each tile, in tile
+    coordinates."""
     gap = int(cfg["batch_gap"])
     width = max(prep.pixels.shape[1] for _, prep in chunk)
     tops = []
@@ -318,7 +364,7 @@ def _read_mosaic(chunk, proposals, engine, cfg) -> list[list[Word]]:
                 b = Box(ow.box.x0, ow.box.y0 - top, ow.box.x1, ow.box.y1 - top).clip(w, h)
                 per_tile[t].append(OcrWord(ow.text, b, ow.confidence, ow.line))
                 break
-    return [_to_words(ws, prep, proposals[i], cfg) for ws, (i, prep) in zip(per_tile, chunk)]
+    return per_tile
 
 
 def _to_words(found: Sequence[OcrWord], prep: PreparedCrop, proposal: Proposal,

@@ -41,3 +41,12 @@ def pydicom_image_files() -> list[Path]:
 @pytest.fixture
 def testdata():
     return pydicom_file
+
+
+@pytest.fixture(autouse=True)
+def _fresh_line_readings():
+    """Each test starts with no remembered line readings (``read._READ_BEFORE``), so
+    OCR call counts do not depend on which tests ran before."""
+    from pixelscrub import read
+    read._READ_BEFORE.seen.clear()
+    yield

@@ -222,6 +222,8 @@ def test_mosaic_reads_like_single_lines(engine):
     cfg = dict(ocr_settings())
     batched, calls = read_batch(img, props, engine, settings=cfg)
     assert calls == 1
+    from pixelscrub.read import _READ_BEFORE
+    _READ_BEFORE.seen.clear()      # read again for real, one line a call
     single, single_calls = read_batch(img, props, engine, settings={**cfg, "batch_lines": 1})
     assert single_calls == 5
     for b, s in zip(batched, single):
@@ -230,6 +232,7 @@ def test_mosaic_reads_like_single_lines(engine):
             assert near(wb.box, ws.box, tol=2)
     assert [" ".join(w.text for w in b) for b in batched] == lines
     cfg3 = {**cfg, "batch_lines": 3}
+    _READ_BEFORE.seen.clear()
     assert read_batch(img, props, engine, settings=cfg3)[1] == 2
 
 
@@ -295,3 +298,24 @@ def test_a_line_read_whole_has_no_remainder(engine):
     prop = Proposal(Box(6, 16, 330, 46))
     words, _ = read_batch(img, [prop], engine)
     assert remainders(img, [prop], words) == []
+
+
+def test_a_line_read_before_is_not_read_again(engine):
+    """The overlay of a series: the same line crop on the next image costs no call."""
+    from pixelscrub import read
+    img = np.full((60, 420), 20, np.uint8)
+    cv2.putText(img, "Gain 52 Depth 16cm", (10, 40), cv2.FONT_HERSHEY_DUPLEX, 0.9, 230, 2,
+                cv2.LINE_AA)
+    prop = Proposal(Box(6, 14, 330, 48))
+    first, calls = read_batch(img, [prop], engine)
+    assert calls == 1 and texts(first[0])[:2] == ["Gain", "52"]
+    moved = np.full((120, 500), 20, np.uint8)       # the same line elsewhere in another image
+    moved[50:110, 40:460] = img
+    again, calls = read_batch(moved, [Proposal(Box(46, 64, 370, 98))], engine)
+    assert calls == 0 and texts(again[0]) == texts(first[0])
+    assert again[0][0].box.x0 == first[0][0].box.x0 + 40 and again[0][0].box.y0 == first[0][0].box.y0 + 50
+    other = img.copy()
+    cv2.putText(other, "9", (400, 40), cv2.FONT_HERSHEY_DUPLEX, 0.9, 230, 2, cv2.LINE_AA)
+    _, calls = read_batch(other, [Proposal(Box(6, 14, 420, 48))], engine)
+    assert calls == 1                                # other pixels: read
+    assert read._READ_BEFORE.hits >= 1

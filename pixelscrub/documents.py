@@ -10,6 +10,7 @@ embedded files of the original survive.
 from __future__ import annotations
 
 import io
+import time
 from typing import Optional
 
 import numpy as np
@@ -94,6 +95,10 @@ def scrub_pdf(ds: Dataset, out: Dataset, options, audit: FileAudit, *, engine=No
         audit.stage("read").counts[f"page{n}"] = {"words": len(det.words), "hits": len(boxes),
                                                   "unread": len(unread)}
     pdf = pages_to_pdf(pages)
+    if options.verify:
+        pdf, missed, clean = _verify_pages(pdf, pages, terms, options, audit, engine)
+        hits_all += missed
+        verified &= clean
     out.EncapsulatedDocument = pdf + (b"\0" if len(pdf) % 2 else b"")
     out.EncapsulatedDocumentLength = len(pdf)
     title = str(ds.get("DocumentTitle", "") or "")
@@ -108,6 +113,45 @@ def scrub_pdf(ds: Dataset, out: Dataset, options, audit: FileAudit, *, engine=No
     audit.notes.append(f"encapsulated PDF: {len(pages)} page(s) rendered at {DPI} dpi, scrubbed "
                        "and written back as page images (no text layer, no metadata)")
     return verified
+
+
+def _verify_pages(pdf: bytes, pages: list[np.ndarray], terms, options, audit: FileAudit,
+                  engine) -> tuple[bytes, list[Hit], bool]:
+    """Render the written PDF again and re-read every page as an attacker would
+    (:func:`pixelscrub.verify.recheck`); black out what was missed, write the pages
+    again and re-read once more.  Returns the PDF, the hits added, and False when
+    PHI is still readable (listed in ``audit.review``)."""
+    from .ocr import get_engine
+    from .redact import fill_frame
+    from .verify import recheck
+
+    second = get_engine(options.verify_engine) if options.verify_engine else None
+    added: list[Hit] = []
+    for attempt in range(2):
+        start = time.perf_counter()
+        found = []
+        for n, page in enumerate(render_pdf(pdf)):
+            hits, _ = recheck(iter([page]), 1, terms, engine, mode=options.mode, second=second)
+            found += [Hit(h.box, h.reason, (n,), PIXEL_LAYER, h.confidence, h.text, h.score)
+                      for h in hits]
+        rep = audit.stage("verify")
+        rep.seconds += time.perf_counter() - start
+        rep.counts["pages_reread" if attempt == 0 else "pages_reread_again"] = len(pages)
+        rep.counts["found" if attempt == 0 else "left_after_second_pass"] = len(found)
+        if not found:
+            return pdf, added, True
+        if attempt == 1:
+            audit.review += found
+            return pdf, added, False
+        for hit in found:
+            n = hit.frames[0]
+            h, w = pages[n].shape[:2]
+            pages[n] = fill_frame(pages[n], [hit.box.expand(options.margin, w, h)], (0, 0, 0))
+        added += found
+        audit.notes.append(f"verify: {len(found)} region(s) missed by detection were found "
+                           "by re-reading the written pages and redacted")
+        pdf = pages_to_pdf(pages)
+    return pdf, added, False
 
 
 def keep_scrubbed_document(document: tuple[bytes, int], out: Dataset) -> None:

@@ -357,41 +357,58 @@ def scrub_dataset(ds: Dataset, options: ScrubOptions = ScrubOptions(), *,
 
 def _verify(ds: Dataset, out: Dataset, result, info, options: ScrubOptions, audit: FileAudit,
             verified: bool, workdir: Optional[str]):
-    """Re-read the output as an attacker would; redact what was missed and re-read.
+    """Re-read a DICOM image output as an attacker would (:func:`_reread`).
 
     Returns the (possibly re-redacted) output, its encode result, and whether the
-    pixels are still verified: PHI that a second re-read still finds is listed in
-    ``audit.review`` and the file is not certified.
+    pixels are still verified.
     """
     from .decode import iter_display
     from .encode import redact_dataset
+    from .redact import plan_redactions
+
+    written = {"out": out, "result": result}
+
+    def redo(hits):
+        with _timed(audit, "encode") as rep:
+            plan = plan_redactions(hits, info, margin=options.margin)
+            written["out"], written["result"] = redact_dataset(ds, plan, workdir=workdir)
+            _encode_counts(rep, written["result"])
+
+    ok = _reread(ds, lambda: iter_display(written["out"]), info.frames, options, audit, redo)
+    return written["out"], written["result"], verified and ok
+
+
+def _reread(ds: Dataset, output_frames: Callable[[], Iterator], n_frames: int,
+            options: ScrubOptions, audit: FileAudit, redo: Callable[[list], None]) -> bool:
+    """Re-read the written output as an attacker would; redact what was missed
+    (``redo`` writes the output again with every hit so far) and re-read once more.
+
+    Returns False when PHI is still readable after that: it is listed in
+    ``audit.review`` and the file is not certified.
+    """
     from .ocr import get_engine
     from .phi_terms import phi_terms_from_header
-    from .redact import plan_redactions
     from .verify import recheck
 
     engine = get_engine(options.ocr_engine)
     second = get_engine(options.verify_engine) if options.verify_engine else None
     terms = phi_terms_from_header(ds)
     with _timed(audit, "verify") as rep:
-        found, read = recheck(iter_display(out), info.frames, terms, engine, second=second)
+        found, read = recheck(output_frames(), n_frames, terms, engine, second=second)
         rep.counts.update({"frames_reread": read, "found": len(found)})
     if not found:
-        return out, result, verified
+        return True
     audit.hits = audit.hits + found
-    with _timed(audit, "encode") as rep:
-        plan = plan_redactions(audit.hits, info, margin=options.margin)
-        out, result = redact_dataset(ds, plan, workdir=workdir)
-        _encode_counts(rep, result)
+    redo(audit.hits)
     with _timed(audit, "verify") as rep:
-        left, _ = recheck(iter_display(out), info.frames, terms, engine, second=second)
+        left, _ = recheck(output_frames(), n_frames, terms, engine, second=second)
         rep.counts["left_after_second_pass"] = len(left)
     audit.notes.append(f"verify: {len(found)} region(s) missed by detection were found "
                        "by re-reading the output and redacted")
     if left:
         audit.review = audit.review + left
-        return out, result, False
-    return out, result, verified
+        return False
+    return True
 
 
 def _scrub_without_pixels(ds: Dataset, options: ScrubOptions,
@@ -479,19 +496,26 @@ def _scrub_video(ds: Dataset, options: ScrubOptions,
         hits, verified = find_hits(ds, info, options, audit,
                                    display=lambda: iter_video_frames(data))
         audit.hits = hits
-        with _timed(audit, "redact"):
+        encoded = {}
+
+        def encode(hits):
             plan = plan_redactions(hits, info, margin=options.margin)
+            redacted = (fill_frame(frame, plan.boxes_for(PIXEL_LAYER, i), (0, 0, 0))
+                        for i, frame in enumerate(iter_video_frames(data)))
+            with _timed(audit, "encode") as rep:
+                encoded["stream"], encoded["frames"] = encode_video(redacted, facts, ts)
+                rep.counts["frames_written"] = encoded["frames"]
 
-        def redacted():
-            for i, frame in enumerate(iter_video_frames(data)):
-                yield fill_frame(frame, plan.boxes_for(PIXEL_LAYER, i), (0, 0, 0))
-
-        with _timed(audit, "encode") as rep:
-            stream, written = encode_video(redacted(), facts, ts)
-            write_video(out, stream, written)
-            rep.counts["frames_written"] = written
-            rep.notes.append(f"video: all {written} frames decoded and encoded again "
-                             f"({facts['codec']} in {facts['format']}, {facts['rate']} frames/s)")
+        encode(hits)
+        if options.verify and options.mode not in NO_OCR_MODES:
+            # the encoded video is re-read like any output (the codec is lossy)
+            verified &= _reread(ds, lambda: iter_video_frames(encoded["stream"]), frames,
+                                options, audit, encode)
+        stream, written = encoded["stream"], encoded["frames"]
+        write_video(out, stream, written)
+        audit.stage("encode").notes.append(
+            f"video: all {written} frames decoded and encoded again "
+            f"({facts['codec']} in {facts['format']}, {facts['rate']} frames/s)")
         if written != frames:
             verified = False
             audit.notes.append(f"video held {written} frames, NumberOfFrames said {frames}")

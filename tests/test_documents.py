@@ -176,3 +176,32 @@ def test_documents_refuse_sends_pdfs_to_the_quarantine(tmp_path):
     rec = [json.loads(line) for line in default_report_path(tmp_path / "out").read_text()
            .splitlines()[:-1] if "refused as asked" in line]
     assert len(rec) == 1 and rec[0]["notes"] == ["copied to quarantine"]
+
+
+def test_pdf_pages_are_reread_by_the_verify_stage(tmp_path, monkeypatch):
+    """Detection that finds nothing on the pages: the verify stage renders the written
+    PDF, reads it, finds the name and the birth date, and blacks them out."""
+    from pixelscrub import detect
+    real = detect.detect_words
+
+    def blind(*a, **kw):
+        det = real(*a, **kw)
+        det.words = []
+        return det
+
+    monkeypatch.setattr(detect, "detect_words", blind)
+    src = encapsulated(tmp_path / "pdf.dcm", pdf_with_text(REPORT))
+    audit = scrub_file(src, tmp_path / "out.dcm", ScrubOptions(key=KEY))
+    reasons = {h.reason for h in audit.hits}
+    assert {"verify:header:PatientName", "verify:header:PatientBirthDate"} <= reasons
+    assert audit.stage("verify").counts["found"] >= 2
+    assert audit.stage("verify").counts["left_after_second_pass"] == 0
+    out = pydicom.dcmread(tmp_path / "out.dcm")
+    (page,) = render_pdf(bytes(out.EncapsulatedDocument)[:out.EncapsulatedDocumentLength])
+    dark = page.max(axis=2) < 40
+    for hit in audit.hits:
+        b = hit.box
+        assert dark[b.y0:b.y1, b.x0:b.x1].mean() > 0.95
+    # without verify the miss stays: nothing redacted
+    audit = scrub_file(src, tmp_path / "raw.dcm", ScrubOptions(key=KEY, verify=False))
+    assert audit.hits == []

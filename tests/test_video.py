@@ -109,3 +109,26 @@ def test_regions_only_video(tmp_path):
     assert audit.status == "written"
     frames = list(iter_video_frames(video_bytes(pydicom.dcmread(tmp_path / "out.dcm"))))
     assert frames[0][5:35, 5:300].max() < 40 and frames[8][5:35, 5:300].max() > 180
+
+
+def test_video_output_is_reread_by_the_verify_stage(tmp_path, monkeypatch):
+    """Detection that finds nothing: the verify stage reads the encoded video and finds
+    the name itself; the video is encoded again with it blacked out."""
+    from pixelscrub import pipeline
+    monkeypatch.setattr(pipeline, "find_hits", lambda ds, info, options, audit, **kw: ([], True))
+    src = video_dicom(tmp_path / "cine.dcm", H264)
+    dst = tmp_path / "out.dcm"
+    audit = scrub_file(src, dst, ScrubOptions(key=KEY))
+    assert any(h.reason == "verify:header:PatientName" for h in audit.hits)
+    assert audit.stage("verify").counts["frames_reread"] == 3
+    assert audit.status == "clean", audit.notes
+    frames = list(iter_video_frames(video_bytes(pydicom.dcmread(dst))))
+    before = list(iter_video_frames(video_bytes(pydicom.dcmread(src))))
+    for a, b in zip(before, frames):
+        name = a[6:30, 6:190].max(axis=2) > 180
+        assert (b[6:30, 6:190][name].max(axis=1) < 40).mean() > 0.9
+    # without verify, the blind detection's miss stays in the output
+    audit = scrub_file(src, tmp_path / "raw.dcm", ScrubOptions(key=KEY, verify=False))
+    raw = list(iter_video_frames(video_bytes(pydicom.dcmread(tmp_path / "raw.dcm"))))
+    name = before[0][6:30, 6:190].max(axis=2) > 180
+    assert (raw[0][6:30, 6:190][name].max(axis=1) > 150).mean() > 0.8

@@ -39,11 +39,11 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Any, Iterable, Mapping, Optional, Sequence
 
-from rapidfuzz.distance import Levenshtein
+from rapidfuzz.distance import Hamming, Levenshtein
 
 from .assets import load_json, load_words
 from .patterns import (dangling_label, institution_spans, is_month_name, label_ends,
-                       label_value_spans, name_affixes, pattern_spans)
+                       label_kinds, label_value_spans, name_affixes, ocr_digits, pattern_spans)
 from .phi_terms import PhiTerm
 from .records import Box, Hit, Word
 
@@ -814,6 +814,9 @@ def match_words(words: Sequence[Word], terms: Sequence[PhiTerm], *, mode: str = 
         seen.add((li, tuple(idx)))
         hits.append(_hit([lines[li].words[wi] for wi in idx], reason, 100.0))
 
+    kinds = {t.attribute: t.kind for t in terms}
+    hits = [_with_row_tail(h, words, _value_kind(h.reason, kinds), p) for h in hits]
+
     if mode == "all-text":
         done = header_words | covered
         for li, line in enumerate(lines):
@@ -821,6 +824,90 @@ def match_words(words: Sequence[Word], terms: Sequence[PhiTerm], *, mode: str = 
                 if (li, wi) not in done and not is_allowlisted(w.text):
                     hits.append(_hit([w], "mode:all-text", 100.0))
     return hits
+
+
+# ------------------------------------------------------------- rest of a value
+
+def _value_kind(reason: str, kinds: Mapping[str, str]) -> Optional[str]:
+    """"name" or "date" when a hit's reason says its value is one, else None."""
+    source, _, what = reason.partition(":")
+    kind = {"header": kinds.get(what), "label": label_kinds().get(what),
+            "pattern": what}.get(source)
+    return {"name": "name", "date": "date", "time": "date"}.get(kind or "")
+
+
+_EDGE_MARKS = re.compile(r"^[^\w]+|[^\w]+$")
+# a clock time as OCR leaves it: "16:39", "1639", "06:", "1" (the rest unread)
+_TIME_LEFT = re.compile(r"\d{1,2}(?:[:.;,h']?\d{1,2}){0,2}")
+
+
+def _belongs_to_value(kind: str, word: Word, gap: int, row_height: int, unsure: float,
+                      degrees: frozenset[str]) -> bool:
+    """A word printed after a name or a date that is part of the same value: a
+    degree after a name (also as OCR mangles it: "RDM5" for "RDMS"), the clock time
+    of a date, or something OCR could not read with confidence (fail closed)."""
+    bare = _EDGE_MARKS.sub("", word.text)
+    if not bare:
+        return gap <= 0.8 * row_height   # a comma or a dot read on its own, close by
+    if kind == "date" and _TIME_LEFT.fullmatch(ocr_digits(bare)):
+        return True
+    if is_allowlisted(word.text) or word.text.strip(_STRIP).casefold() in label_words():
+        return False
+    if gap < 0:
+        return True     # another reading of the value's end ("Halvorsen", then "en,")
+    if kind == "name" and len(bare) <= 5:
+        # one character misread, never one missing: "DOE" is no "DO"
+        folded = bare.casefold()
+        if any(len(d) == len(folded) and Hamming.distance(folded, d) <= 1
+               for d in (x.replace(".", "") for x in degrees) if len(d) >= 2):
+            return True
+    return word.confidence < unsure and len(bare) <= 8
+
+
+def _with_row_tail(hit: Hit, words: Sequence[Word], kind: Optional[str],
+                   p: Mapping[str, Any]) -> Hit:
+    """``hit`` grown over what follows it on its row and belongs to its value.
+
+    OCR often stops inside a printed value: the time after a date is read as
+    "1!", the degree after a name as a separate line or not at all, the end of a
+    name over speckle as a few low-confidence letters.  Words on the hit's row,
+    at most ``row_tail.max_gap`` row heights after it (and titles just before a
+    name) join it, one after another, while they look like part of the value.
+    Another reading of the value's end (overlapping the hit) is judged the same way.
+    """
+    if kind is None or hit.box.height == 0:
+        return hit
+    cfg = p["row_tail"]
+    titles, degrees = name_affixes()
+    unsure = float(p["label_value_min_confidence"])
+    h = hit.box.height
+    row = [w for w in words
+           if w.layer == hit.layer and w.frames == hit.frames
+           and 0.4 * h <= w.box.height <= 2.0 * h
+           and min(w.box.y1, hit.box.y1) - max(w.box.y0, hit.box.y0)
+           >= cfg["min_row_overlap"] * min(w.box.height, h)]
+    box, texts = hit.box, [hit.text]
+    for _ in range(cfg["max_words"]):
+        # (a word that ends within 2 px of the box is another reading of its end)
+        right = [w for w in row if w.box.x1 > box.x1 + 2 and w.box.x0 >= box.x0
+                 and w.box.x0 - box.x1 <= cfg["max_gap"] * h]
+        left = [w for w in row if kind == "name" and w.box.x1 <= box.x0 + 2
+                and box.x0 - w.box.x1 <= cfg["max_gap"] * h
+                and w.text.strip(" ,:;").rstrip(".").casefold() in titles]
+        nxt = min(right, key=lambda w: w.box.x0, default=None)
+        grown = False
+        if nxt is not None and _belongs_to_value(kind, nxt, nxt.box.x0 - box.x1, h, unsure, degrees):
+            box, grown = box.union(nxt.box), True
+            texts.append(nxt.text)
+        if left:
+            prev = max(left, key=lambda w: w.box.x1)
+            box, grown = box.union(prev.box), True
+            texts.insert(0, prev.text)
+        if not grown:
+            break
+    if box == hit.box:
+        return hit
+    return replace(hit, box=box, text=" ".join(texts))
 
 
 # ------------------------------------------------------------------------- text

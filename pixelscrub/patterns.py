@@ -487,6 +487,12 @@ def label_spans(text: str) -> list[Span]:
     return out
 
 
+@lru_cache(maxsize=1)
+def label_kinds() -> dict[str, str]:
+    """The value kind (name, id, date) each label reason announces."""
+    return {entry["reason"]: entry["value"] for entry in load_json("match.json")["labels"]}
+
+
 def label_ends(text: str) -> list[tuple[int, str]]:
     """(end offset, reason) of every label in ``text`` that announces a value."""
     return [(lab.value_start, lab.reason) for lab in _labels(text)]

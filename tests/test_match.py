@@ -228,7 +228,8 @@ def test_pydicom_file_names_are_found_in_words():
     words = line(["CompressedSamples,", "CT1", "1CT1", "19-Jan-2004", "07:27:30"])
     found = _found(words, terms)
     assert ("CompressedSamples, CT1", "header:PatientName") in found
-    assert ("19-Jan-2004", "header:StudyDate") in found
+    # the clock time printed after the date goes with the date's hit too
+    assert ("19-Jan-2004 07:27:30", "header:StudyDate") in found
     assert ("07:27:30", "header:StudyTime") in found
     assert any(t == "1CT1" for t, _ in found)
 
@@ -588,3 +589,50 @@ def test_institution_wrapped_onto_the_next_line():
     # a keyword line over an overlay line is no institution
     words = line(["Radiology"], 0, y=10) + line(["Gain", "50"], 1, y=26)
     assert _found(words, []) == []
+
+
+def _covers(hits, word):
+    return any(h.box.contains(word.box) for h in hits)
+
+
+@pytest.mark.parametrize("tail,conf", [("1!", 95.0), ("1639", 57.0), ("06:", 31.0), ("1é&s¥", 12.0)])
+def test_the_time_after_a_date_goes_with_it(terms, tail, conf):
+    """OCR stops inside the clock time printed after a date: what it leaves goes too."""
+    date, rest = line(["02.03.2024", tail])
+    rest = Word(rest.text, rest.box, conf, 1, 0)      # read as a line of its own
+    hits = match_words([date, rest], terms)
+    assert _covers(hits, date) and _covers(hits, rest)
+
+
+@pytest.mark.parametrize("tail", [["Img", "12/48"], ["Gain", "52"], ["LA", "3.2cm"]])
+def test_overlay_after_a_date_stays(terms, tail):
+    words = line(["02.03.2024", *tail])
+    hits = match_words(words, terms)
+    assert _covers(hits, words[0]) and not any(_covers(hits, w) for w in words[1:])
+
+
+@pytest.mark.parametrize("tail,conf", [("MD", 96.0), ("RDM5", 75.0), ("PhO", 88.0), ("-M", 0.0)])
+def test_a_degree_read_apart_from_its_name_goes_with_it(terms, tail, conf):
+    name = line(["Dr", "Gregory", "House,"])
+    gap = name[-1].box
+    degree = Word(tail, Box(gap.x1 + 6, gap.y0, gap.x1 + 6 + 8 * len(tail), gap.y1), conf, 1, 0)
+    hits = match_words([*name, degree], terms)
+    assert all(_covers(hits, w) for w in [*name, degree])
+
+
+def test_a_second_reading_of_a_name_end_goes_with_it(terms):
+    """'Halvorsen' then 'en,' 'MD' read again as another line over the same ink."""
+    name = line(["Gregory", "House"])
+    end = name[-1].box
+    again = [Word("ouse,", Box(end.x1 - 30, end.y0, end.x1 + 4, end.y1), 96.0, 1, 0),
+             Word("MD", Box(end.x1 + 10, end.y0, end.x1 + 26, end.y1), 96.0, 1, 1)]
+    hits = match_words([*name, *again], terms)
+    assert all(_covers(hits, w) for w in again)
+
+
+def test_a_far_word_on_the_row_stays(terms):
+    name = line(["Gregory", "House"])
+    end = name[-1].box
+    far = Word("xq", Box(end.x1 + 40, end.y0, end.x1 + 56, end.y1), 10.0, 1, 0)
+    hits = match_words([*name, far], terms)
+    assert _covers(hits, name[0]) and not _covers(hits, far)

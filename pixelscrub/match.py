@@ -596,13 +596,18 @@ def _looks_measured(refs: tuple, lines: list[_Line]) -> bool:
     return any(_measure_word(words[wi].text) for wi in side)
 
 
+def _is_title(text: str, titles: frozenset[str]) -> bool:
+    """"Dr.", "Prof", "Dr:" (a title as OCR reads it before a name)."""
+    return text.strip(" ,:;").rstrip(".").casefold() in titles
+
+
 def _with_affixes(line: _Line, wis: list[int]) -> list[int]:
     """A name's words plus the title just before it and the degree just after it:
     "Dr." and ", MD" belong to the name and go with it."""
     titles, degrees = name_affixes()
     lo, hi = min(wis), max(wis)
     out = list(wis)
-    if lo > 0 and line.words[lo - 1].text.strip(" ,:;").rstrip(".").casefold() in titles:
+    if lo > 0 and _is_title(line.words[lo - 1].text, titles):
         out.append(lo - 1)
     if (hi + 1 < len(line.words)
             and line.words[hi + 1].text.strip(" ,;").rstrip(".").casefold() in degrees):
@@ -893,7 +898,7 @@ def _with_row_tail(hit: Hit, words: Sequence[Word], kind: Optional[str],
                  and w.box.x0 - box.x1 <= cfg["max_gap"] * h]
         left = [w for w in row if kind == "name" and w.box.x1 <= box.x0 + 2
                 and box.x0 - w.box.x1 <= cfg["max_gap"] * h
-                and w.text.strip(" ,:;").rstrip(".").casefold() in titles]
+                and _is_title(w.text, titles)]
         nxt = min(right, key=lambda w: w.box.x0, default=None)
         grown = False
         if nxt is not None and _belongs_to_value(kind, nxt, nxt.box.x0 - box.x1, h, unsure, degrees):

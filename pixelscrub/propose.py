@@ -18,7 +18,14 @@ immediate surroundings, of roughly uniform height, lined up on a baseline.  So:
    horizontally and vertically (text rotated 90 degrees in a margin); each line
    takes the orientation most of its letters side with;
 4. the lines of all planes and polarities merged, a line box found twice kept once
-   (found in both polarities, as high as the line in the polarity of its ink).
+   (found in both polarities, as high as the line in the polarity of its ink);
+5. lines of one height that follow each other on a row with ink (punctuation
+   too small to be a character) or texture in the gap joined into one
+   (:func:`_join_rows`): small, widely spaced text falls apart word by word;
+6. a line that runs from a flat ground into texture (speckle, anatomy) is
+   followed along its row while pixels of its own ink level continue there
+   (:func:`_into_texture`): the threshold of step 2 rises with the texture and
+   drops the rest of its strokes.
 
 Each proposal hugs one text line: the redaction uses OCR word boxes, and the
 anatomy and measurements around them must survive.
@@ -173,7 +180,9 @@ def propose_with_strokes(image: np.ndarray, *, params: Optional[Mapping[str, Any
         for mask in masks:
             found.extend((q, polarity) for q in _proposals_from_mask(mask, p))
         strokes[polarity] = np.logical_or.reduce(masks)
-    out = _merge(found, image, p)
+    planes = contrast_channels(image)
+    lines = _join_rows(_merge(found, image, p), image, planes, strokes, p)
+    out = _drop_contained([_into_texture(q, planes, p) for q in lines], p)
     limit = p["max_area_fraction"] * h * w
     out = [q for q in out if q.box.area <= limit]
     out.sort(key=lambda q: (q.box.y0, q.box.x0))
@@ -313,6 +322,227 @@ def _merge(found: list[tuple[Proposal, str]], image: np.ndarray,
                 continue
         keep.append(q)
     return keep
+
+
+def _join_rows(props: list[Proposal], image: np.ndarray, planes: Sequence[np.ndarray],
+               strokes: Mapping[str, np.ndarray], p: Mapping[str, Any]) -> list[Proposal]:
+    """Upright lines of one height that follow each other along a row within
+    ``row_join_gap`` line heights, with ink of their polarity in the gap, joined
+    into one.
+
+    Small text with wide letter spacing falls apart into one line per word:
+    the gaps between words are wider than the letters are high, and the
+    punctuation in them (the colon of a label, the comma of "Last, First", the
+    dashes of a date) is too small to be a character.  Read word by word, the
+    punctuation is lost with the gaps, and with it what makes a value a value.
+    Over texture a line falls apart as well, where the threshold rises with
+    the ground: fragments with a textured gap between them are joined too.
+    An empty gap on a flat ground is a gap between fields, and they are read
+    apart as before.
+    """
+    polarity: dict[int, Optional[str]] = {}
+
+    def ink_between(i: int, a: Box, b: Box) -> bool:
+        if i not in polarity:
+            polarity[i] = _ink_polarity(image, a, p)
+        y0, y1 = max(a.y0, b.y0), min(a.y1, b.y1)
+        if polarity[i] is None or b.x0 <= a.x1 or y1 <= y0:
+            return b.x0 <= a.x1          # touching boxes need no ink between them
+        return (int(strokes[polarity[i]][y0:y1, a.x1:b.x0].sum()) >= 3
+                or _spread(planes[0][y0:y1, a.x1:b.x0]) >= p["texture_min_spread"])
+
+    parent = list(range(len(props)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for i, j in _row_neighbours(props, p):
+        if ink_between(i, props[i].box, props[j].box):
+            parent[root(j)] = root(i)
+    groups: dict[int, list[Proposal]] = {}
+    for i, q in enumerate(props):
+        groups.setdefault(root(i), []).append(q)
+    out = []
+    for members in groups.values():
+        box = members[0].box
+        for q in members[1:]:
+            box = box.union(q.box)
+        out.append(members[0] if len(members) == 1 else
+                   Proposal(box, members[0].frames, members[0].layer, 0, members[0].source,
+                            members[0].score))
+    return out
+
+
+#: Rows of a pairwise comparison done at a time: bounded memory on noisy frames.
+_CHUNK = 512
+
+
+def _row_neighbours(props: Sequence[Proposal], p: Mapping[str, Any]) -> list[tuple[int, int]]:
+    """(left, right) index pairs of upright lines of about one height, on one row,
+    the right one starting within ``row_join_gap`` line heights of the left one's
+    end (or overlapping it by less than half the shorter line)."""
+    if len(props) < 2:
+        return []
+    b = np.array([q.box.as_list() for q in props], np.int64)
+    upright = np.array([q.rotation % 180 == 0 for q in props])
+    x0, y0, x1, y1 = (b[:, k] for k in range(4))
+    hgt, wid = y1 - y0, x1 - x0
+    out = []
+    for start in range(0, len(props), _CHUNK):       # (chunk x all) pairs at a time
+        i = slice(start, start + _CHUNK)
+        lo = np.minimum(hgt[i, None], hgt[None, :])
+        hi = np.maximum(hgt[i, None], hgt[None, :])
+        overlap = np.minimum(y1[i, None], y1[None, :]) - np.maximum(y0[i, None], y0[None, :])
+        gap = x0[None, :] - x1[i, None]
+        pair = (upright[i, None] & upright[None, :] & (x0[None, :] >= x0[i, None])
+                & (hi <= p["row_join_height_ratio"] * lo) & (overlap >= p["row_join_overlap"] * lo)
+                & (gap <= p["row_join_gap"] * lo)
+                & (gap >= -0.5 * np.minimum(wid[i, None], wid[None, :])))
+        a, c = np.nonzero(pair)
+        out.extend((int(k + start), int(m)) for k, m in zip(a, c) if k + start != m)
+    return out
+
+
+def _into_texture(q: Proposal, planes: Sequence[np.ndarray], p: Mapping[str, Any]) -> Proposal:
+    """``q`` lengthened along its row, both ways, over textured ground that holds
+    the line's ink level.
+
+    Text at one ink level (often saturated white) over speckle is plain to a
+    reader, but its top-hat is no higher than the speckle's, so step 2 loses it
+    where the ground turns to texture.  The ink level is measured where the line
+    was found (the plane and tail that stand out most from its ground); the row
+    is then stepped one line height at a time while the band holds pixels of
+    that level (``texture_ink_share``) clearly more often (``texture_ink_ratio``)
+    than the cleaner of the strips just above and below it, and the band's ground
+    (away from the ink) is textured (interquartile range ``texture_min_spread``;
+    a flat ground was already searched in step 2).  One window may fail (a space
+    between words); two end the line.
+    """
+    if q.rotation % 180:
+        return q
+    h, w = planes[0].shape
+    box = q.box.clip(w, h)
+    line_h = box.height
+    if line_h < p["min_char_height"] or box.width < line_h:
+        return q
+    level = _ink_level(planes, box, p)
+    if level is None:
+        return q
+    plane, lo, hi = level
+    half = max(2, line_h // 2)
+    top, bottom = max(0, box.y0 - half), min(h, box.y1 + half)
+    rows = plane[top:bottom]                     # the row with a strip above and below
+    ink = _glyph_sized((rows >= lo) & (rows <= hi), line_h)
+    y0, y1 = box.y0 - top, box.y1 - top
+    strips = [(a, b) for a, b in ((0, y0), (y1, bottom - top)) if b - a >= 2]
+    if not strips:
+        return q
+
+    near_ink = cv2.dilate(ink.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+
+    def holds_ink(x0: int, x1: int) -> bool:
+        around = min(ink[a:b, x0:x1].mean() for a, b in strips)
+        share = ink[y0:y1, x0:x1].mean()
+        return bool(share >= p["texture_ink_share"] and share >= p["texture_ink_ratio"] * around)
+
+    def passes(x0: int, x1: int) -> bool:
+        ground = rows[y0:y1, x0:x1][~near_ink[y0:y1, x0:x1]]
+        return _spread(ground) >= p["texture_min_spread"] and holds_ink(x0, x1)
+
+    if not holds_ink(box.x0, box.x1):
+        return q        # its ink level is no rarer in the line than around it: speckle
+
+    def walk(start: int, step: int) -> int:
+        edge, misses, x = start, 0, start
+        while misses < 2:
+            a, b = (x, x + step) if step > 0 else (x + step, x)
+            a, b = max(0, a), min(w, b)
+            if b - a < max(2, line_h // 3):
+                break
+            if passes(a, b):
+                cols = np.flatnonzero(ink[y0:y1, a:b].any(axis=0))
+                edge = a + int(cols.max()) + 1 if step > 0 else a + int(cols.min())
+                misses = 0
+            else:
+                misses += 1
+            x += step
+        return edge
+
+    x1 = walk(box.x1, line_h)
+    x0 = walk(box.x0, -line_h)
+    if (x0, x1) == (box.x0, box.x1):
+        return q
+    pad = int(p["line_pad"])
+    grown = Box(max(0, min(box.x0, x0 - pad)), box.y0, min(w, max(box.x1, x1 + pad)), box.y1)
+    return Proposal(grown, q.frames, q.layer, q.rotation, q.source, q.score)
+
+
+def _glyph_sized(mask: np.ndarray, line_h: int) -> np.ndarray:
+    """``mask`` without the components no glyph of a line ``line_h`` high makes:
+    the dark outside an ultrasound fan, a saturated blob of speckle."""
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+    if n <= 1:
+        return mask
+    small = (stats[:, cv2.CC_STAT_HEIGHT] <= 1.2 * line_h) & (stats[:, cv2.CC_STAT_WIDTH] <= 3 * line_h)
+    small[0] = False
+    return small[labels]
+
+
+def _spread(values: np.ndarray) -> float:
+    """Interquartile range of ``values``: the texture of a ground, blind to the
+    few anti-aliased pixels around strokes that a standard deviation counts."""
+    values = np.asarray(values).ravel()
+    return float(np.subtract(*np.percentile(values, (75, 25)))) if values.size > 8 else 0.0
+
+
+def _drop_contained(props: list[Proposal], p: Mapping[str, Any]) -> list[Proposal]:
+    """``props`` without the lines that another line of about their height holds
+    (9/10 of the area): fragments of a line found in texture that
+    :func:`_into_texture` has now reached from where the line began."""
+    if len(props) < 2:
+        return list(props)
+    ratio = float(p["merge_height_ratio"])
+    b = np.array([q.box.as_list() for q in props], np.int64)
+    rot = np.array([q.rotation % 180 for q in props])
+    thick = np.array([_thickness(q) for q in props], np.float64)
+    area = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    order = np.arange(len(props))
+    held = np.zeros(len(props), bool)
+    for start in range(0, len(props), _CHUNK):       # rows: q, columns: r
+        i = slice(start, start + _CHUNK)
+        iw = np.minimum(b[i, None, 2], b[None, :, 2]) - np.maximum(b[i, None, 0], b[None, :, 0])
+        ih = np.minimum(b[i, None, 3], b[None, :, 3]) - np.maximum(b[i, None, 1], b[None, :, 1])
+        common = np.clip(iw, 0, None) * np.clip(ih, 0, None)
+        bigger = (area[None, :] > area[i, None]) | ((area[None, :] == area[i, None])
+                                                    & (order[None, :] < order[i, None]))
+        inside = ((common >= 0.9 * area[i, None]) & (rot[i, None] == rot[None, :]) & bigger
+                  & (thick[None, :] <= ratio * thick[i, None])
+                  & (thick[i, None] <= ratio * thick[None, :]))
+        held[i] = inside.any(axis=1)
+    return [q for q, h in zip(props, held) if not h]
+
+
+def _ink_level(planes: Sequence[np.ndarray], box: Box, p: Mapping[str, Any]
+               ) -> Optional[tuple[np.ndarray, float, float]]:
+    """(plane, low, high): the whole-image plane in which the strokes in ``box``
+    stand out most from its ground, and the range of values its ink takes there;
+    ``None`` for a line with too little contrast to follow."""
+    best = None
+    q = float(p["polarity_percentile"])
+    for plane in planes:
+        crop = plane[box.y0:box.y1, box.x0:box.x1]
+        lo, ground, hi = np.percentile(crop, (100.0 - q, 50.0, q))
+        for level, contrast in ((hi, hi - ground), (lo, ground - lo)):
+            if best is None or contrast > best[2]:
+                best = (plane, float(level), float(contrast))
+    plane, level, contrast = best
+    if contrast < p["texture_min_contrast"]:
+        return None
+    tol = max(2.0, p["texture_ink_tolerance"] * contrast)
+    return plane, level - tol, level + tol
 
 
 def _ink_polarity(image: np.ndarray, box: Box, p: Mapping[str, Any]) -> Optional[str]:

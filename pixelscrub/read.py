@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import re
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Mapping, Optional, Sequence
@@ -30,7 +31,7 @@ from .records import Box, Proposal, Word
 __all__ = ["read_proposals", "read_batch", "read_proposal", "reread_doubtful", "prepare_crop",
            "remainders", "fold_remainder",
            "PreparedCrop", "expected_characters", "looks_like_text",
-           "renumber_lines"]
+           "renumber_lines", "split_glued_label"]
 
 
 @dataclass(frozen=True)
@@ -367,13 +368,37 @@ def _read_mosaic(chunk, engine, cfg) -> list[list[OcrWord]]:
     return per_tile
 
 
+# a label glued to its value: "Born:1966-05-13", "by:Prof." (not "13:54")
+_GLUED = re.compile(r"^(?P<label>[^\W\d_](?:[^:\s]*[^\W\d_])?\.?:)(?P<value>[^:\s]+)$")
+
+
+def split_glued_label(ow: OcrWord) -> list[OcrWord]:
+    """``ow`` as a label word and a value word when Tesseract read them as one.
+
+    The space after a label's colon is narrow, and in small widely spaced text
+    it is no wider than the gaps between letters.  Matching needs the two
+    apart: the label stays, its value goes.  The box is cut in proportion to
+    the characters (crop coordinates are upright: the cut is along x).
+    """
+    m = _GLUED.match(ow.text)
+    if m is None:
+        return [ow]
+    n, k = len(ow.text), len(m.group("label"))
+    cut = ow.box.x0 + round(ow.box.width * k / n)
+    chars = ow.char_confidences
+    return [OcrWord(m.group("label"), Box(ow.box.x0, ow.box.y0, cut, ow.box.y1), ow.confidence,
+                    ow.line, chars[:k] if len(chars) == n else ()),
+            OcrWord(m.group("value"), Box(cut, ow.box.y0, ow.box.x1, ow.box.y1), ow.confidence,
+                    ow.line, chars[k:] if len(chars) == n else ())]
+
+
 def _to_words(found: Sequence[OcrWord], prep: PreparedCrop, proposal: Proposal,
               cfg: Mapping[str, Any]) -> list[Word]:
     """OCR words of one prepared crop as Words in image coordinates, lines from 0."""
     words = []
     line_ids: dict[int, int] = {}
     index: dict[int, int] = {}
-    for ow in found:
+    for ow in (part for whole in found for part in split_glued_label(whole)):
         if ow.confidence < cfg["min_confidence"]:
             continue
         box = prep.to_image(ow.box)

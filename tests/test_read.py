@@ -319,3 +319,19 @@ def test_a_line_read_before_is_not_read_again(engine):
     _, calls = read_batch(other, [Proposal(Box(6, 14, 420, 48))], engine)
     assert calls == 1                                # other pixels: read
     assert read._READ_BEFORE.hits >= 1
+
+
+@pytest.mark.parametrize("text,parts", [
+    ("Born:1966-05-13", ["Born:", "1966-05-13"]), ("by:Prof.", ["by:", "Prof."]),
+    ("Geb.:1969", ["Geb.:", "1969"]), ("Pat:Kaczmarek,", ["Pat:", "Kaczmarek,"]),
+    ("13:54", ["13:54"]), ("Name:", ["Name:"]), (":Prof", [":Prof"]), ("07:18:22", ["07:18:22"]),
+])
+def test_a_label_glued_to_its_value_is_split(text, parts):
+    from pixelscrub.ocr.base import OcrWord
+    from pixelscrub.read import split_glued_label
+    whole = OcrWord(text, Box(10, 0, 110, 12), 91.0, 2)
+    got = split_glued_label(whole)
+    assert [w.text for w in got] == parts
+    assert got[0].box.x0 == 10 and got[-1].box.x1 == 110
+    assert all(a.box.x1 == b.box.x0 for a, b in zip(got, got[1:]))
+    assert all(w.line == 2 and w.confidence == 91.0 for w in got)

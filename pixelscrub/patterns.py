@@ -76,6 +76,8 @@ def _date_res() -> list[re.Pattern]:
     pats = [
         rf"{_NB}{_Y4}-?{_M}-?{_D}T\d\d(?::?\d\d(?::?\d\d(?:\.\d+)?)?)?(?![\w:])",  # ISO datetime
         rf"{_NB}{_Y4}([-/.]){_M}\1{_D}{_NA}",                           # 1980-01-15
+        rf"{_NB}{_Y4}\s?([-/.])\s?{_M}\s?\1\s?{_D}{_NA}",                 # 1980-01 -15 (OCR)
+        rf"{_NB}{_D}\s?([-/.])\s?{_M}\s?\1\s?{_Y4}{_NA}",                 # 15 /01/1980 (OCR)
         rf"{_NB}{_Y4}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01]){_NA}",   # 19800115
         rf"{_NB}{_D}([-/.]){_M}\1{_Y}{_NA}",                            # 15/01/1980, 1/15/80
         rf"{_NB}{_M}([-/.]){_D}\1{_Y}{_NA}",                            # 01/15/1980
@@ -225,15 +227,24 @@ def _capitalised(tok: str) -> bool:
 def institution_spans(text: str) -> list[Span]:
     """Institution names without the header: a run of capitalised words holding a
     word like HOSPITAL, CLINIC, HEALTH, KLINIKUM ("RIVERBEND WOMENS HEALTH") and at
-    least one word that is neither such a word nor overlay vocabulary."""
+    least one word that is neither such a word nor overlay vocabulary.  A name cut
+    at the image edge ends in the start of such a word ("Eastgate Diagnos"): the
+    last word of the text counts from four letters on."""
     keys = _institution_words()
     allow = _units()
     toks = list(_WORD.finditer(text))
     out = []
     i = 0
+
+    def key(k: int) -> bool:
+        word = _fold(_bare(toks[k].group())).casefold()
+        # the line's last word may be a key cut short ("Eastgate Diagnos")
+        return word in keys or (k == len(toks) - 1 and len(word) >= 4 and word.isalpha()
+                                and any(x.startswith(word) for x in keys))
+
     while i < len(toks):
         t = toks[i].group()
-        if not (_capitalised(t) and _fold(_bare(t)).casefold() in keys):
+        if not (_capitalised(t) and key(i)):
             i += 1
             continue
         lo = hi = i
@@ -251,7 +262,8 @@ def institution_spans(text: str) -> list[Span]:
         while hi > i and _bare(toks[hi].group()).casefold() in _CONNECT:
             hi -= 1
         words = [_fold(_bare(toks[k].group())).casefold() for k in range(lo, hi + 1)]
-        if any(w not in keys and w not in _CONNECT and w not in allow for w in words):
+        if any(not key(k) and w not in _CONNECT and w not in allow
+               for k, w in zip(range(lo, hi + 1), words)):
             out.append((toks[lo].start(), toks[hi].end() - (len(toks[hi].group())
                                                             - len(toks[hi].group().rstrip(".,;"))),
                         "pattern:institution"))
@@ -390,7 +402,7 @@ def _label_table() -> list[tuple[re.Pattern, str, str, bool, bool, bool]]:
     return table
 
 
-_SEP = re.compile(r"\s*(?:[:#=]|\.(?!\d)|-(?!\d))?\s*")
+_SEP = re.compile(r"\s*(?:\.?\s*[:#=]|\.(?!\d)|-(?!\d))?\s*")
 # letters, joined by any punctuation but ':' (OCR reads DOE^JOHN as "DOE°JOHN")
 _NAME_TOKEN = re.compile(r"^[^\W\d_]+(?:(?:[^\w\s:]|_)+[^\W\d_]*)*$")
 _TOKEN = re.compile(r"\S+")

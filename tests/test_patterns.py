@@ -203,3 +203,29 @@ def test_names_the_census_lists_know():
     assert names("Hall Grace") == []
     assert names("Gain 50 Mary Long") == []
     assert names("Patient Name") == []
+
+
+@pytest.mark.parametrize("text,value", [
+    ("Geb.: 1969-07-24", "1969-07-24"),          # a dot and a colon after the label
+    ("Geb.: 1969-07 -24", "1969-07 -24"),        # a date OCR read in two pieces
+    ("Born 12 /04/1977", "12 /04/1977"),
+])
+def test_split_dates_and_dotted_labels(text, value):
+    assert any(t == value for t, _ in _found(text)), _found(text)
+
+
+@pytest.mark.parametrize("text,value", [
+    ("Eastgate Diagnostic", "Eastgate Diagnostic"),
+    ("Eastgate Diagnos", "Eastgate Diagnos"),                      # cut at the image edge
+    ("Meadowbrook Children's Hosp", "Meadowbrook Children's Hosp"),
+])
+def test_institutions_cut_short(text, value):
+    assert (value, "pattern:institution") in _found(text)
+
+
+@pytest.mark.parametrize("text", ["Diagnostic Ultrasound", "Diagnos Eastgate", "Hosp",
+                                  "Eastgate Hos", "Gain Medic 5"])
+def test_not_institutions_cut_short(text):
+    # a cut key counts only as the line's last word, from four letters on, beside
+    # a word that is neither a key nor overlay vocabulary
+    assert [r for _, r in _found(text) if r == "pattern:institution"] == []

@@ -673,12 +673,14 @@ def looks_like_text(pixels: np.ndarray, min_letters: int = 4) -> bool:
     ``min_letters`` components of about one height, each no wider than two or three letters run
     together, holding most of the ink, whose centres lie on one straight line (at
     any slant).  Anatomy, speckle and edges break into pieces of every size, and
-    most of their ink is in the big ones."""
+    most of their ink is in the big ones.  The letter height is taken from the
+    pieces of at least a quarter of the biggest one's ink, not from specks."""
     comps = _ink_components(pixels)
     if len(comps) < min_letters:
         return False
     h = comps[:, 3].astype(float)
-    med = float(np.median(h))
+    # the letter height from the bigger pieces: specks of texture outnumber letters
+    med = float(np.median(h[comps[:, 4] >= 0.25 * comps[:, 4].max()]))
     letter = (h >= 0.6 * med) & (h <= 1.6 * med) & (comps[:, 2] <= 2.5 * med)
     similar = comps[letter]
     if len(similar) < min_letters or similar[:, 4].sum() < 0.6 * comps[:, 4].sum():

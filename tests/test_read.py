@@ -335,3 +335,19 @@ def test_a_label_glued_to_its_value_is_split(text, parts):
     assert got[0].box.x0 == 10 and got[-1].box.x1 == 110
     assert all(a.box.x1 == b.box.x0 for a, b in zip(got, got[1:]))
     assert all(w.line == 2 and w.confidence == 91.0 for w in got)
+
+
+def test_two_letters_among_specks_of_texture_look_like_text():
+    """The end of a line over speckle ('03' of a clock time): the specks around the
+    letters outnumber them, and must not set the letter height."""
+    from pixelscrub.read import looks_like_text
+    crop = np.full((70, 140), 255, np.uint8)
+    cv2.putText(crop, "03", (14, 50), cv2.FONT_HERSHEY_SIMPLEX, 1.1, 0, 3, cv2.LINE_AA)
+    rng = np.random.default_rng(5)
+    specks = crop.copy()
+    for x, y in zip(rng.integers(80, 134, 8), rng.integers(8, 60, 8)):
+        cv2.rectangle(specks, (int(x), int(y)), (int(x) + 3, int(y) + 4), 0, -1)
+    assert looks_like_text(specks, 2)
+    only_specks = np.full((70, 140), 255, np.uint8)
+    only_specks[:, 70:] = specks[:, 70:]
+    assert not looks_like_text(only_specks, 2)

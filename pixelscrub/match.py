@@ -856,16 +856,19 @@ def _belongs_to_value(kind: str, word: Word, gap: int, row_height: int, unsure: 
         return gap <= 0.8 * row_height   # a comma or a dot read on its own, close by
     if kind == "date" and _TIME_LEFT.fullmatch(ocr_digits(bare)):
         return True
-    if is_allowlisted(word.text) or word.text.strip(_STRIP).casefold() in label_words():
-        return False
-    if gap < 0:
-        return True     # another reading of the value's end ("Halvorsen", then "en,")
-    if kind == "name" and len(bare) <= 5:
-        # one character misread, never one missing: "DOE" is no "DO"
+    if word.text.strip(_STRIP).casefold() in label_words() or word.text.endswith(":"):
+        return False     # "ID:", "1D:" start the next field: no "MD" misread
+    if kind == "name" and len(bare) <= 5 and (gap <= row_height or bare.casefold() in degrees):
+        # one character misread, never one missing: "DOE" is no "DO"; close after
+        # the name even a unit-like misreading is the degree ("ML" for "MD")
         folded = bare.casefold()
         if any(len(d) == len(folded) and Hamming.distance(folded, d) <= 1
                for d in (x.replace(".", "") for x in degrees) if len(d) >= 2):
             return True
+    if is_allowlisted(word.text):
+        return False
+    if gap < 0:
+        return True     # another reading of the value's end ("Halvorsen", then "en,")
     return word.confidence < unsure and len(bare) <= 8
 
 

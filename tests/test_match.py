@@ -611,13 +611,31 @@ def test_overlay_after_a_date_stays(terms, tail):
     assert _covers(hits, words[0]) and not any(_covers(hits, w) for w in words[1:])
 
 
-@pytest.mark.parametrize("tail,conf", [("MD", 96.0), ("RDM5", 75.0), ("PhO", 88.0), ("-M", 0.0)])
+@pytest.mark.parametrize("tail,conf", [("MD", 96.0), ("RDM5", 75.0), ("PhO", 88.0), ("-M", 0.0),
+                                       ("ML", 83.0)])    # "MD" read as a unit
 def test_a_degree_read_apart_from_its_name_goes_with_it(terms, tail, conf):
     name = line(["Dr", "Gregory", "House,"])
     gap = name[-1].box
     degree = Word(tail, Box(gap.x1 + 6, gap.y0, gap.x1 + 6 + 8 * len(tail), gap.y1), conf, 1, 0)
     hits = match_words([*name, degree], terms)
     assert all(_covers(hits, w) for w in [*name, degree])
+
+
+def test_a_unit_after_a_name_stays_when_it_is_no_degree_close_by(terms):
+    name = line(["Gregory", "House"])
+    end = name[-1].box
+    far = Word("ML", Box(end.x1 + 2 * end.height, end.y0, end.x1 + 2 * end.height + 16, end.y1),
+               95.0, 1, 0)
+    hits = match_words([*name, far], terms)
+    assert _covers(hits, name[0]) and not _covers(hits, far)
+
+
+def test_the_next_label_after_a_name_stays(terms):
+    # "ID:" is one letter from "MD", but a label: the next field starts there
+    for label in ("ID:", "1D:"):
+        words = line(["Name:", "Gregory", "House", label])
+        hits = match_words(words, terms)
+        assert _covers(hits, words[1]) and not _covers(hits, words[3]), label
 
 
 def test_a_second_reading_of_a_name_end_goes_with_it(terms):

@@ -11,6 +11,7 @@ Labels and month names are data (``models/v1/match.json`` ``labels``,
 """
 from __future__ import annotations
 
+import itertools
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ from .assets import load_json, load_words
 __all__ = ["pattern_spans", "date_spans", "time_spans", "id_spans", "phone_spans",
            "email_spans", "label_spans", "ocr_digits", "dangling_label", "label_value_spans",
            "institution_spans", "person_name_spans", "name_affixes", "is_month_name",
-           "label_ends"]
+           "label_ends", "misread_date_spans"]
 
 Span = tuple[int, int, str]
 
@@ -97,6 +98,42 @@ def date_spans(text: str) -> list[Span]:
     folded = _fold(text)
     return [(m.start(), m.end(), "pattern:date") for r in _date_res()
             for m in r.finditer(folded)]
+
+
+# Digits OCR takes for one another, in small or thin type.
+_DIGIT_CONFUSIONS = {"0": "689", "6": "058", "8": "0369", "9": "08", "3": "8", "5": "68",
+                     "1": "7", "7": "1"}
+_DATE_SHAPES = [
+    (re.compile(rf"{_NB}(?P<y>\d{{4}})([-/.])(?P<m>\d\d)\2(?P<d>\d\d){_NA}"), "ymd"),
+    (re.compile(rf"{_NB}(?P<a>\d\d)([-/.])(?P<b>\d\d)\2(?P<y>\d{{4}}){_NA}"), "abY"),
+]
+
+
+def _may_be(digits: str, lo: int, hi: int) -> bool:
+    """Whether ``digits``, each as read or as a digit it is taken for, can be a
+    number from ``lo`` to ``hi``."""
+    choices = (c + _DIGIT_CONFUSIONS.get(c, "") for c in digits)
+    return any(lo <= int("".join(v)) <= hi for v in itertools.product(*choices))
+
+
+def misread_date_spans(text: str) -> list[Span]:
+    """Dates with digits misread: the shape of a date ("2619-67-63", read for
+    2019-07-03 in a thin face) whose fields become a valid year, month and day
+    when misread digits are put back (0/6/8/9, 3/8, 5/6, 1/7).  "32/01/1980"
+    and "15/13/1980" are no dates: no confusion makes them one."""
+    out = []
+    for rx, order in _DATE_SHAPES:
+        for m in rx.finditer(text):
+            year = _may_be(m.group("y"), 1880, 2099)
+            if order == "ymd":
+                ok = year and _may_be(m.group("m"), 1, 12) and _may_be(m.group("d"), 1, 31)
+            else:
+                a, b = m.group("a"), m.group("b")
+                ok = year and ((_may_be(a, 1, 31) and _may_be(b, 1, 12))
+                               or (_may_be(a, 1, 12) and _may_be(b, 1, 31)))
+            if ok:
+                out.append((m.start(), m.end(), "pattern:date"))
+    return out
 
 
 # ------------------------------------------------------------------------ times
@@ -579,8 +616,8 @@ def ocr_digits(text: str) -> str:
 
 
 def _rule_spans(text: str) -> list[Span]:
-    return (label_spans(text) + date_spans(text) + time_spans(text) + id_spans(text)
-            + phone_spans(text) + email_spans(text) + institution_spans(text)
+    return (label_spans(text) + date_spans(text) + misread_date_spans(text) + time_spans(text)
+            + id_spans(text) + phone_spans(text) + email_spans(text) + institution_spans(text)
             + person_name_spans(text))
 
 

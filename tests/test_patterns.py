@@ -209,6 +209,8 @@ def test_names_the_census_lists_know():
     ("Geb.: 1969-07-24", "1969-07-24"),          # a dot and a colon after the label
     ("Geb.: 1969-07 -24", "1969-07 -24"),        # a date OCR read in two pieces
     ("Born 12 /04/1977", "12 /04/1977"),
+    ("2619-67-63 67:56", "2619-67-63"),          # 0 read as 6: still a date's shape
+    ("Exam 13/82/2621", "13/82/2621"),
 ])
 def test_split_dates_and_dotted_labels(text, value):
     assert any(t == value for t, _ in _found(text)), _found(text)
@@ -229,3 +231,8 @@ def test_not_institutions_cut_short(text):
     # a cut key counts only as the line's last word, from four letters on, beside
     # a word that is neither a key nor overlay vocabulary
     assert [r for _, r in _found(text) if r == "pattern:institution"] == []
+
+
+def test_no_confusion_makes_a_date_of_these():
+    for text in ("32/01/1980", "15/13/1980", "1980-13-45", "44/44/2020", "3100-01-01"):
+        assert [r for _, r in _found(text) if r == "pattern:date"] == [], text

@@ -497,7 +497,8 @@ def remainders(image: np.ndarray, proposals: Sequence[Proposal], words: Sequence
                            prop.frames, prop.layer, 0, "remainder", prop.score)
             prep = prepare_crop(image, sub, settings=cfg)
             if (prep is not None and prep.contrast >= float(cfg["unread_min_contrast"])
-                    and looks_like_text(prep.pixels, int(cfg["remainder_min_characters"]))):
+                    and looks_like_text(prep.pixels, int(cfg["remainder_min_characters"]),
+                                        among_specks=True)):
                 out.append((i, sub))
     return out
 
@@ -668,19 +669,24 @@ def expected_characters(pixels: np.ndarray) -> int:
     return int((comps[:, 3] >= 0.35 * comps[:, 3].max()).sum())
 
 
-def looks_like_text(pixels: np.ndarray, min_letters: int = 4) -> bool:
+def looks_like_text(pixels: np.ndarray, min_letters: int = 4, *, among_specks: bool = False
+                    ) -> bool:
     """Whether the ink of a prepared crop is a row of characters: at least
     ``min_letters`` components of about one height, each no wider than two or three letters run
     together, holding most of the ink, whose centres lie on one straight line (at
     any slant).  Anatomy, speckle and edges break into pieces of every size, and
-    most of their ink is in the big ones.  The letter height is taken from the
-    pieces of at least a quarter of the biggest one's ink, not from specks."""
+    most of their ink is in the big ones.
+
+    ``among_specks``: the letter height is taken from the pieces of at least a
+    quarter of the biggest one's ink, where specks of texture outnumber the
+    letters (the end of a line already read, over speckle).  Not for a region
+    with nothing read in it: speckle alone then passes too easily."""
     comps = _ink_components(pixels)
     if len(comps) < min_letters:
         return False
     h = comps[:, 3].astype(float)
-    # the letter height from the bigger pieces: specks of texture outnumber letters
-    med = float(np.median(h[comps[:, 4] >= 0.25 * comps[:, 4].max()]))
+    big = comps[:, 4] >= 0.25 * comps[:, 4].max() if among_specks else slice(None)
+    med = float(np.median(h[big]))
     letter = (h >= 0.6 * med) & (h <= 1.6 * med) & (comps[:, 2] <= 2.5 * med)
     similar = comps[letter]
     if len(similar) < min_letters or similar[:, 4].sum() < 0.6 * comps[:, 4].sum():

@@ -347,7 +347,8 @@ def test_two_letters_among_specks_of_texture_look_like_text():
     specks = crop.copy()
     for x, y in zip(rng.integers(80, 134, 8), rng.integers(8, 60, 8)):
         cv2.rectangle(specks, (int(x), int(y)), (int(x) + 3, int(y) + 4), 0, -1)
-    assert looks_like_text(specks, 2)
+    assert looks_like_text(specks, 2, among_specks=True)
+    assert not looks_like_text(specks, 2)        # the default: heights of all pieces
     only_specks = np.full((70, 140), 255, np.uint8)
     only_specks[:, 70:] = specks[:, 70:]
-    assert not looks_like_text(only_specks, 2)
+    assert not looks_like_text(only_specks, 2, among_specks=True)

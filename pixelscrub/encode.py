@@ -19,7 +19,7 @@ import shutil
 import struct
 import tempfile
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Optional, Sequence
 
 import numpy as np
 from pydicom import uid as _uid
@@ -36,7 +36,7 @@ from .overlays import (overlay_frame_index, overlay_layers, overlay_planes,
 from .records import PIXEL_LAYER, Box
 from .redact import RedactionPlan, fill_frame, fill_value
 
-__all__ = ["EncodeResult", "redact_dataset", "release"]
+__all__ = ["EncodeResult", "PriorOutput", "redact_dataset", "release"]
 
 _ITEM = b"\xfe\xff\x00\xe0"
 #: Basic Offset Table offsets are 32-bit; past this an Extended Offset Table is used.
@@ -58,6 +58,8 @@ class EncodeResult:
     #: for lossy JPEG, edited block by block in the DCT domain (``frames_dct_edited``).
     frames_reencoded: list[int] = field(default_factory=list)
     frames_dct_edited: list[int] = field(default_factory=list)
+    #: frames taken as written from a prior output (:class:`PriorOutput`)
+    frames_reused: int = 0
     pixels_filled: int = 0
     blocks_changed: int = 0
     overlay_bits_cleared: int = 0
@@ -252,13 +254,28 @@ def _update_header(new: Dataset, info: ImageInfo, target: EncodeTarget,
         new.LossyImageCompressionMethod = old_m + [method]
 
 
-def redact_dataset(ds: Dataset, plan: RedactionPlan, *,
-                   workdir: Optional[str] = None) -> tuple[Dataset, EncodeResult]:
+@dataclass(frozen=True)
+class PriorOutput:
+    """An output of :func:`redact_dataset` for the same input, with the plan and the
+    result it was written with: frames whose boxes it already filled are taken
+    from it as written, not edited again."""
+
+    dataset: Dataset
+    plan: RedactionPlan
+    result: EncodeResult
+
+
+def redact_dataset(ds: Dataset, plan: RedactionPlan, *, workdir: Optional[str] = None,
+                   prior: Optional[PriorOutput] = None) -> tuple[Dataset, EncodeResult]:
     """A new dataset with ``plan`` painted in, frames streamed one at a time.
 
     Pixel layer boxes get :func:`fill_value`; ``highbit:<b>`` boxes clear bit b
     of native words; ``overlay:60xx`` boxes clear overlay plane bits.  An empty
     plan round-trips the pixels (losslessly, or as stored for lossy JPEG).
+
+    ``prior``: an earlier output of ``ds`` (the verify stage redacts again with a
+    few more boxes).  A frame whose boxes ``prior.plan`` already covers comes out
+    the same, so its stored bytes are copied from ``prior.dataset``.
     """
     info = image_info(ds)
     highbits = _check_layers(ds, plan)
@@ -269,10 +286,12 @@ def redact_dataset(ds: Dataset, plan: RedactionPlan, *,
         raise ScrubError("image has no frames", reason="no-frames") from None
     frames = itertools.chain([first], frames)
     target = choose_target(info, first_frame=first)
+    if prior is not None and prior.result.transfer_syntax_out != str(target.transfer_syntax):
+        prior = None        # written another way (a lossless fallback): nothing to share
     if target.backend != "jpeg_dct":
-        return _redact(ds, plan, info, target, frames, highbits, workdir)
+        return _redact(ds, plan, info, target, frames, highbits, workdir, prior)
     try:
-        return _redact(ds, plan, info, target, frames, highbits, workdir)
+        return _redact(ds, plan, info, target, frames, highbits, workdir, prior)
     except ScrubError as exc:
         if not exc.reason.startswith("dct-"):
             raise
@@ -283,8 +302,40 @@ def redact_dataset(ds: Dataset, plan: RedactionPlan, *,
     return _redact(ds, plan, info, target, iter_encoded_frames(ds, info), highbits, workdir)
 
 
+def _already_filled(plan: RedactionPlan, prior: RedactionPlan, frame: int,
+                    layers: Sequence[str]) -> bool:
+    """Whether every box of ``plan`` on ``frame`` lies inside ``prior``'s boxes there
+    (the plans only grow, so the frame is then filled the same in both)."""
+    for layer in layers:
+        before = prior.boxes_for(layer, frame)
+        for box in plan.boxes_for(layer, frame):
+            inside = np.zeros((box.height, box.width), bool)
+            for b in before:
+                if b.intersects(box):
+                    c = b.intersection(box)
+                    inside[c.y0 - box.y0:c.y1 - box.y0, c.x0 - box.x0:c.x1 - box.x0] = True
+            if not inside.all():
+                return False
+    return True
+
+
+def _count_reused(result: EncodeResult, prior: EncodeResult, frame: int, touched: bool) -> None:
+    """Account a frame copied from a prior output as what the prior did to it."""
+    result.frames_reused += 1
+    if frame in prior.frames_reencoded:
+        result.frames_reencoded.append(frame)
+    if frame in prior.frames_dct_edited:
+        result.frames_dct_edited.append(frame)
+    if touched:
+        result.frames_changed += 1
+    else:
+        result.frames_copied += 1
+    result.lossy_recompressed |= touched and frame in prior.frames_reencoded and prior.lossy_recompressed
+
+
 def _redact(ds: Dataset, plan: RedactionPlan, info: ImageInfo, target: EncodeTarget,
-            frames, highbits: list[int], workdir) -> tuple[Dataset, EncodeResult]:
+            frames, highbits: list[int], workdir, prior: Optional[PriorOutput] = None
+            ) -> tuple[Dataset, EncodeResult]:
     backend = get_backend(target.backend)
     if (target.backend == "native" and info.bits_allocated == 1 and info.frames > 1
             and (info.rows * info.columns * info.samples_per_pixel) % 8):
@@ -299,11 +350,23 @@ def _redact(ds: Dataset, plan: RedactionPlan, info: ImageInfo, target: EncodeTar
               else _EncapsulatedWriter(workdir, info.frames))
     ratios: list[float] = []
     lossless_target = dataclasses.replace(target, lossy=False, near=0)
+    layers = [PIXEL_LAYER] + [f"highbit:{b}" for b in highbits]
+    before = iter_encoded_frames(prior.dataset) if prior is not None else None
     try:
         for i, data in enumerate(frames):
             boxes = plan.boxes_for(PIXEL_LAYER, i)
             bit_boxes = {b: plan.boxes_for(f"highbit:{b}", i) for b in highbits}
             touched = bool(boxes) or any(bit_boxes.values())
+            written = next(before) if before is not None else None
+            # openjpeg's rates count BitsStored bits per sample, as here
+            ratio = (info.rows * info.columns * info.samples_per_pixel
+                     * info.bits_stored / 8) / max(1, len(data))
+            if written is not None and _already_filled(plan, prior.plan, i, layers):
+                writer.add(written)
+                _count_reused(result, prior.result, i, touched)
+                if target.lossy and touched and i in prior.result.frames_reencoded:
+                    ratios.append(ratio)
+                continue
             if not touched and target.passthrough:
                 writer.add(data)
                 result.frames_copied += 1
@@ -325,9 +388,6 @@ def _redact(ds: Dataset, plan: RedactionPlan, info: ImageInfo, target: EncodeTar
                     arr, n = _clear_bit(arr, bb, bit)
                     result.overlay_bits_cleared += n
             if target.lossy and touched:
-                # openjpeg's rates count BitsStored bits per sample, as here
-                ratio = (info.rows * info.columns * info.samples_per_pixel
-                         * info.bits_stored / 8) / max(1, len(data))
                 ratios.append(ratio)
                 result.lossy_recompressed = True
                 if target.backend == "jpeg2000":
@@ -346,6 +406,9 @@ def _redact(ds: Dataset, plan: RedactionPlan, info: ImageInfo, target: EncodeTar
     except BaseException:
         writer.f.close()
         raise
+    finally:
+        if before is not None:
+            before.close()
     if result.lossy_recompressed:
         result.notes.extend(target.notes)
     result.overlay_bits_cleared += _redact_overlays(new, plan, info)

@@ -304,3 +304,28 @@ def test_untouched_frames_are_not_made_lossier(tmp_path):
     outside[1:9, 1:9] = False
     assert np.abs(a[1][outside].astype(int) - b[1][outside]).max() <= 2
     assert (b[1][1:9, 1:9] <= 2).all()
+
+
+@pytest.mark.parametrize("name", ["examples_ybr_color.dcm", "SC_rgb_rle_2frame.dcm"])
+def test_a_second_write_copies_frames_the_first_already_filled(name, tmp_path):
+    """The verify stage writes again with a few more boxes: frames whose boxes the
+    first write already filled come from it as written, and the result is the
+    same as writing from scratch."""
+    from pixelscrub.encode import PriorOutput
+    ds = read_dataset(pydicom_file(name))
+    info = image_info(ds)
+    first_hits = [Hit(Box(4, 4, 40, 20), "user-region")]
+    more = [Hit(Box(10, 6, 30, 18), "verify:pattern:time"),            # inside the first box
+            Hit(Box(20, 30, 44, 44), "verify:pattern:time", frames=(info.frames - 1,))]
+    plan1 = plan_redactions(first_hits, info, margin=0)
+    plan2 = plan_redactions(first_hits + more, info, margin=0)
+    first, r1 = redact_dataset(ds, plan1, workdir=str(tmp_path))
+    again, r2 = redact_dataset(ds, plan2, workdir=str(tmp_path), prior=PriorOutput(first, plan1, r1))
+    fresh, r3 = redact_dataset(ds, plan2, workdir=str(tmp_path))
+    assert r2.frames_reused == info.frames - 1 and r3.frames_reused == 0
+    assert r2.frames_changed == r3.frames_changed == info.frames
+    assert sorted(r2.frames_reencoded) == sorted(r3.frames_reencoded)
+    assert sorted(r2.frames_dct_edited) == sorted(r3.frames_dct_edited)
+    assert list(iter_encoded_frames(again)) == list(iter_encoded_frames(fresh))
+    for d in (first, again, fresh):
+        release(d)

@@ -156,3 +156,33 @@ def test_rapidocr_engine_reads_words_with_boxes():
     assert words[0].box.x1 <= words[1].box.x0 + 2 and words[1].box.x1 <= words[2].box.x0 + 2
     ink = np.flatnonzero((img < 128).any(axis=0))
     assert abs(words[0].box.x0 - ink[0]) <= 6 and abs(words[2].box.x1 - ink[-1]) <= 6
+
+
+def _unsure_detection(monkeypatch, region: Box):
+    """Detection that finds nothing and could not read ``region`` (its only doubt)."""
+    def find(ds, info, options, audit, **kw):
+        audit.stage("read").counts["pixels"] = {"frames_checked": 1, "frames": 1}
+        audit.review = [Hit(region, "unread", confidence=0.0)]
+        return [], False
+    monkeypatch.setattr(pipeline, "find_hits", find)
+
+
+def test_an_unread_line_the_verify_stage_redacts_needs_no_review(monkeypatch):
+    ds = pydicom.dcmread(SAMPLES / "dicom" / f"{NAME}.dcm")
+    monkeypatch.setattr(pipeline, "find_hits", lambda ds, info, options, audit, **kw: ([], True))
+    _, audit = scrub_dataset(ds, ScrubOptions(key=KEY))
+    found = [h.box for h in audit.hits if h.reason.startswith("verify:")]
+    assert found
+    inside = Box(found[0].x0 + 1, found[0].y0 + 1, found[0].x1 - 1, found[0].y1 - 1)
+    _unsure_detection(monkeypatch, inside)
+    out, audit = scrub_dataset(ds, ScrubOptions(key=KEY))
+    assert audit.review == [] and audit.status == "clean" and out.BurnedInAnnotation == "NO"
+
+
+def test_an_unread_line_left_as_it_was_still_needs_review(monkeypatch):
+    ds = pydicom.dcmread(SAMPLES / "dicom" / f"{NAME}.dcm")
+    elsewhere = Box(ds.Columns - 40, ds.Rows - 20, ds.Columns - 2, ds.Rows - 2)
+    _unsure_detection(monkeypatch, elsewhere)
+    out, audit = scrub_dataset(ds, ScrubOptions(key=KEY))
+    assert audit.hits and len(audit.review) == 1 and audit.status == "unverified"
+    assert out.BurnedInAnnotation == "YES"

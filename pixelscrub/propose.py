@@ -494,8 +494,19 @@ def _glyph_sized(mask: np.ndarray, line_h: int) -> np.ndarray:
 def _spread(values: np.ndarray) -> float:
     """Interquartile range of ``values``: the texture of a ground, blind to the
     few anti-aliased pixels around strokes that a standard deviation counts."""
-    values = np.asarray(values).ravel()
-    return float(np.subtract(*np.percentile(values, (75, 25)))) if values.size > 8 else 0.0
+    if np.size(values) <= 8:
+        return 0.0
+    q1, q3 = _percentiles(values, (25.0, 75.0))
+    return q3 - q1
+
+
+def _percentiles(values: np.ndarray, qs: Sequence[float]) -> list[float]:
+    """Percentiles (nearest rank) of uint8 ``values`` from their histogram: many
+    times faster than sorting, and this runs for every line of every frame."""
+    counts = np.bincount(np.asarray(values, np.uint8).ravel(), minlength=256)
+    cdf = np.cumsum(counts)
+    n = int(cdf[-1])
+    return [float(np.searchsorted(cdf, max(1, int(np.ceil(q / 100.0 * n))))) for q in qs]
 
 
 def _drop_contained(props: list[Proposal], p: Mapping[str, Any]) -> list[Proposal]:
@@ -534,7 +545,7 @@ def _ink_level(planes: Sequence[np.ndarray], box: Box, p: Mapping[str, Any]
     q = float(p["polarity_percentile"])
     for plane in planes:
         crop = plane[box.y0:box.y1, box.x0:box.x1]
-        lo, ground, hi = np.percentile(crop, (100.0 - q, 50.0, q))
+        lo, ground, hi = _percentiles(crop, (100.0 - q, 50.0, q))
         for level, contrast in ((hi, hi - ground), (lo, ground - lo)):
             if best is None or contrast > best[2]:
                 best = (plane, float(level), float(contrast))

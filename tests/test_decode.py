@@ -280,3 +280,27 @@ def test_vanished_input_is_a_scrub_error(tmp_path):
     with pytest.raises(ScrubError) as e:
         next(iter_frames(ds))
     assert e.value.reason == "io-error"
+
+
+def test_iter_display_decodes_only_the_frames_asked_for(monkeypatch):
+    """The verify stage reads three frames of a long cine: the others are skipped."""
+    import pixelscrub.decode as dec
+    ds = read_dataset(pydicom_file("examples_ybr_color.dcm"))
+    every = list(dec.iter_display(ds))
+    calls = []
+    real = dec._turbo_display_frame
+    monkeypatch.setattr(dec, "_turbo_display_frame", lambda *a: calls.append(1) or real(*a))
+    some = list(dec.iter_display(ds, only={0, 29}))
+    assert len(some) == len(every) == 30 and len(calls) == 2
+    assert all(v is None for k, v in enumerate(some) if k not in (0, 29))
+    np.testing.assert_array_equal(some[0], every[0])
+    np.testing.assert_array_equal(some[29], every[29])
+
+
+@pytest.mark.parametrize("dtype,lo,hi", [(np.uint8, 0, 256), (np.uint16, 0, 4096),
+                                         (np.int16, -1024, 3000)])
+def test_the_display_stretch_is_the_half_percent_percentiles(dtype, lo, hi):
+    from pixelscrub.decode import _stretch
+    values = np.random.default_rng(3).integers(lo, hi, (97, 131)).astype(dtype)
+    assert _stretch(values) == tuple(float(v) for v in
+                                     np.percentile(values, (0.5, 99.5), method="inverted_cdf"))

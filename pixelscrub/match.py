@@ -719,6 +719,7 @@ def match_words(words: Sequence[Word], terms: Sequence[PhiTerm], *, mode: str = 
     # fail closed: a label's value that OCR could not read with confidence is
     # redacted as it stands ("DOB: BOB 22 shoe" is a birth date read badly)
     unsure = float(p["label_value_min_confidence"])
+    unread_after: dict[tuple, Word] = {}     # such a value -> the label word before it
     for li, line in enumerate(lines):
         for end, reason in label_ends(line.text):
             value = []
@@ -733,6 +734,8 @@ def match_words(words: Sequence[Word], terms: Sequence[PhiTerm], *, mode: str = 
                     and not all(is_allowlisted(line.words[wi].text) for wi in value)):
                 rule_hits.append((value, li, f"label:{reason}"))
                 covered.update((li, wi) for wi in value)
+                if value[0] > 0:
+                    unread_after[(li, tuple(value))] = line.words[value[0] - 1]
 
     # a label that ends a line takes its value from the start of the line below
     # (or of the line just right of it on the same row)
@@ -817,7 +820,9 @@ def match_words(words: Sequence[Word], terms: Sequence[PhiTerm], *, mode: str = 
         if all((li, wi) in header_words for wi in idx) or (li, tuple(idx)) in seen:
             continue
         seen.add((li, tuple(idx)))
-        hits.append(_hit([lines[li].words[wi] for wi in idx], reason, 100.0))
+        hit = _hit([lines[li].words[wi] for wi in idx], reason, 100.0)
+        label = unread_after.get((li, tuple(idx)))
+        hits.append(_unread_value(hit, label) if label is not None else hit)
 
     kinds = {t.attribute: t.kind for t in terms}
     hits = [_with_row_tail(h, words, _value_kind(h.reason, kinds), p) for h in hits]
@@ -832,6 +837,16 @@ def match_words(words: Sequence[Word], terms: Sequence[PhiTerm], *, mode: str = 
 
 
 # ------------------------------------------------------------- rest of a value
+
+def _unread_value(hit: Hit, label: Word) -> Hit:
+    """A label's value that OCR could not read, redacted from the label's end to
+    half a row height past the last word read in it: the boxes of words read as
+    garbage ('moe' for 578999210) cover only part of the ink they came from."""
+    if label.rotation % 360 or hit.box.height == 0 or label.box.x1 > hit.box.x0:
+        return hit
+    b = hit.box
+    return replace(hit, box=Box(label.box.x1 + 1, b.y0, b.x1 + b.height // 2, b.y1))
+
 
 def _value_kind(reason: str, kinds: Mapping[str, str]) -> Optional[str]:
     """"name" or "date" when a hit's reason says its value is one, else None."""
@@ -881,6 +896,8 @@ def _with_row_tail(hit: Hit, words: Sequence[Word], kind: Optional[str],
     name over speckle as a few low-confidence letters.  Words on the hit's row,
     at most ``row_tail.max_gap`` row heights after it (and titles just before a
     name) join it, one after another, while they look like part of the value.
+    What is left of a clock time may be further (``time_max_gap``): its first
+    digits unread in between ("2022-01-01", then "16" of 08:16).
     Another reading of the value's end (overlapping the hit) is judged the same way.
     """
     if kind is None or hit.box.height == 0:
@@ -898,7 +915,9 @@ def _with_row_tail(hit: Hit, words: Sequence[Word], kind: Optional[str],
     for _ in range(cfg["max_words"]):
         # (a word that ends within 2 px of the box is another reading of its end)
         right = [w for w in row if w.box.x1 > box.x1 + 2 and w.box.x0 >= box.x0
-                 and w.box.x0 - box.x1 <= cfg["max_gap"] * h]
+                 and (w.box.x0 - box.x1 <= cfg["max_gap"] * h
+                      or (kind == "date" and w.box.x0 - box.x1 <= cfg["time_max_gap"] * h
+                          and _TIME_LEFT.fullmatch(ocr_digits(_EDGE_MARKS.sub("", w.text)))))]
         left = [w for w in row if kind == "name" and w.box.x1 <= box.x0 + 2
                 and box.x0 - w.box.x1 <= cfg["max_gap"] * h
                 and _is_title(w.text, titles)]

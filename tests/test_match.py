@@ -654,3 +654,24 @@ def test_a_far_word_on_the_row_stays(terms):
     far = Word("xq", Box(end.x1 + 40, end.y0, end.x1 + 56, end.y1), 10.0, 1, 0)
     hits = match_words([*name, far], terms)
     assert _covers(hits, name[0]) and not _covers(hits, far)
+
+
+def test_what_is_left_of_a_time_further_after_a_date_goes_with_it(terms):
+    # "08:" unread: only "16" was read, 2.8 row heights after the date
+    date = line(["2022-01-01"])[0]
+    h = date.box.height
+    tail = Word("16", Box(date.box.x1 + int(2.8 * h), date.box.y0,
+                          date.box.x1 + int(2.8 * h) + 20, date.box.y1), 97.0, 1, 0)
+    far = Word("16", Box(date.box.x1 + 4 * h, date.box.y0, date.box.x1 + 4 * h + 20,
+                         date.box.y1), 97.0, 1, 0)
+    assert _covers(match_words([date, tail], terms), tail)
+    assert not _covers(match_words([date, far], terms), far)
+
+
+def test_an_unread_label_value_is_redacted_from_the_label_on(terms):
+    # "PID: 578999210" read as "PID:" and garbage over part of the digits
+    label = Word("PID:", Box(35, 92, 82, 111), 97.0, 0, 0)
+    junk = Word("moe", Box(125, 96, 223, 107), 0.0, 0, 1)
+    hits = [h for h in match_words([label, junk], terms) if h.box.intersects(junk.box)]
+    assert hits and hits[0].box.x0 <= 84 and hits[0].box.x1 >= 223 + 5
+    assert not hits[0].box.intersects(label.box)

@@ -510,8 +510,11 @@ def _labels(text: str) -> Iterator[_Label]:
     for rx, reason, kind, need_colon, dot_counts, keep in _label_table():
         for m in rx.finditer(folded):
             sep = _SEP.match(text, m.end())
-            marked = any(c in sep.group() for c in ":#=") or (dot_counts and "." in sep.group())
-            if marked or not need_colon:
+            marked = any(c in sep.group() for c in ":#=")
+            # a dot ("Pat.", "Dr.") is also an abbreviation's: it marks a value, but
+            # an overlay word after it is no name ("Pt. Gain 50")
+            dotted = dot_counts and "." in sep.group()
+            if marked or dotted or not need_colon:
                 yield _Label(m.start(), sep.end(), reason, kind, marked, keep)
 
 

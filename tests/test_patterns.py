@@ -76,6 +76,7 @@ def test_email():
     ("Name: MARTIN°GRACE", "MARTIN°GRACE", "label:Name"),         # ^ read as °
     ("Name: Ludwig van Beethoven", "Ludwig van Beethoven", "label:Name"),
     ("Patient: DE LA CRUZ, MARIA", "DE LA CRUZ, MARIA", "label:Patient"),
+    ("Pat. BAKER CALLUM", "BAKER CALLUM", "label:Patient"),       # ':' read as '.'
 ])
 def test_labels_take_their_value(text, value, reason):
     assert (value, reason) in _found(text)
@@ -88,7 +89,7 @@ def test_labels_take_their_value(text, value, reason):
     "1024x768", "Zoom 1.5", "HR 72 bpm", "PRF 4.5 kHz", "Patient Position HFS",
     "Name", "ID", "Dr 5", "Ex: 12", "1/2", "10.5/3.2", "Vel 45.2 cm/s", "WL 40 WW 400",
     "Slice 5 of 120", "12345MHz", "12 34 56", "1 23 45 67", "0.5 1.0 1.5 2.0", "2:1",
-    "1:10", "Protocol Name Abdomen Routine",
+    "1:10", "Protocol Name Abdomen Routine", "Pt. Gain 50",
 ])
 def test_measurements_survive(text):
     assert pattern_spans(text) == []

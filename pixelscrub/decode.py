@@ -31,6 +31,7 @@ from pydicom.pixels.processing import (apply_color_lut, apply_modality_lut,
 
 from .dicomio import PIXEL_DATA_TAG, pixel_element_is_deferred
 from .errors import ScrubError
+from .percentiles import int_percentiles
 
 __all__ = [
     "ImageInfo",
@@ -428,26 +429,13 @@ def display_view(frame: np.ndarray, ds: Dataset, info: ImageInfo, *,
             lo = c - 0.5 - (w - 1) / 2
             view = _to_uint8(values, lo, lo + (w - 1))
         else:
-            lo, hi = _stretch(values)
-            view = _to_uint8(values, lo, hi)
+            # (floats, e.g. rescaled values, keep numpy's interpolated percentiles)
+            lo, hi = (int_percentiles(values, (0.5, 99.5)) if values.dtype.kind in "ui"
+                      else np.percentile(values, (0.5, 99.5)))
+            view = _to_uint8(values, float(lo), float(hi))
     if pi == "MONOCHROME1":
         view = 255 - view
     return view
-
-
-def _stretch(values: np.ndarray) -> tuple[float, float]:
-    """The 0.5 and 99.5 percentiles of ``values``; from a histogram for integers of
-    up to 16 bits (every frame of a cine passes here, and sorting is slow)."""
-    if values.dtype.kind in "ui" and values.dtype.itemsize <= 2 and values.size:
-        base = 0 if values.dtype.kind == "u" else int(values.min())
-        counts = np.bincount((values if base == 0 else values.astype(np.int32) - base).ravel())
-        cdf = np.cumsum(counts)
-        n = int(cdf[-1])
-        lo, hi = (int(np.searchsorted(cdf, max(1, int(np.ceil(q * n))))) + base
-                  for q in (0.005, 0.995))
-        return float(lo), float(hi)
-    lo, hi = np.percentile(values, (0.5, 99.5))
-    return float(lo), float(hi)
 
 
 def _turbo_display_frame(data: bytes, info: ImageInfo) -> Optional[np.ndarray]:

@@ -298,9 +298,10 @@ def test_iter_display_decodes_only_the_frames_asked_for(monkeypatch):
 
 
 @pytest.mark.parametrize("dtype,lo,hi", [(np.uint8, 0, 256), (np.uint16, 0, 4096),
-                                         (np.int16, -1024, 3000)])
-def test_the_display_stretch_is_the_half_percent_percentiles(dtype, lo, hi):
-    from pixelscrub.decode import _stretch
+                                         (np.int16, -1024, 3000), (np.int32, -5, 70000)])
+def test_percentiles_from_a_histogram_are_numpys_nearest_rank(dtype, lo, hi):
+    from pixelscrub.percentiles import int_percentiles
     values = np.random.default_rng(3).integers(lo, hi, (97, 131)).astype(dtype)
-    assert _stretch(values) == tuple(float(v) for v in
-                                     np.percentile(values, (0.5, 99.5), method="inverted_cdf"))
+    qs = (0.5, 25.0, 50.0, 99.5)
+    assert int_percentiles(values, qs) == [float(v) for v in
+                                           np.percentile(values, qs, method="inverted_cdf")]

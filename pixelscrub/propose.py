@@ -121,9 +121,14 @@ def plane_masks(image: np.ndarray, *, params: Optional[Mapping[str, Any]] = None
     gaps between its strokes, and so does the top-hat of the saturation plane
     for white text on a coloured panel; a union would fuse a line into a blob.
     """
-    p = propose_params(params)
+    return _masks_of(contrast_channels(image), propose_params(params), imaging_regions, polarity)
+
+
+def _masks_of(planes: Sequence[np.ndarray], p: Mapping[str, Any], imaging_regions: Sequence[Box],
+              polarity: str) -> list[np.ndarray]:
+    """:func:`plane_masks` of planes already made (one image's planes serve both
+    polarities and the line rules after them)."""
     op = {"light": cv2.MORPH_TOPHAT, "dark": cv2.MORPH_BLACKHAT}[polarity]
-    planes = contrast_channels(image)
     h, w = planes[0].shape
     inside = np.zeros((h, w), bool)
     for b in imaging_regions:
@@ -175,13 +180,12 @@ def propose_with_strokes(image: np.ndarray, *, params: Optional[Mapping[str, Any
     h, w = image.shape[:2]
     found: list[tuple[Proposal, str]] = []
     strokes = {}
+    planes = contrast_channels(image)
     for polarity in ("light", "dark"):
-        masks = plane_masks(image, params=p, imaging_regions=imaging_regions,
-                            polarity=polarity)
+        masks = _masks_of(planes, p, imaging_regions, polarity)
         for mask in masks:
             found.extend((q, polarity) for q in _proposals_from_mask(mask, p))
         strokes[polarity] = np.logical_or.reduce(masks)
-    planes = contrast_channels(image)
     lines = _join_rows(_merge(found, image, p), image, planes, strokes, p)
     out = _drop_contained([_into_texture(q, planes, p) for q in lines], p)
     limit = p["max_area_fraction"] * h * w
@@ -352,20 +356,16 @@ def _join_rows(props: list[Proposal], image: np.ndarray, planes: Sequence[np.nda
         return (int(strokes[polarity[i]][y0:y1, a.x1:b.x0].sum()) >= 3
                 or _spread(planes[0][y0:y1, a.x1:b.x0]) >= p["texture_min_spread"])
 
-    parent = list(range(len(props)))
-
-    def root(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    for i, j in _row_neighbours(props, p):
-        if ink_between(i, props[i].box, props[j].box):
-            parent[root(j)] = root(i)
+    joined = [(i, j) for i, j in _row_neighbours(props, p)
+              if ink_between(i, props[i].box, props[j].box)]
+    if not joined:
+        return list(props)
+    r, c = np.array(joined).T
+    graph = coo_matrix((np.ones(len(r), np.int8), (r, c)), shape=(len(props), len(props)))
+    _, labels = connected_components(graph, directed=False)
     groups: dict[int, list[Proposal]] = {}
-    for i, q in enumerate(props):
-        groups.setdefault(root(i), []).append(q)
+    for lab, q in zip(labels, props):
+        groups.setdefault(int(lab), []).append(q)
     out = []
     for members in groups.values():
         box = members[0].box

@@ -33,7 +33,7 @@ from .dicomio import PIXEL_DATA_TAG
 from .errors import ScrubError
 from .overlays import (overlay_frame_index, overlay_layers, overlay_planes,
                        set_overlay_planes)
-from .records import PIXEL_LAYER, Box
+from .records import PIXEL_LAYER, Box, covered_share
 from .redact import RedactionPlan, fill_frame, fill_value
 
 __all__ = ["EncodeResult", "PriorOutput", "redact_dataset", "release"]
@@ -308,14 +308,8 @@ def _already_filled(plan: RedactionPlan, prior: RedactionPlan, frame: int,
     (the plans only grow, so the frame is then filled the same in both)."""
     for layer in layers:
         before = prior.boxes_for(layer, frame)
-        for box in plan.boxes_for(layer, frame):
-            inside = np.zeros((box.height, box.width), bool)
-            for b in before:
-                if b.intersects(box):
-                    c = b.intersection(box)
-                    inside[c.y0 - box.y0:c.y1 - box.y0, c.x0 - box.x0:c.x1 - box.x0] = True
-            if not inside.all():
-                return False
+        if any(covered_share(box, before) < 1.0 for box in plan.boxes_for(layer, frame)):
+            return False
     return True
 
 

@@ -18,12 +18,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator, Optional
 
-import numpy as np
 from pydicom import Dataset
 
 from .errors import ScrubError
 from .options import NO_OCR_MODES, ScrubOptions
-from .records import PIXEL_LAYER, FileAudit, Hit, Word
+from .records import PIXEL_LAYER, FileAudit, Hit, Word, covered_share
 
 __all__ = ["scrub_file", "scrub_dataset", "inspect_file", "find_hits"]
 
@@ -267,16 +266,10 @@ def _handled(hits: list[Hit], words: list[Word], options: ScrubOptions) -> list[
 def _covered(region: Hit, boxes: list[Hit], share: float = 0.9) -> bool:
     """Whether ``boxes`` (redacted, or read with confidence) on the same layer and
     frames cover ``share`` of ``region``: then nothing in it is left unread."""
-    mask = np.zeros((region.box.height, region.box.width), bool)
-    for h in boxes:
-        if h.layer != region.layer or not h.box.intersects(region.box):
-            continue
-        if h.frames is not None and (region.frames is None
-                                     or not set(region.frames) <= set(h.frames)):
-            continue
-        b = h.box.intersection(region.box)
-        mask[b.y0 - region.box.y0:b.y1 - region.box.y0, b.x0 - region.box.x0:b.x1 - region.box.x0] = True
-    return mask.size > 0 and float(mask.mean()) >= share
+    same = [h.box for h in boxes if h.layer == region.layer
+            and (h.frames is None or (region.frames is not None
+                                      and set(region.frames) <= set(h.frames)))]
+    return not region.box.is_empty() and covered_share(region.box, same) >= share
 
 
 def _key(options: ScrubOptions) -> bytes:
@@ -419,7 +412,8 @@ def _reread(ds: Dataset, output_frames: Callable[[], Iterator], n_frames: int,
     audit.hits = audit.hits + found
     redo(audit.hits)
     # a line detection could not read that is now redacted needs no review
-    audit.review = [u for u in audit.review if not _covered(u, _handled(audit.hits, [], options))]
+    redacted = _handled(audit.hits, [], options)
+    audit.review = [u for u in audit.review if not _covered(u, redacted)]
     with _timed(audit, "verify") as rep:
         left, _ = recheck(output_frames(), n_frames, terms, engine, second=second)
         rep.counts["left_after_second_pass"] = len(left)

@@ -11,10 +11,13 @@ a pixel (x, y) is inside ``Box(x0, y0, x1, y1)`` when ``x0 <= x < x1`` and
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any, Optional
+from typing import Any, Iterable, Optional
+
+import numpy as np
 
 __all__ = [
     "Box",
+    "covered_share",
     "Proposal",
     "Word",
     "Hit",
@@ -91,6 +94,19 @@ class Box:
 
     def as_list(self) -> list[int]:
         return [self.x0, self.y0, self.x1, self.y1]
+
+
+def covered_share(box: Box, others: Iterable[Box]) -> float:
+    """The share of ``box``'s pixels inside the union of ``others`` (0 for an empty
+    box): boxes overlap, so their areas cannot simply be added."""
+    if box.is_empty():
+        return 0.0
+    mask = np.zeros((box.height, box.width), bool)
+    for b in others:
+        if b.intersects(box):
+            c = b.intersection(box)
+            mask[c.y0 - box.y0:c.y1 - box.y0, c.x0 - box.x0:c.x1 - box.x0] = True
+    return float(mask.mean())
 
 
 @dataclass(frozen=True)

@@ -861,6 +861,11 @@ _EDGE_MARKS = re.compile(r"^[^\w]+|[^\w]+$")
 _TIME_LEFT = re.compile(r"\d{1,2}(?:[:.;,h']?\d{1,2}){0,2}")
 
 
+def _time_left(text: str) -> bool:
+    """Whether ``text`` is what OCR left of a clock time ("16:39", "1639", "06:")."""
+    return bool(_TIME_LEFT.fullmatch(ocr_digits(_EDGE_MARKS.sub("", text))))
+
+
 def _belongs_to_value(kind: str, word: Word, gap: int, row_height: int, unsure: float,
                       degrees: frozenset[str]) -> bool:
     """A word printed after a name or a date that is part of the same value: a
@@ -869,7 +874,7 @@ def _belongs_to_value(kind: str, word: Word, gap: int, row_height: int, unsure: 
     bare = _EDGE_MARKS.sub("", word.text)
     if not bare:
         return gap <= 0.8 * row_height   # a comma or a dot read on its own, close by
-    if kind == "date" and _TIME_LEFT.fullmatch(ocr_digits(bare)):
+    if kind == "date" and _time_left(word.text):
         return True
     if word.text.strip(_STRIP).casefold() in label_words() or word.text.endswith(":"):
         return False     # "ID:", "1D:" start the next field: no "MD" misread
@@ -917,7 +922,7 @@ def _with_row_tail(hit: Hit, words: Sequence[Word], kind: Optional[str],
         right = [w for w in row if w.box.x1 > box.x1 + 2 and w.box.x0 >= box.x0
                  and (w.box.x0 - box.x1 <= cfg["max_gap"] * h
                       or (kind == "date" and w.box.x0 - box.x1 <= cfg["time_max_gap"] * h
-                          and _TIME_LEFT.fullmatch(ocr_digits(_EDGE_MARKS.sub("", w.text)))))]
+                          and _time_left(w.text)))]
         left = [w for w in row if kind == "name" and w.box.x1 <= box.x0 + 2
                 and box.x0 - w.box.x1 <= cfg["max_gap"] * h
                 and _is_title(w.text, titles)]

@@ -429,8 +429,9 @@ def display_view(frame: np.ndarray, ds: Dataset, info: ImageInfo, *,
             lo = c - 0.5 - (w - 1) / 2
             view = _to_uint8(values, lo, lo + (w - 1))
         else:
-            # (floats, e.g. rescaled values, keep numpy's interpolated percentiles)
-            lo, hi = (int_percentiles(values, (0.5, 99.5)) if values.dtype.kind in "ui"
+            # (floats and wider integers keep numpy's interpolated percentiles)
+            lo, hi = (int_percentiles(values, (0.5, 99.5))
+                      if values.dtype.kind in "ui" and values.dtype.itemsize <= 2
                       else np.percentile(values, (0.5, 99.5)))
             view = _to_uint8(values, float(lo), float(hi))
     if pi == "MONOCHROME1":

@@ -866,6 +866,24 @@ def _time_left(text: str) -> bool:
     return bool(_TIME_LEFT.fullmatch(ocr_digits(_EDGE_MARKS.sub("", text))))
 
 
+def _degree_like(bare: str, degrees: frozenset[str]) -> bool:
+    """A degree, or one misread character away from one: "RDM5" for RDMS, "ML" for
+    MD (never one missing: "DOE" is no "DO")."""
+    folded = bare.casefold()
+    return len(folded) <= 5 and any(
+        len(d) == len(folded) and Hamming.distance(folded, d) <= 1
+        for d in (x.replace(".", "") for x in degrees) if len(d) >= 2)
+
+
+def _unsure_piece(word: Word, unsure: float) -> bool:
+    """A piece of ink OCR could not make sense of: no label, and a lone character
+    or a low-confidence reading."""
+    bare = _EDGE_MARKS.sub("", word.text)
+    if word.text.strip(_STRIP).casefold() in label_words() or word.text.endswith(":"):
+        return False
+    return len(bare) <= 1 or word.confidence < unsure
+
+
 def _belongs_to_value(kind: str, word: Word, gap: int, row_height: int, unsure: float,
                       degrees: frozenset[str]) -> bool:
     """A word printed after a name or a date that is part of the same value: a
@@ -878,13 +896,9 @@ def _belongs_to_value(kind: str, word: Word, gap: int, row_height: int, unsure: 
         return True
     if word.text.strip(_STRIP).casefold() in label_words() or word.text.endswith(":"):
         return False     # "ID:", "1D:" start the next field: no "MD" misread
-    if kind == "name" and len(bare) <= 5 and (gap <= row_height or bare.casefold() in degrees):
-        # one character misread, never one missing: "DOE" is no "DO"; close after
-        # the name even a unit-like misreading is the degree ("ML" for "MD")
-        folded = bare.casefold()
-        if any(len(d) == len(folded) and Hamming.distance(folded, d) <= 1
-               for d in (x.replace(".", "") for x in degrees) if len(d) >= 2):
-            return True
+    if kind == "name" and (gap <= row_height or bare.casefold() in degrees) and _degree_like(
+            bare, degrees):
+        return True
     if is_allowlisted(word.text):
         return False
     if gap < 0:
@@ -931,6 +945,15 @@ def _with_row_tail(hit: Hit, words: Sequence[Word], kind: Optional[str],
         if nxt is not None and _belongs_to_value(kind, nxt, nxt.box.x0 - box.x1, h, unsure, degrees):
             box, grown = box.union(nxt.box), True
             texts.append(nxt.text)
+        elif nxt is not None and kind == "name":
+            # whatever stands between a name and its degree is the name's end
+            # ("Caste! Taine Lain S 'MD": the "S" alone looks like an overlay letter)
+            after = [w for w in row if nxt.box.x1 - 2 <= w.box.x0 <= nxt.box.x1 + h]
+            deg = min(after, key=lambda w: w.box.x0, default=None)
+            if (deg is not None and nxt.box.x0 - box.x1 <= h and _unsure_piece(nxt, unsure)
+                    and _degree_like(_EDGE_MARKS.sub("", deg.text), degrees)):
+                box, grown = box.union(nxt.box).union(deg.box), True
+                texts += [nxt.text, deg.text]
         if left:
             prev = max(left, key=lambda w: w.box.x1)
             box, grown = box.union(prev.box), True

@@ -621,6 +621,25 @@ def test_a_degree_read_apart_from_its_name_goes_with_it(terms, tail, conf):
     assert all(_covers(hits, w) for w in [*name, degree])
 
 
+@pytest.mark.parametrize("tail,expected", [("\u2018MD", True), ("Gain", False)])
+def test_a_letter_between_a_name_and_its_degree_goes_with_them(terms, tail, expected):
+    """'Viktor Caste! Taine Lain S MD' over speckle: the lone "S" (an overlay letter
+    on its own) is the name's end when a degree follows it."""
+    name = line(["Dr", "Gregory", "House"])
+    end = name[-1].box
+    s = Word("S", Box(end.x1 + 8, end.y0 + 4, end.x1 + 16, end.y1), 49.0, 1, 0)
+    deg = Word(tail, Box(s.box.x1 + 10, end.y0, s.box.x1 + 10 + 8 * len(tail), end.y1), 62.0, 1, 1)
+    hits = match_words([*name, s, deg], terms)
+    assert _covers(hits, name[1])
+    assert _covers(hits, s) == expected and _covers(hits, deg) == expected
+    # a label between them starts the next field ("MRN", then "3N" read over its end)
+    mrn = Word("mrn", Box(end.x1 + 8, end.y0, end.x1 + 32, end.y1), 92.0, 0, 3)
+    over = Word("3N", Box(mrn.box.x1 - 15, end.y0, mrn.box.x1, end.y1), 45.0, 1, 0)
+    assert not _covers(match_words([*name, mrn, over], terms), mrn)
+    after = Word("3N", Box(mrn.box.x1 + 4, end.y0, mrn.box.x1 + 20, end.y1), 45.0, 1, 0)
+    assert not _covers(match_words([*name, mrn, after], terms), mrn)
+
+
 def test_a_unit_after_a_name_stays_when_it_is_no_degree_close_by(terms):
     name = line(["Gregory", "House"])
     end = name[-1].box

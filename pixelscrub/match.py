@@ -875,6 +875,24 @@ def _degree_like(bare: str, degrees: frozenset[str]) -> bool:
         for d in (x.replace(".", "") for x in degrees) if len(d) >= 2)
 
 
+_NAME_WORD = re.compile(r"[^\W\d_][^\W\d_'.-]+,?")
+
+
+def _name_after_title(kind: Optional[str], texts: Sequence[str], word: Word,
+                      titles: frozenset[str]) -> bool:
+    """A title is never a whole name: after a value read as titles only ("Performed
+    by: Prof", the name further along the row), the next two name-like words (letters,
+    no label, no overlay word) are the name."""
+    if kind != "name" or not _NAME_WORD.fullmatch(word.text):
+        return False
+    lead = 0
+    while lead < len(texts) and _is_title(texts[lead], titles):
+        lead += 1
+    if lead == 0 or len(texts) - lead >= 2:
+        return False
+    return not (word.text.strip(_STRIP).casefold() in label_words() or is_allowlisted(word.text))
+
+
 def _unsure_piece(word: Word, unsure: float) -> bool:
     """A piece of ink OCR could not make sense of: no label, and a lone character
     or a low-confidence reading."""
@@ -942,7 +960,8 @@ def _with_row_tail(hit: Hit, words: Sequence[Word], kind: Optional[str],
                 and _is_title(w.text, titles)]
         nxt = min(right, key=lambda w: w.box.x0, default=None)
         grown = False
-        if nxt is not None and _belongs_to_value(kind, nxt, nxt.box.x0 - box.x1, h, unsure, degrees):
+        if nxt is not None and (_belongs_to_value(kind, nxt, nxt.box.x0 - box.x1, h, unsure, degrees)
+                                or _name_after_title(kind, texts, nxt, titles)):
             box, grown = box.union(nxt.box), True
             texts.append(nxt.text)
         elif nxt is not None and kind == "name":

@@ -640,6 +640,24 @@ def test_a_letter_between_a_name_and_its_degree_goes_with_them(terms, tail, expe
     assert not _covers(match_words([*name, mrn, after], terms), mrn)
 
 
+def test_a_name_after_a_label_value_of_titles_only_goes_with_it():
+    """'Performed by: Prof' read as a line, 'callum' and 'Oyelaran' as two more
+    lines further along the row: a title alone is no whole name."""
+    label = line(["Performed", "by:", "Prof"], 0)
+    end = label[-1].box
+    first = Word("callum", Box(end.x1 + 21, end.y0, end.x1 + 69, end.y1), 81.0, 1, 0)
+    last = Word("Oyelaran", Box(first.box.x1 + 11, end.y0, first.box.x1 + 75, end.y1), 83.0, 2, 0)
+    gain = Word("Gain", Box(last.box.x1 + 11, end.y0, last.box.x1 + 43, end.y1), 95.0, 3, 0)
+    hits = match_words([*label, first, last, gain], [])
+    assert _covers(hits, label[2]) and _covers(hits, first) and _covers(hits, last)
+    assert not _covers(hits, gain) and not _covers(hits, label[1])
+    # after a whole name, a confident word further along stays
+    named = line(["Performed", "by:", "Prof", "Callum", "Oyelaran"], 0)
+    end = named[-1].box
+    more = Word("Smith", Box(end.x1 + 22, end.y0, end.x1 + 62, end.y1), 95.0, 1, 0)
+    assert not _covers(match_words([*named, more], []), more)
+
+
 def test_a_unit_after_a_name_stays_when_it_is_no_degree_close_by(terms):
     name = line(["Gregory", "House"])
     end = name[-1].box

@@ -822,7 +822,7 @@ def match_words(words: Sequence[Word], terms: Sequence[PhiTerm], *, mode: str = 
         seen.add((li, tuple(idx)))
         hit = _hit([lines[li].words[wi] for wi in idx], reason, 100.0)
         label = unread_after.get((li, tuple(idx)))
-        hits.append(_unread_value(hit, label) if label is not None else hit)
+        hits.append(_unread_value(hit, label) if label is not None else _year_unread(hit))
 
     kinds = {t.attribute: t.kind for t in terms}
     hits = [_with_row_tail(h, words, _value_kind(h.reason, kinds), p) for h in hits]
@@ -846,6 +846,21 @@ def _unread_value(hit: Hit, label: Word) -> Hit:
         return hit
     b = hit.box
     return replace(hit, box=Box(label.box.x1 + 1, b.y0, b.x1 + b.height // 2, b.y1))
+
+
+_YEARLESS = re.compile(r"[-/.]\s*$")
+
+
+def _year_unread(hit: Hit) -> Hit:
+    """A date read up to its year ("06/18/", "13-APR-"; the year lost in the ground)
+    grows to the right by four characters, where the year is printed."""
+    last = hit.text.split()[-1] if hit.text.split() else ""
+    if (hit.reason != "pattern:date" or hit.box.height == 0
+            or not (_YEARLESS.search(hit.text) or is_month_name(last))):
+        return hit
+    b = hit.box
+    grow = int(round(4 * b.width / max(1, len(hit.text.replace(" ", "")))))
+    return replace(hit, box=Box(b.x0, b.y0, b.x1 + grow, b.y1))
 
 
 def _value_kind(reason: str, kinds: Mapping[str, str]) -> Optional[str]:

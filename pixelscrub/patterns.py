@@ -89,6 +89,8 @@ def _date_res() -> list[re.Pattern]:
         rf"{_NB}{_Y4}[-/.\s]{lb}{mon}{la}[-/.\s]{_D}{_NA}",               # 1980-Jan-15
         rf"(?<![\w.]){lb}{mon}{la}[\s\-./,]{{1,3}}{_Y4}{_NA}",            # Jan 1980
         rf"(?<![\w.]){_D}[-./ ]{lb}{mon}{la}",                            # 13-APR-! (year unread)
+        rf"{_NB}{_D}([-/]){_M}\1(?=\s|$)",                                # 18/06/ (year unread)
+        rf"{_NB}{_M}([-/]){_D}\1(?=\s|$)",                                # 06/18/ (year unread)
     ]
     return [re.compile(p, re.IGNORECASE) for p in pats]
 

@@ -658,6 +658,15 @@ def test_a_name_after_a_label_value_of_titles_only_goes_with_it():
     assert not _covers(match_words([*named, more], []), more)
 
 
+def test_a_date_read_up_to_its_year_grows_over_the_year():
+    words = line(["Exam:", "o6/18/"])
+    year = Word("2022", Box(words[1].box.x1, 10, words[1].box.x1 + 32, 22), 0.0, 9, 0)
+    hits = match_words(words, [])
+    assert _covers(hits, words[1]) and _covers(hits, year)
+    whole = line(["Exam:", "06/18/2022"])
+    assert [h.box for h in match_words(whole, [])] == [whole[1].box]
+
+
 def test_a_unit_after_a_name_stays_when_it_is_no_degree_close_by(terms):
     name = line(["Gregory", "House"])
     end = name[-1].box

@@ -175,9 +175,15 @@ def test_not_institutions_nor_ids(text):
 
 
 @pytest.mark.parametrize("text,value", [("13-APR-!", "13-APR"), ("13 Apr", "13 Apr"),
-                                        ("12.Mai.", "12.Mai."), ("07-FEB~7", "07-FEB")])
+                                        ("12.Mai.", "12.Mai."), ("07-FEB~7", "07-FEB"),
+                                        ("o6/18/", "o6/18/"), ("18-06-", "18-06-")])
 def test_day_and_month_without_a_readable_year(text, value):
     assert _found(text) == [(value, "pattern:date")]
+
+
+@pytest.mark.parametrize("text", ["Img 12/48", "Depth 12.5.", "1/2/3", "13/14/", "2/3/4"])
+def test_fractions_and_decimals_are_no_dates_without_a_year(text):
+    assert [r for _, _, r in pattern_spans(text) if r == "pattern:date"] == []
 
 
 def test_a_labelled_name_ends_where_the_next_label_starts():

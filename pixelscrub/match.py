@@ -932,6 +932,9 @@ def _belongs_to_value(kind: str, word: Word, gap: int, row_height: int, unsure: 
     if kind == "name" and (gap <= row_height or bare.casefold() in degrees) and _degree_like(
             bare, degrees):
         return True
+    if (kind == "name" and len(bare) <= 3 and word.confidence < unsure
+            and gap <= 0.5 * row_height):
+        return True     # a misread short piece right at a name's end ("kv" for "MD")
     if is_allowlisted(word.text):
         return False
     if gap < 0:
@@ -958,9 +961,15 @@ def _with_row_tail(hit: Hit, words: Sequence[Word], kind: Optional[str],
     titles, degrees = name_affixes()
     unsure = float(p["label_value_min_confidence"])
     h = hit.box.height
+    # the letter height of the value itself: one reading's box can be much taller
+    # than its ink (speckle read with it), and the words after it are no smaller
+    # than the value's own letters
+    inside = sorted(w.box.height for w in words if w.layer == hit.layer and w.frames == hit.frames
+                    and 2 * hit.box.intersection(w.box).area >= w.box.area > 0)
+    letters = min(h, inside[len(inside) // 2]) if inside else h
     row = [w for w in words
            if w.layer == hit.layer and w.frames == hit.frames
-           and 0.4 * h <= w.box.height <= 2.0 * h
+           and 0.4 * letters <= w.box.height <= 2.0 * h
            and min(w.box.y1, hit.box.y1) - max(w.box.y0, hit.box.y0)
            >= cfg["min_row_overlap"] * min(w.box.height, h)]
     box, texts = hit.box, [hit.text]

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pydicom
@@ -665,6 +666,21 @@ def test_a_date_read_up_to_its_year_grows_over_the_year():
     assert _covers(hits, words[1]) and _covers(hits, year)
     whole = line(["Exam:", "06/18/2022"])
     assert [h.box for h in match_words(whole, [])] == [whole[1].box]
+
+
+def test_the_unsure_rest_of_a_name_after_a_tall_reading_goes_with_it(terms):
+    """'Dr Gregory' with 'Gregory' read in a box 2.5 times its letters (speckle read
+    with it): the small unsure reading of the surname after it still goes too."""
+    name = line(["Dr", "Gregory"], h=12)
+    tall = replace(name[1], box=Box(name[1].box.x0, 4, name[1].box.x1, 34), line_id=1, index=0)
+    rest = Word("ouze", Box(tall.box.x1 + 30, 20, tall.box.x1 + 62, 30), 0.0, 0, 2)
+    kv = Word("kv", Box(rest.box.x1 + 4, 18, rest.box.x1 + 20, 32), 44.0, 0, 3)   # "MD"
+    hits = match_words([name[0], name[1], tall, rest, kv], terms)
+    assert _covers(hits, rest) and _covers(hits, kv)
+    # read with confidence, or further off, a unit stays
+    for unit in (replace(kv, confidence=95.0),
+                 replace(kv, box=Box(rest.box.x1 + 12, 18, rest.box.x1 + 28, 32))):
+        assert not _covers(match_words([name[0], name[1], tall, rest, unit], terms), unit)
 
 
 def test_a_unit_after_a_name_stays_when_it_is_no_degree_close_by(terms):

@@ -145,13 +145,14 @@ class _Run:
         self.seconds = {"propose": 0.0, "read": 0.0, "reread": 0.0, "summary": 0.0}
         self.notes: list[str] = []
 
-    def propose(self, image: np.ndarray, offset: tuple[int, int] = (0, 0)
+    def propose(self, image: np.ndarray, offset: tuple[int, int] = (0, 0), *, plateau: bool = True
                 ) -> tuple[list[Proposal], dict[str, np.ndarray]]:
         """Proposals and stroke mask of ``image``, a window at ``offset`` of the frame."""
         t = time.perf_counter()
         ox, oy = offset
         regions = [Box(b.x0 - ox, b.y0 - oy, b.x1 - ox, b.y1 - oy) for b in self.imaging]
-        props, strokes = propose_with_strokes(image, params=self.p, imaging_regions=regions)
+        props, strokes = propose_with_strokes(image, params=self.p, imaging_regions=regions,
+                                              plateau=plateau)
         self.seconds["propose"] += time.perf_counter() - t
         self.proposals += len(props)
         return props, strokes
@@ -254,7 +255,7 @@ def _detect_cine(display_frames, n_frames: int, run: _Run) -> Detection:
         pending: dict[bytes, Proposal] = {}   # crops of this frame not read before
         for win in windows:
             sub = frame[win.y0:win.y1, win.x0:win.x1]
-            props, strokes = run.propose(sub, (win.x0, win.y0))
+            props, strokes = run.propose(sub, (win.x0, win.y0), plateau=False)
             for prop in props:
                 box = Box(prop.box.x0 + win.x0, prop.box.y0 + win.y0,
                           prop.box.x1 + win.x0, prop.box.y1 + win.y0)

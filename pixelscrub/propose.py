@@ -25,7 +25,13 @@ immediate surroundings, of roughly uniform height, lined up on a baseline.  So:
 6. a line that runs from a flat ground into texture (speckle, anatomy) is
    followed along its row while pixels of its own ink level continue there
    (:func:`_into_texture`): the threshold of step 2 rises with the texture and
-   drops the rest of its strokes.
+   drops the rest of its strokes;
+7. large text lying wholly over texture (white letters over speckle) has no
+   top-hat above the texture's, but its strokes have flat cores, which speckle
+   rarely has (:func:`_plateau_lines`): lines of such cores, long and clear of
+   mostly outside every line found before, are added.  The per-frame pass over a cine's moving
+   areas skips this step (``plateau=False``): text that stays put over a moving
+   fan is found on the cine's mean frame, where the speckle has averaged out.
 
 Each proposal hugs one text line: the redaction uses OCR word boxes, and the
 anatomy and measurements around them must survive.
@@ -34,6 +40,7 @@ Tuning constants live in ``models/v1/propose.json``.
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, Mapping, Optional, Sequence
 
 import cv2
@@ -43,10 +50,14 @@ from scipy.sparse.csgraph import connected_components
 
 from .assets import load_json
 from .percentiles import int_percentiles
-from .records import Box, Proposal
+from .records import Box, Proposal, covered_share
 
 __all__ = ["propose_text_regions", "propose_with_strokes", "ultrasound_regions",
            "propose_params", "contrast_channels", "text_mask", "plane_masks"]
+
+#: ``Proposal.score`` of a line found by a weak cue (:func:`_plateau_lines`): read,
+#: but never reported as text left unread.
+WEAK_CUE = 0.5
 
 #: RegionSpatialFormat values of SequenceOfUltrasoundRegions that hold image data
 #: (1 2D tissue/flow, 2 M-mode, 3 spectral, 4 waveform); 0 none and 5 graphics are not.
@@ -167,7 +178,7 @@ def propose_text_regions(image: np.ndarray, *, params: Optional[Mapping[str, Any
 
 
 def propose_with_strokes(image: np.ndarray, *, params: Optional[Mapping[str, Any]] = None,
-                         imaging_regions: Sequence[Box] = ()
+                         imaging_regions: Sequence[Box] = (), plateau: bool = True
                          ) -> tuple[list[Proposal], dict[str, np.ndarray]]:
     """:func:`propose_text_regions` and the stroke masks it came from, by polarity
     (``"light"``, ``"dark"``).
@@ -188,6 +199,10 @@ def propose_with_strokes(image: np.ndarray, *, params: Optional[Mapping[str, Any
         strokes[polarity] = np.logical_or.reduce(masks)
     lines = _join_rows(_merge(found, image, p), image, planes, strokes, p)
     out = _drop_contained([_into_texture(q, planes, p) for q in lines], p)
+    if plateau:
+        found_before = [r.box for r in out]
+        out += [q for q in _plateau_lines(planes[0], p)
+                if covered_share(q.box, found_before) < 0.5]
     limit = p["max_area_fraction"] * h * w
     out = [q for q in out if q.box.area <= limit]
     out.sort(key=lambda q: (q.box.y0, q.box.x0))
@@ -479,6 +494,37 @@ def _into_texture(q: Proposal, planes: Sequence[np.ndarray], p: Mapping[str, Any
     pad = int(p["line_pad"])
     grown = Box(max(0, min(box.x0, x0 - pad)), box.y0, min(w, max(box.x1, x1 + pad)), box.y1)
     return Proposal(grown, q.frames, q.layer, q.rotation, q.source, q.score)
+
+
+def _plateau_lines(gray: np.ndarray, p: Mapping[str, Any]) -> list[Proposal]:
+    """Horizontal lines of flat stroke cores over texture (step 7 of the module
+    docstring): letters printed at one level over speckle keep flat interiors,
+    while speckle changes from pixel to pixel; long lines only, since a few
+    specks line up by chance."""
+    h, w = gray.shape
+    k = np.ones((3, 3), np.uint8)
+    flat = (cv2.dilate(gray, k).astype(np.int16) - cv2.erode(gray, k)) <= p["plateau_flat_tolerance"]
+    d = max(1, int(p["noise_downsample"]))
+    small = np.ascontiguousarray(gray[::d, ::d])
+    if min(small.shape) < 2:
+        return []
+    med = cv2.resize(cv2.medianBlur(small, 9), (w, h), interpolation=cv2.INTER_LINEAR).astype(np.int16)
+    g = gray.astype(np.float32)
+    mean = cv2.blur(g, (15, 15))
+    textured = cv2.blur(g * g, (15, 15)) - mean * mean >= float(p["plateau_texture_sd"]) ** 2
+    diff = gray.astype(np.int16) - med
+    out = []
+    for away in (diff, -diff):
+        cores = cv2.dilate((flat & textured & (away >= p["plateau_contrast"])).astype(np.uint8), k)
+        # a glyph's core is about as high as wide; the flat sides of an edge
+        # (a band over a black strip) run along it
+        n, labels, stats, _ = cv2.connectedComponentsWithStats(cores, connectivity=8)
+        glyphs = stats[:, cv2.CC_STAT_WIDTH] <= 3 * stats[:, cv2.CC_STAT_HEIGHT]
+        glyphs[0] = False
+        mask = glyphs[labels]
+        out += [replace(q, score=WEAK_CUE) for q in _proposals_from_mask(mask, p)
+                if q.rotation == 0 and q.box.width >= p["plateau_min_aspect"] * q.box.height]
+    return out
 
 
 def _glyph_sized(mask: np.ndarray, line_h: int) -> np.ndarray:

@@ -295,8 +295,13 @@ def _read_lines(lines, proposals, results, engine, cfg) -> int:
             todo.append((i, prep))
         else:
             results[i] = _to_words(known, prep, proposals[i], cfg)
-    for start in range(0, len(todo), step):
-        chunk = todo[start:start + step]
+    # weak leads (Proposal.score) in mosaics of their own: a tile changes how
+    # Tesseract reads the block, and they must not change the other lines' readings
+    chunks = [group[k:k + step] for group in
+              ([t for t in todo if proposals[t[0]].score >= 1.0],
+               [t for t in todo if proposals[t[0]].score < 1.0])
+              for k in range(0, len(group), step)]
+    for chunk in chunks:
         if len(chunk) == 1:
             i, prep = chunk[0]
             found = engine.read_lines(prep.pixels, psm=prep.psm)
@@ -558,13 +563,16 @@ def reread_doubtful(image: np.ndarray, proposals: Sequence[Proposal],
             continue
         if (expected < int(cfg["read_min_characters"])
                 or abs(_ink_angle(prep.pixels)) >= float(cfg["deskew_min_degrees"])):
-            loose.append(i)   # a few letters, or slanted ink: maybe a piece of a slanted line
+            if prop.score >= 1.0:
+                loose.append(i)   # a few letters, or slanted ink: maybe a piece of a slanted line
             continue
         if _well_read(image, prop, out[i], expected, cfg):
             continue
         found, judges, n = _ladder(prep, prop, engine, cfg)
         calls += n
         _append_lines(out[i], found)
+        if prop.score < 1.0:
+            continue   # a weak lead (see Proposal.score) that OCR cannot confirm
         if not _well_read(image, prop, judges, expected, cfg):
             if _legible(prep, cfg):
                 unread.append(prop)

@@ -117,6 +117,10 @@ class Proposal:
     be rotated so that its text reads left to right.  ``source`` says how it was
     found: ``"static"`` (found once from the frame stack of a cine), ``"dynamic"``
     (changes between frames), ``"single"`` (single-frame image), ``"overlay"``.
+    ``score`` is how sure the propose stage is that the region holds text: 1 for
+    strokes that stand out from their ground, less for weaker cues (flat stroke
+    cores over texture); a weak region that OCR cannot read is not text left
+    unread, only a false lead.
     """
 
     box: Box

@@ -109,6 +109,15 @@ def test_scribbles_in_a_row_are_unread(engine):
     assert not any(q.box.y0 > 350 for q in unread)
 
 
+def test_a_weak_lead_that_does_not_read_is_no_unread_text(engine):
+    """A line found only by a weak cue (Proposal.score < 1: flat cores over speckle)
+    is read like any other, but when OCR cannot confirm it, it is a false lead."""
+    img = _scene(glyphs=14, seed=1)
+    props = [replace(q, score=0.5) for q in propose_text_regions(img)]
+    words, unread, _ = reread_doubtful(img, props, read_batch(img, props, engine)[0], engine)
+    assert unread == []
+
+
 def test_well_read_lines_cost_no_extra_calls(engine):
     img = _scene("KOWALSKI, JAN", 0)
     props = propose_text_regions(img)

@@ -381,7 +381,9 @@ def lexicon_name_spans(text: str) -> list[Span]:
     """Two words written as a name that the census lists know as one: a first name
     and a surname ("Chiara Baker"), or a surname, a comma and a first name ("BAKER,
     CHIARA").  Both must be in the lists (one common word alone is no name), in
-    one case style (both capitalised or both upper case), and neither a label word."""
+    one case style (both capitalised or both upper case), and neither a label word;
+    only the inverted form with its comma ("Achterberg, Hans") needs just the first
+    name in the lists."""
     first, last = _lexicon()
     out = []
     labels = _label_words()
@@ -392,7 +394,11 @@ def lexicon_name_spans(text: str) -> list[Span]:
         ka, kb = a.casefold(), b.casefold()
         given_first = ka in first and kb in last
         family_first = ka in last and kb in first and (m.group("comma") or a.isupper())
-        if given_first or family_first:
+        # "Achterberg, Hans": a surname the lists lack, but the inverted form (a comma)
+        # before a known first name is how names are written, and little else is
+        inverted = (m.group("comma") and kb in first and len(ka) >= 3
+                    and ka not in _units() and ka not in first)
+        if given_first or family_first or inverted:
             out.append((m.start(), m.end(), "pattern:name"))
     return out
 

@@ -207,6 +207,8 @@ def test_names_the_census_lists_know():
     # (or upper case); overlay vocabulary and labels are no names
     assert names("GRACE Hall") == []
     assert names("Grace Zzyzx") == []
+    assert names("Zzyzx, Grace") == ["Zzyzx, Grace"]     # the inverted form with its comma
+    assert names("Zzyzx Grace") == [] and names("Depth, Grace") == []
     assert names("Hall Grace") == []
     assert names("Gain 50 Mary Long") == []
     assert names("Patient Name") == []

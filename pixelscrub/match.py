@@ -908,11 +908,16 @@ def _name_after_title(kind: Optional[str], texts: Sequence[str], word: Word,
     return not (word.text.strip(_STRIP).casefold() in label_words() or is_allowlisted(word.text))
 
 
+def _is_label(word: Word) -> bool:
+    """A label word, or a word ending in a colon: the next field starts there."""
+    return word.text.strip(_STRIP).casefold() in label_words() or word.text.endswith(":")
+
+
 def _unsure_piece(word: Word, unsure: float) -> bool:
     """A piece of ink OCR could not make sense of: no label, and a lone character
     or a low-confidence reading."""
     bare = _EDGE_MARKS.sub("", word.text)
-    if word.text.strip(_STRIP).casefold() in label_words() or word.text.endswith(":"):
+    if _is_label(word):
         return False
     return len(bare) <= 1 or word.confidence < unsure
 
@@ -927,7 +932,7 @@ def _belongs_to_value(kind: str, word: Word, gap: int, row_height: int, unsure: 
         return gap <= 0.8 * row_height   # a comma or a dot read on its own, close by
     if kind == "date" and _time_left(word.text):
         return True
-    if word.text.strip(_STRIP).casefold() in label_words() or word.text.endswith(":"):
+    if _is_label(word):
         return False     # "ID:", "1D:" start the next field: no "MD" misread
     if kind == "name" and (gap <= row_height or bare.casefold() in degrees) and _degree_like(
             bare, degrees):

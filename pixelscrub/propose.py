@@ -198,7 +198,7 @@ def propose_with_strokes(image: np.ndarray, *, params: Optional[Mapping[str, Any
             found.extend((q, polarity) for q in _proposals_from_mask(mask, p))
         strokes[polarity] = np.logical_or.reduce(masks)
     lines = _join_rows(_merge(found, image, p), image, planes, strokes, p)
-    out = _drop_contained([_into_texture(q, planes, p) for q in lines], p)
+    out = _drop_contained([_into_texture(q, planes, p, lines) for q in lines], p)
     if plateau:
         found_before = [r.box for r in out]
         out += [q for q in _plateau_lines(planes[0], p)
@@ -422,7 +422,8 @@ def _row_neighbours(props: Sequence[Proposal], p: Mapping[str, Any]) -> list[tup
     return out
 
 
-def _into_texture(q: Proposal, planes: Sequence[np.ndarray], p: Mapping[str, Any]) -> Proposal:
+def _into_texture(q: Proposal, planes: Sequence[np.ndarray], p: Mapping[str, Any],
+                  lines: Sequence[Proposal] = ()) -> Proposal:
     """``q`` lengthened along its row, both ways, over textured ground that holds
     the line's ink level.
 
@@ -436,6 +437,12 @@ def _into_texture(q: Proposal, planes: Sequence[np.ndarray], p: Mapping[str, Any
     (away from the ink) is textured (interquartile range ``texture_min_spread``;
     a flat ground was already searched in step 2).  One window may fail (a space
     between words); two end the line.
+
+    Over another of the row's ``lines`` the ground of a strip must be textured
+    instead (``texture_strip_spread``, above the ringing JPEG leaves near glyphs;
+    speckle measures 13-50): there the band holds the neighbour's glyphs, whose
+    ringing looks like texture, and a crop that ends halfway into a neighbouring
+    field reads as neither (sample_data 0020 was held as unread so).
     """
     if q.rotation % 180:
         return q
@@ -458,15 +465,30 @@ def _into_texture(q: Proposal, planes: Sequence[np.ndarray], p: Mapping[str, Any
         return q
 
     near_ink = cv2.dilate(ink.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+    # JPEG rings around glyphs for a few pixels: the strips' ground keeps clear of them
+    clear_of_ink = ~cv2.dilate(ink.astype(np.uint8), np.ones((7, 7), np.uint8)).astype(bool)
 
     def holds_ink(x0: int, x1: int) -> bool:
         around = min(ink[a:b, x0:x1].mean() for a, b in strips)
         share = ink[y0:y1, x0:x1].mean()
         return bool(share >= p["texture_ink_share"] and share >= p["texture_ink_ratio"] * around)
 
+    taken = np.zeros(w, bool)                      # columns of the row's other lines
+    for r in lines:
+        b = r.box
+        if r is not q and min(b.y1, box.y1) - max(b.y0, box.y0) >= 0.5 * min(b.height, line_h):
+            taken[max(0, b.x0):max(0, b.x1)] = True
+
+    def textured(a: int, b: int, x0: int, x1: int, spread: float, away=~near_ink) -> bool:
+        return _spread(rows[a:b, x0:x1][away[a:b, x0:x1]]) >= spread
+
     def passes(x0: int, x1: int) -> bool:
-        ground = rows[y0:y1, x0:x1][~near_ink[y0:y1, x0:x1]]
-        return _spread(ground) >= p["texture_min_spread"] and holds_ink(x0, x1)
+        if taken[x0:x1].any():
+            ground_ok = any(textured(a, b, x0, x1, p["texture_strip_spread"], clear_of_ink)
+                            for a, b in strips)
+        else:
+            ground_ok = textured(y0, y1, x0, x1, p["texture_min_spread"])
+        return ground_ok and holds_ink(x0, x1)
 
     if not holds_ink(box.x0, box.x1):
         return q        # its ink level is no rarer in the line than around it: speckle

@@ -333,3 +333,48 @@ def test_large_text_wholly_over_speckle_is_found_by_its_flat_cores(seed):
     assert not covered(box, propose_with_strokes(img, plateau=False)[0])
     blank = np.clip(speckle(90, 520, seed + 10, mean=150.0), 0, 255).astype(np.uint8)
     assert propose_with_strokes(blank)[0] == []
+
+
+# -- a JPEG-compressed overlay row of short fields (sample_data 0020) ---------------------
+
+def _jpeg(img, quality):
+    ok, enc = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    return cv2.imdecode(enc, cv2.IMREAD_COLOR)
+
+
+@pytest.mark.parametrize("quality", [60, 75, 90])
+def test_a_line_on_a_flat_panel_never_ends_inside_its_neighbour(quality):
+    """JPEG ringing around the neighbours' glyphs is not texture: the walk into
+    texture must not grow "TIb 0.7" over half of "MI 0.7" and "12cm" (a crop that
+    then reads as neither was held as unread text).  Lines the walk did not make
+    (it is off when no ink stands out by 1e9 grey levels) are not its doing."""
+    for seed in range(6):
+        for font, scale in [(cv2.FONT_HERSHEY_SIMPLEX, 0.45), (cv2.FONT_HERSHEY_DUPLEX, 0.45),
+                            (cv2.FONT_HERSHEY_SIMPLEX, 0.4)]:
+            img = np.random.default_rng(seed).integers(0, 7, (40, 400, 3)).astype(np.uint8)  # as 0020
+            x, fields = 12, []
+            for text in ("MI 0.7", "TIb 0.7", "12cm", "G38%", "L12-5"):
+                fields.append(draw(img, text, (x, 25), font=font, scale=scale, color=(120, 200, 120)))
+                x = fields[-1].x1 + 18
+            img = _jpeg(img, quality)
+            without_walk = {q.box for q in propose_text_regions(img, params={"texture_min_contrast": 1e9})}
+            for q in propose_text_regions(img):
+                touched = [f for f in fields if q.box.intersects(f)]
+                halves = [f for f in touched if q.box.intersection(f).area < 0.8 * f.area]
+                assert len(touched) < 2 or not halves or q.box in without_walk, (seed, font, q.box)
+
+
+def test_sample_side_panel_row_is_proposed_field_by_field():
+    import pydicom
+    from pathlib import Path
+    from pixelscrub.decode import iter_display
+    path = Path(__file__).parent.parent / "sample_data" / "dicom" / "0020_us_side_panel.dcm"
+    ds = pydicom.dcmread(path)
+    frame = next(iter(iter_display(ds)))
+    fields = [Box(112, 369, 155, 381), Box(166, 369, 204, 381), Box(215, 369, 293, 381)]
+    props = propose_text_regions(frame, imaging_regions=ultrasound_regions(ds))
+    assert all(covered(f, props) for f in fields), props
+    for q in props:
+        touched = [f for f in fields if q.box.intersects(f)]
+        assert len(touched) < 2 or all(q.box.intersection(f).area >= 0.8 * f.area
+                                       for f in touched), q

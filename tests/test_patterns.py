@@ -229,13 +229,15 @@ def test_split_dates_and_dotted_labels(text, value):
     ("Eastgate Diagnostic", "Eastgate Diagnostic"),
     ("Eastgate Diagnos", "Eastgate Diagnos"),                      # cut at the image edge
     ("Meadowbrook Children's Hosp", "Meadowbrook Children's Hosp"),
+    ("Meadowbrook Child", "Meadowbrook Child"),                    # "Children's" cut short
+    ("LAKESIDE CHILDRENS", "LAKESIDE CHILDRENS"),
 ])
 def test_institutions_cut_short(text, value):
     assert (value, "pattern:institution") in _found(text)
 
 
 @pytest.mark.parametrize("text", ["Diagnostic Ultrasound", "Diagnos Eastgate", "Hosp",
-                                  "Eastgate Hos", "Gain Medic 5"])
+                                  "Eastgate Hos", "Gain Medic 5", "Child", "Children's"])
 def test_not_institutions_cut_short(text):
     # a cut key counts only as the line's last word, from four letters on, beside
     # a word that is neither a key nor overlay vocabulary

@@ -352,3 +352,23 @@ def test_two_letters_among_specks_of_texture_look_like_text():
     only_specks = np.full((70, 140), 255, np.uint8)
     only_specks[:, 70:] = specks[:, 70:]
     assert not looks_like_text(only_specks, 2, among_specks=True)
+
+
+@pytest.mark.parametrize("seed, mean", [(3, 170), (7, 190)])
+def test_white_text_over_bright_speckle_is_read_without_its_specks(engine, monkeypatch, seed, mean):
+    """The speckle's brightest grains pass the crop's half-contrast threshold with
+    the letters; the last rung of the retry ladder drops those specks."""
+    from test_propose import speckle
+    from pixelscrub import read
+    img = np.clip(speckle(70, 460, seed, mean=mean), 0, 255).astype(np.uint8)
+    box = draw(img, "Dr. Bjorn Duffy", (10, 48), scale=1.1, color=255, thick=2)
+    prop = Proposal(box.expand(3, 460, 70), None, "pixels", 0, "single")
+    prep = prepare_crop(img, prop)
+
+    def ladder_reads():
+        found, _, _ = read._ladder(prep, prop, engine, ocr_settings())
+        return " ".join(texts(found))
+
+    assert "Duffy" in ladder_reads()
+    monkeypatch.setattr(read, "_without_specks", lambda pixels: pixels)
+    assert "Duffy" not in ladder_reads()       # the rung is what reads it

@@ -897,13 +897,15 @@ def _name_after_title(kind: Optional[str], texts: Sequence[str], word: Word,
                       titles: frozenset[str]) -> bool:
     """A title is never a whole name: after a value read as titles only ("Performed
     by: Prof", the name further along the row), the next two name-like words (letters,
-    no label, no overlay word) are the name."""
+    no label, no overlay word) are the name; after a title and one name word
+    ("Prof Declan", the surname read on another line), the next one is."""
     if kind != "name" or not _NAME_WORD.fullmatch(word.text):
         return False
+    parts = " ".join(texts).split()      # a hit's text may hold several words
     lead = 0
-    while lead < len(texts) and _is_title(texts[lead], titles):
+    while lead < len(parts) and _is_title(parts[lead], titles):
         lead += 1
-    if lead == 0 or len(texts) - lead >= 2:
+    if lead == 0 or len(parts) - lead >= 2:
         return False
     return not (word.text.strip(_STRIP).casefold() in label_words() or is_allowlisted(word.text))
 
@@ -979,8 +981,10 @@ def _with_row_tail(hit: Hit, words: Sequence[Word], kind: Optional[str],
            >= cfg["min_row_overlap"] * min(w.box.height, h)]
     box, texts = hit.box, [hit.text]
     for _ in range(cfg["max_words"]):
-        # (a word that ends within 2 px of the box is another reading of its end)
+        # (a word that ends within 2 px of the box, or lies in it but for a few
+        # pixels, is another reading of its end: "Declan:" of "Prof Declan")
         right = [w for w in row if w.box.x1 > box.x1 + 2 and w.box.x0 >= box.x0
+                 and min(w.box.x1, box.x1) - w.box.x0 < 0.9 * w.box.width
                  and (w.box.x0 - box.x1 <= cfg["max_gap"] * h
                       or (kind == "date" and w.box.x0 - box.x1 <= cfg["time_max_gap"] * h
                           and _time_left(w.text)))]

@@ -337,6 +337,15 @@ def _caret_name(m: re.Match) -> bool:
     return len(parts) >= 2 and sum(len(p) for p in parts) >= 4
 
 
+def _from_each_word(rx: re.Pattern, text: str, resume: str) -> Iterator[re.Match]:
+    """Matches of ``rx``, each search starting again at the previous match's group
+    ``resume``: "Perf Prof Declan" is tried as "Perf" + name, then "Prof" + name."""
+    pos = 0
+    while (m := rx.search(text, pos)) is not None:
+        yield m
+        pos = max(m.start(resume), m.start() + 1)
+
+
 def person_name_spans(text: str) -> list[Span]:
     """Names written the way only names are written, with no header to match.
 
@@ -349,7 +358,7 @@ def person_name_spans(text: str) -> list[Span]:
     allow = _units()
     out = [(m.start(), m.end(), "pattern:name") for m in _CARET_NAME.finditer(text)
            if _caret_name(m)]
-    for m in _TITLED.finditer(text):
+    for m in _from_each_word(_TITLED, text, "name"):
         first = m.group("name").split()[0]
         if (m.group("title").casefold() in titles and first.casefold() not in allow
                 and any(c.islower() for c in m.group("name"))):

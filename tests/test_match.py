@@ -737,3 +737,16 @@ def test_an_unread_label_value_is_redacted_from_the_label_on(terms):
     hits = [h for h in match_words([label, junk], terms) if h.box.intersects(junk.box)]
     assert hits and hits[0].box.x0 <= 84 and hits[0].box.x1 >= 223 + 5
     assert not hits[0].box.intersects(label.box)
+
+
+def test_the_surname_after_a_title_and_first_name_read_on_another_line_goes_with_it():
+    """'Perf: Prof Declan' read as one line, 'Prof. .Declan: Kaczmarek' as another
+    (the second reading of 'Declan' ends in a colon): the surname is still the name's."""
+    first = [Word("Perf", Box(32, 399, 99, 431), 84.0, 0, 0),
+             Word("Prof", Box(122, 399, 190, 426), 97.0, 1, 0),
+             Word("Declan", Box(210, 400, 320, 427), 96.0, 1, 1)]
+    second = [Word("Declan:", Box(204, 398, 323, 427), 83.0, 2, 0),
+              Word("Kaczmarek", Box(334, 399, 513, 427), 97.0, 3, 0)]
+    hits = match_words(first + second, [])
+    assert _covers(hits, first[2]) and _covers(hits, second[1]), hits
+    assert not _covers(hits, first[0])

@@ -247,3 +247,10 @@ def test_not_institutions_cut_short(text):
 def test_no_confusion_makes_a_date_of_these():
     for text in ("32/01/1980", "15/13/1980", "1980-13-45", "44/44/2020", "3100-01-01"):
         assert [r for _, r in _found(text) if r == "pattern:date"] == [], text
+
+
+@pytest.mark.parametrize("text,value", [("Perf Prof Declan", "Prof Declan"),
+                                        ("Ref Dr Smith", "Dr Smith")])
+def test_a_title_after_another_short_word_still_starts_a_name(text, value):
+    # the short word before the title was tried as a title first ("Perf" + "Prof Declan")
+    assert (value, "pattern:name") in _found(text)

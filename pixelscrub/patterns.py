@@ -521,8 +521,43 @@ class _Label:
     keep: bool
 
 
+# a word with a colon after it, as OCR leaves a label it read only in part
+_CUT_LABEL = re.compile(r"(?<![^\W_])([^\W\d_]{4,})\s*:")
+
+
+@lru_cache(maxsize=1)
+def _long_label_words() -> list[tuple[str, str, str, bool]]:
+    """(word, reason, kind, keep) of the one-word labels of six letters or more."""
+    return [(_fold(w).casefold(), e["reason"], e["value"], e.get("keep_label", True))
+            for e in load_json("match.json")["labels"] for w in e["words"]
+            if " " not in w and len(w) >= 6 and w.isalpha()]
+
+
+def _cut_labels(text: str, found: set[int]) -> Iterator[_Label]:
+    """Labels OCR read only in part, the start of a long label word with its colon
+    ("Pacie:" of "Paciente:", the rest faded into a gradient), where no whole
+    label stands."""
+    for m in _CUT_LABEL.finditer(text):
+        if m.start() in found:
+            continue
+        word = _fold(m.group(1)).casefold()
+        for label, reason, kind, keep in _long_label_words():
+            if len(word) < len(label) and label.startswith(word):
+                yield _Label(m.start(), _SEP.match(text, m.end()).end(), reason, kind, True, keep)
+                break
+
+
 def _labels(text: str) -> Iterator[_Label]:
-    """Every label in ``text`` with the punctuation it needs (``colon`` labels need a mark)."""
+    """Every label in ``text`` with the punctuation it needs (``colon`` labels need a
+    mark), and the labels cut short (:func:`_cut_labels`)."""
+    found = set()
+    for lab in _whole_labels(text):
+        found.add(lab.start)
+        yield lab
+    yield from _cut_labels(text, found)
+
+
+def _whole_labels(text: str) -> Iterator[_Label]:
     folded = _fold(text)
     for rx, reason, kind, need_colon, dot_counts, keep in _label_table():
         for m in rx.finditer(folded):

@@ -254,3 +254,17 @@ def test_no_confusion_makes_a_date_of_these():
 def test_a_title_after_another_short_word_still_starts_a_name(text, value):
     # the short word before the title was tried as a title first ("Perf" + "Prof Declan")
     assert (value, "pattern:name") in _found(text)
+
+
+@pytest.mark.parametrize("text,value,reason", [
+    ("Pacie: Achterberg", "Achterberg", "label:Patient"),      # "Paciente:", faded
+    ("Operat: Hans Meyer", "Hans Meyer", "label:Operator"),
+])
+def test_a_label_read_only_in_part_still_announces_its_value(text, value, reason):
+    assert (value, reason) in _found(text)
+
+
+@pytest.mark.parametrize("text", ["Gain: 50", "Depth: 12 cm", "Study: Abdomen", "Pat: 5 cm",
+                                  "Patie 12"])
+def test_words_that_start_no_label_announce_nothing(text):
+    assert [r for _, r in _found(text) if r.startswith("label:")] == []

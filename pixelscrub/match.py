@@ -453,7 +453,7 @@ def _follows(row: Sequence[Word], rest: Sequence[Word], max_gap: float) -> bool:
     """Whether the words ``rest`` continue ``row`` on the same printed line."""
     last, first = row[-1].box, rest[0].box
     h, hmax = min(first.height, last.height), max(first.height, last.height)
-    overlap = min(first.y1, last.y1) - max(first.y0, last.y0)
+    overlap = first.rows_shared(last)
     gap = first.x0 - max(w.box.x1 for w in row)
     return hmax <= 1.5 * h and overlap > 0.5 * h and 0 <= gap <= max_gap * hmax
 
@@ -501,7 +501,7 @@ def _row_pairs(lines: list[_Line], max_gap: float) -> list[tuple[int, int]]:
                 continue
             h = max(1, min(la.box.height, lb.box.height))
             gap = lb.box.x0 - la.box.x1
-            overlap = min(la.box.y1, lb.box.y1) - max(la.box.y0, lb.box.y0)
+            overlap = la.box.rows_shared(lb.box)
             if 0 <= gap <= max_gap * h and overlap > h / 2 and (best is None or gap < best[0]):
                 best = (gap, b)
         if best is not None:
@@ -977,8 +977,7 @@ def _with_row_tail(hit: Hit, words: Sequence[Word], kind: Optional[str],
     row = [w for w in words
            if w.layer == hit.layer and w.frames == hit.frames
            and 0.4 * letters <= w.box.height <= 2.0 * h
-           and min(w.box.y1, hit.box.y1) - max(w.box.y0, hit.box.y0)
-           >= cfg["min_row_overlap"] * min(w.box.height, h)]
+           and w.box.rows_shared(hit.box) >= cfg["min_row_overlap"] * min(w.box.height, h)]
     box, texts = hit.box, [hit.text]
     for _ in range(cfg["max_words"]):
         # (a word that ends within 2 px of the box, or lies in it but for a few

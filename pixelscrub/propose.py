@@ -464,7 +464,7 @@ def _into_texture(q: Proposal, planes: Sequence[np.ndarray], p: Mapping[str, Any
     if not strips:
         return q
 
-    near_ink = cv2.dilate(ink.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+    off_ink = ~cv2.dilate(ink.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
     # JPEG rings around glyphs for a few pixels: the strips' ground keeps clear of them
     clear_of_ink = ~cv2.dilate(ink.astype(np.uint8), np.ones((7, 7), np.uint8)).astype(bool)
 
@@ -476,10 +476,10 @@ def _into_texture(q: Proposal, planes: Sequence[np.ndarray], p: Mapping[str, Any
     taken = np.zeros(w, bool)                      # columns of the row's other lines
     for r in lines:
         b = r.box
-        if r is not q and min(b.y1, box.y1) - max(b.y0, box.y0) >= 0.5 * min(b.height, line_h):
+        if r is not q and b.rows_shared(box) >= 0.5 * min(b.height, line_h):
             taken[max(0, b.x0):max(0, b.x1)] = True
 
-    def textured(a: int, b: int, x0: int, x1: int, spread: float, away=~near_ink) -> bool:
+    def textured(a: int, b: int, x0: int, x1: int, spread: float, away: np.ndarray) -> bool:
         return _spread(rows[a:b, x0:x1][away[a:b, x0:x1]]) >= spread
 
     def passes(x0: int, x1: int) -> bool:
@@ -487,7 +487,7 @@ def _into_texture(q: Proposal, planes: Sequence[np.ndarray], p: Mapping[str, Any
             ground_ok = any(textured(a, b, x0, x1, p["texture_strip_spread"], clear_of_ink)
                             for a, b in strips)
         else:
-            ground_ok = textured(y0, y1, x0, x1, p["texture_min_spread"])
+            ground_ok = textured(y0, y1, x0, x1, p["texture_min_spread"], off_ink)
         return ground_ok and holds_ink(x0, x1)
 
     if not holds_ink(box.x0, box.x1):

@@ -88,6 +88,11 @@ class Box:
         return Box(min(self.x0, other.x0), min(self.y0, other.y0),
                    max(self.x1, other.x1), max(self.y1, other.y1))
 
+    def rows_shared(self, other: "Box") -> int:
+        """How many pixel rows the two boxes share (negative: the gap between
+        them): whether two pieces of text sit on one printed row."""
+        return min(self.y1, other.y1) - max(self.y0, other.y0)
+
     def contains(self, other: "Box") -> bool:
         return (self.x0 <= other.x0 and self.y0 <= other.y0
                 and other.x1 <= self.x1 and other.y1 <= self.y1)

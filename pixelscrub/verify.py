@@ -102,7 +102,7 @@ def _label_on_its_row(hit: Hit, words: Sequence[Word]) -> bool:
         return True
     b = hit.box
     for w in words:
-        overlap = min(b.y1, w.box.y1) - max(b.y0, w.box.y0)
+        overlap = b.rows_shared(w.box)
         if (overlap >= 0.5 * min(b.height, w.box.height) and w.box.x1 <= b.x0 + 2
                 and b.x0 - w.box.x1 <= 3 * b.height):
             return True

@@ -568,7 +568,7 @@ def reread_doubtful(image: np.ndarray, proposals: Sequence[Proposal],
             continue
         if _well_read(image, prop, out[i], expected, cfg):
             continue
-        found, judges, n = _ladder(prep, prop, engine, cfg)
+        found, judges, n = _ladder(prep, prop, engine, cfg, _wide_ground(image, prop, cfg))
         calls += n
         _append_lines(out[i], found)
         if prop.score < 1.0:
@@ -592,7 +592,7 @@ def reread_doubtful(image: np.ndarray, proposals: Sequence[Proposal],
         expected = expected_characters(prep.pixels)
         if expected < int(cfg["join_min_characters"]):
             continue
-        found, judges, n = _ladder(prep, joined, engine, cfg)
+        found, judges, n = _ladder(prep, joined, engine, cfg, _wide_ground(image, joined, cfg))
         calls += n
         _append_lines(out[members[0]], found)
         if not _well_read(image, joined, judges, expected, cfg):
@@ -732,7 +732,20 @@ def _well_read(image: np.ndarray, proposal: Proposal, words: Sequence[Word], exp
     ('awe' at 61 for SMITH, LUCAS): the count may pass, the ink it covers does not."""
     if _confident_characters(words, cfg) < float(cfg["read_min_share"]) * expected:
         return False
+    if any(_garbled_number(w.text) for w in words):
+        return False
     return _ink_coverage(image, proposal, words, cfg) >= float(cfg["read_min_coverage"])
+
+
+#: A letter wedged into a number: digit on one side, digit or separator on the other.
+_LETTER_IN_NUMBER = re.compile(r"(?<=\d)[^\W\d_](?=[\d./:-])|(?<=[\d./:-])[^\W\d_](?=\d)")
+
+
+def _garbled_number(text: str) -> bool:
+    """A token of at least four digits with a letter wedged among them
+    ('23.C9.2221' for 28.09.2021): Tesseract gives such misreads of dates and IDs
+    word confidences of 60 and more, but no printed number looks like that."""
+    return sum(c.isdigit() for c in text) >= 4 and bool(_LETTER_IN_NUMBER.search(text))
 
 
 def _ink_coverage(image: np.ndarray, proposal: Proposal, words: Sequence[Word],
@@ -761,8 +774,16 @@ def _ink_coverage(image: np.ndarray, proposal: Proposal, words: Sequence[Word],
     return float((ink & read).sum()) / total
 
 
-def _ladder(prep: PreparedCrop, proposal: Proposal, engine,
-            cfg: Mapping[str, Any]) -> tuple[list[Word], list[Word], int]:
+def _wide_ground(image: np.ndarray, proposal: Proposal, cfg: Mapping[str, Any]
+                 ) -> Optional[PreparedCrop]:
+    """The crop prepared with a ground window ``wide_ground_kernel`` line heights
+    wide: bold strokes fill more than half of a window one line high, so the
+    median there is ink, and the strokes' cores wash out of the normal crop."""
+    return prepare_crop(image, proposal, settings={**cfg, "ground_kernel": cfg["wide_ground_kernel"]})
+
+
+def _ladder(prep: PreparedCrop, proposal: Proposal, engine, cfg: Mapping[str, Any],
+            wide: Optional[PreparedCrop] = None) -> tuple[list[Word], list[Word], int]:
     """Re-read one doubtful crop in several ways.
 
     Returns the words of every reading that holds confident characters (each on
@@ -774,7 +795,8 @@ def _ladder(prep: PreparedCrop, proposal: Proposal, engine,
     the slanted text in the image.  For slanted ink only the deskewed readings
     judge: read at the wrong angle, Tesseract turns letters into confident
     garbage ('apm' at 56 for HANS at 25 degrees).  The last rung reads the crop
-    without its specks (:func:`_without_specks`): light text over speckle.
+    without its specks (:func:`_without_specks`): light text over speckle; and
+    ``wide``, the crop with a wider ground window (:func:`_wide_ground`), as a line.
     """
     rungs: list[tuple[np.ndarray, np.ndarray, int, bool]] = []  # pixels, map back, psm, judges
     angle = _ink_angle(prep.pixels)
@@ -789,6 +811,8 @@ def _ladder(prep: PreparedCrop, proposal: Proposal, engine,
               (prep.pixels, same, int(cfg["psm_word"]), not slanted),
               (prep.pixels, same, int(cfg["psm_block"]), not slanted),
               (_without_specks(prep.pixels), same, int(cfg["psm_line"]), not slanted)]
+    if wide is not None and wide.pixels.shape == prep.pixels.shape:
+        rungs.append((wide.pixels, same, int(cfg["psm_line"]), not slanted))
     out: list[Word] = []
     judges: list[Word] = []
     calls = 0

@@ -51,7 +51,7 @@ class Counting:
 
 
 #: OCR calls of one retry ladder on a level line (read._ladder's rungs)
-LADDER = 4
+LADDER = 5
 
 
 def test_single_frame(engine):

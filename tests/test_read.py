@@ -372,3 +372,12 @@ def test_white_text_over_bright_speckle_is_read_without_its_specks(engine, monke
     assert "Duffy" in ladder_reads()
     monkeypatch.setattr(read, "_without_specks", lambda pixels: pixels)
     assert "Duffy" not in ladder_reads()       # the rung is what reads it
+
+
+@pytest.mark.parametrize("text, garbled", [
+    ("23.C9.2221", True), ("2O24-10-03", True), ("123A456", True),
+    ("28.09.2021", False), ("RX5572911", False), ("22-DEC-49", False), ("I1-S95", False),
+    ("MI1.5", False), ("C5-1", False), ("1971S", False), ("x1024", False)])
+def test_a_letter_wedged_into_a_long_number_is_a_misread(text, garbled):
+    from pixelscrub.read import _garbled_number
+    assert _garbled_number(text) is garbled

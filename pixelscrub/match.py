@@ -42,8 +42,9 @@ from typing import Any, Iterable, Mapping, Optional, Sequence
 from rapidfuzz.distance import Hamming, Levenshtein
 
 from .assets import load_json, load_words
-from .patterns import (dangling_label, institution_spans, is_month_name, label_ends,
-                       label_kinds, label_value_spans, name_affixes, ocr_digits, pattern_spans)
+from .patterns import (dangling_label, institution_spans, is_institution_word, is_month_name,
+                       label_ends, label_kinds, label_value_spans, name_affixes, ocr_digits,
+                       pattern_spans)
 from .phi_terms import PhiTerm
 from .records import Box, Hit, Word
 
@@ -705,7 +706,8 @@ def match_words(words: Sequence[Word], terms: Sequence[PhiTerm], *, mode: str = 
             for wi, (ws, we) in enumerate(lines[b].offsets):
                 text = lines[b].words[wi].text
                 if (len(head) + ws >= e or text.rstrip().endswith(":")
-                        or text.casefold().strip(".#:") in label_words()
+                        or (text.casefold().strip(".#:") in label_words()
+                            and not is_institution_word(text))
                         or is_allowlisted(text)):
                     break    # the line below goes on with a label or overlay, not the name
                 below.append(wi)

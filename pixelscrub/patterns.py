@@ -22,18 +22,24 @@ from .assets import load_json, load_words
 
 __all__ = ["pattern_spans", "date_spans", "time_spans", "id_spans", "phone_spans",
            "email_spans", "label_spans", "ocr_digits", "dangling_label", "label_value_spans",
-           "institution_spans", "person_name_spans", "name_affixes", "is_month_name",
-           "label_ends", "misread_date_spans"]
+           "institution_spans", "is_institution_word", "person_name_spans", "name_affixes",
+           "is_month_name", "label_ends", "misread_date_spans"]
 
 Span = tuple[int, int, str]
 
 
+#: Typographic quotes as OCR prints them ("Children’s") -> ASCII.
+_QUOTES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'", "\u00b4": "'",
+                         "\u201c": '"', "\u201d": '"'})
+
+
 def _fold(text: str) -> str:
-    """Accents stripped, same length as ``text`` so offsets still apply."""
+    """Accents stripped and typographic quotes made ASCII, same length as
+    ``text`` so offsets still apply."""
     if text.isascii():
         return text
     out = []
-    for c in text:
+    for c in text.translate(_QUOTES):
         d = "".join(x for x in unicodedata.normalize("NFKD", c) if not unicodedata.combining(x))
         out.append(d if len(d) == 1 else c)
     return "".join(out)
@@ -253,6 +259,11 @@ def _institution_words() -> frozenset[str]:
     return frozenset(_fold(w).casefold() for w in load_json("match.json")["institution_words"])
 
 
+def is_institution_word(text: str) -> bool:
+    """A word like HOSPITAL, CLINIC, KLINIKUM (``institution_words`` in match.json)."""
+    return _fold(_bare(text)).casefold() in _institution_words()
+
+
 def _bare(tok: str) -> str:
     return tok.strip(".,;()[]\"'")
 
@@ -271,7 +282,7 @@ def institution_spans(text: str) -> list[Span]:
     last word of the text counts from four letters on."""
     keys = _institution_words()
     allow = _units()
-    toks = list(_WORD.finditer(text))
+    toks = list(_WORD.finditer(_fold(text)))
     out = []
     i = 0
 

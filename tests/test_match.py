@@ -592,6 +592,17 @@ def test_institution_wrapped_onto_the_next_line():
     assert _found(words, []) == []
 
 
+def test_wrapped_institution_with_a_typographic_apostrophe():
+    """OCR prints the apostrophe of CHILDREN'S as U+2019, and HOSPITAL is also a
+    label word ("Hospital: ..."): neither may stop the name at the line break."""
+    words = line(["Meadowbrook"], 0, y=10) + line(["Children\u2019s", "Hospital"], 1, y=26)
+    assert sorted(_found(words, [])) == [("Children\u2019s Hospital", "pattern:institution"),
+                                         ("Meadowbrook", "pattern:institution")]
+    # the line below still stops at a label that is no institution word
+    words = line(["Meadowbrook"], 0, y=10) + line(["Name:", "Lee"], 1, y=26)
+    assert ("Meadowbrook", "pattern:institution") not in _found(words, [])
+
+
 def _covers(hits, word):
     return any(h.box.contains(word.box) for h in hits)
 

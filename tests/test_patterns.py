@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from pixelscrub.patterns import (date_spans, id_spans, label_spans, pattern_spans,
+from pixelscrub.patterns import (date_spans, id_spans, institution_spans, label_spans, pattern_spans,
                                  phone_spans, time_spans)
 
 
@@ -268,3 +268,8 @@ def test_a_label_read_only_in_part_still_announces_its_value(text, value, reason
                                   "Patie 12"])
 def test_words_that_start_no_label_announce_nothing(text):
     assert [r for _, r in _found(text) if r.startswith("label:")] == []
+
+
+@pytest.mark.parametrize("text", ["Meadowbrook Children\u2019s Hospital", "St. Mary\u2019s Hospital"])
+def test_institution_with_a_typographic_apostrophe(text):
+    assert institution_spans(text) == [(0, len(text), "pattern:institution")]

@@ -669,6 +669,7 @@ def match_words(words: Sequence[Word], terms: Sequence[PhiTerm], *, mode: str = 
     if mode not in MODES:
         raise ValueError(f"unknown match mode {mode!r}; choose one of {', '.join(MODES)}")
     p = match_params(params)
+    words = [_label_colon(w) for w in words]
     conf = _conf(p)
     lines = _group_lines(words, conf, p["line_join"]["max_join_gap"])
     index = _index_for(terms, p)
@@ -910,6 +911,15 @@ def _name_after_title(kind: Optional[str], texts: Sequence[str], word: Word,
     if lead == 0 or len(parts) - lead >= 2:
         return False
     return not (word.text.strip(_STRIP).casefold() in label_words() or is_allowlisted(word.text))
+
+
+def _label_colon(word: Word) -> Word:
+    """A label word OCR ended with a semicolon ("Nom;", "Datum;") ends with the
+    colon it has on the screen: the rules that look for a label's colon see it."""
+    text = word.text.rstrip()
+    if text.endswith(";") and text[:-1].strip(_STRIP).casefold() in label_words():
+        return replace(word, text=text[:-1] + ":")
+    return word
 
 
 def _is_label(word: Word) -> bool:

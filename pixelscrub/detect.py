@@ -51,6 +51,9 @@ class Detection:
     #: the image may only be certified if each is redacted.
     unread: list[Hit] = field(default_factory=list)
     rereads: int = 0
+    #: The upright text lines proposed on single frames and a cine's static layer
+    #: (reason ``"line"``): where a value's ink ends when OCR read only part of it.
+    lines: list[Hit] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -138,6 +141,7 @@ class _Run:
         self.engine, self.imaging, self.layer, self.p = engine, tuple(imaging_regions), layer, p
         self.words: list[Word] = []
         self.unread: list[Hit] = []
+        self.lines: list[Hit] = []
         self.rereads = 0
         self.next_line = 0
         self.proposals = 0
@@ -182,6 +186,8 @@ class _Run:
 
     def read(self, image: np.ndarray, props: Sequence[Proposal], frames) -> None:
         per_prop, unread = self.read_words(image, props)
+        self.lines += [Hit(q.box, "line", frames=frames, layer=self.layer)
+                       for q in props if q.rotation % 180 == 0]
         for words in per_prop:
             self.add(words, frames)
         for q in unread:
@@ -201,7 +207,7 @@ class _Run:
     def result(self, checked: int) -> Detection:
         return Detection(self.words, checked, self.proposals, self.ocr_calls,
                          {k: round(v, 4) for k, v in self.seconds.items()}, self.notes,
-                         self.unread, self.rereads)
+                         self.unread, self.rereads, self.lines)
 
 
 def _tag(q: Proposal, frames, layer: str, source: str) -> Proposal:

@@ -48,7 +48,7 @@ from .patterns import (dangling_label, institution_spans, is_institution_word, i
 from .phi_terms import PhiTerm
 from .records import Box, Hit, Word
 
-__all__ = ["match_words", "find_phi_in_text", "is_allowlisted", "is_harmless", "normalize",
+__all__ = ["match_words", "complete_values", "find_phi_in_text", "is_allowlisted", "is_harmless", "normalize",
            "match_params"]
 
 MODES = ("phi", "all-text")
@@ -1092,3 +1092,79 @@ def _merge(spans: list[tuple[int, int, str]]) -> list[tuple[int, int, str]]:
         else:
             out.append([s, e, r])
     return [tuple(x) for x in out]
+
+
+# ------------------------------------------------------------------ whole values
+
+#: Hits whose value may run on past the words OCR matched (not user regions,
+#: fixed regions, unread lines or verify's own hits).
+_VALUE_SOURCES = ("header:", "pattern:", "label:")
+
+
+def complete_values(hits: Sequence[Hit], words: Sequence[Word], lines: Sequence[Hit],
+                    params: Optional[Mapping[str, Any]] = None) -> list[Hit]:
+    """Each value hit grown along its text line over what OCR could not read.
+
+    OCR often reads a value only in part: the last digits of an ID outside every
+    word box, the end of a name as a confident-looking fragment's neighbour, the
+    first digits of a date as "C:".  ``lines`` are the text lines the propose stage
+    found (their boxes end where the ink ends).  Along the hit's line, on each
+    side, the hit grows to the line's end when no word read with confidence
+    (``value_completion.stop_confidence``, or overlay vocabulary) stands between;
+    otherwise over the doubtful words up to the nearest such word, which is the
+    next field or the label (fail closed: what could not be read goes with the
+    value it follows)."""
+    cfg = match_params(params)["value_completion"]
+    out = []
+    for hit in hits:
+        if not hit.reason.startswith(_VALUE_SOURCES) or hit.box.height == 0:
+            out.append(hit)
+            continue
+        box = hit.box
+        h = box.height
+        for line in lines:
+            if (line.layer != hit.layer or line.frames != hit.frames
+                    or line.box.rows_shared(box) < cfg["min_row_overlap"] * min(line.box.height, h)
+                    or line.box.height > cfg["max_height_ratio"] * h
+                    or min(line.box.x1, box.x1) <= max(line.box.x0, box.x0)):
+                continue
+            row = [w for w in words if w.layer == hit.layer and w.frames == hit.frames
+                   and w.box.rows_shared(line.box) >= cfg["min_row_overlap"] * min(w.box.height, h)
+                   and 2 * w.box.intersection(box).area < w.box.area]
+            sure = [w for w in row if _stops_value(w, cfg)]
+            doubtful = [w for w in row if not _stops_value(w, cfg)]
+            reach = cfg["max_extent"] * h
+            # to the right
+            stop = min((w.box.x0 for w in sure if w.box.x0 >= box.x1 - 2), default=None)
+            if stop is None:
+                x1 = line.box.x1
+            else:
+                x1 = max([w.box.x1 for w in doubtful if box.x1 <= w.box.x0 and w.box.x1 <= stop],
+                         default=box.x1)
+            # to the left only over doubtful words: unread ink before a value is
+            # more often its label than its start
+            stop = max((w.box.x1 for w in sure if w.box.x1 <= box.x0 + 2), default=line.box.x0)
+            x0 = min([w.box.x0 for w in doubtful if w.box.x1 <= box.x0 and w.box.x0 >= stop],
+                     default=box.x0)
+            x0, x1 = max(x0, int(box.x0 - reach)), min(x1, int(box.x1 + reach))
+            box = Box(min(box.x0, x0), box.y0, max(box.x1, x1), box.y1)
+        out.append(hit if box == hit.box else replace(hit, box=box))
+    return out
+
+
+def _stops_value(word: Word, cfg: Mapping[str, Any]) -> bool:
+    """A word read well enough to be something of its own: a value grown along its
+    line stops before it."""
+    bare = _EDGE_MARKS.sub("", word.text)
+    return ((word.confidence >= cfg["stop_confidence"]
+             and (len(bare) >= 2 or word.text.rstrip().endswith(":")))
+            or word.text.strip(_STRIP).casefold() in label_words()
+            or normalize(word.text) in _label_keys()
+            or (len(bare) >= 2 and is_harmless(word.text)
+                and word.confidence >= cfg["harmless_confidence"]))
+
+
+@lru_cache(maxsize=1)
+def _label_keys() -> frozenset[str]:
+    """Label words as OCR may misread them ("D.0.B." for D.O.B.), by :func:`normalize`."""
+    return frozenset(k for k in (normalize(w) for w in label_words()) if len(k) >= 2)

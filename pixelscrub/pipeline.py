@@ -189,7 +189,7 @@ def find_hits(ds: Dataset, info, options: ScrubOptions, audit: FileAudit, *,
 
     from .decode import iter_display
     from .detect import detect_words
-    from .match import match_words
+    from .match import complete_values, match_words
     from .ocr import get_engine
     from .overlays import iter_overlay_display, overlay_layers
     from .phi_terms import phi_terms_from_header
@@ -210,12 +210,14 @@ def find_hits(ds: Dataset, info, options: ScrubOptions, audit: FileAudit, *,
 
     words: list[Word] = []
     unread: list[Hit] = []
+    lines: list[Hit] = []
     all_checked = True
     for name, n_frames, factory, imaging in layers:
         det = detect_words(_timed_frames(factory, audit), n_frames, engine=engine,
                            imaging_regions=imaging, layer=name)
         words.extend(det.words)
         unread.extend(det.unread)
+        lines.extend(det.lines)
         all_checked &= det.frames_checked >= n_frames
         for stage in ("propose", "read"):
             audit.stage(stage).seconds += det.seconds.get(stage, 0.0)
@@ -234,7 +236,7 @@ def find_hits(ds: Dataset, info, options: ScrubOptions, audit: FileAudit, *,
 
     with _timed(audit, "match") as rep:
         terms = phi_terms_from_header(ds)
-        found = match_words(words, terms, mode=options.mode)
+        found = complete_values(match_words(words, terms, mode=options.mode), words, lines)
         rep.counts.update({"header_terms": len(terms), "words": len(words), "hits": len(found)})
     hits = hits + found
     if options.redact_unread:

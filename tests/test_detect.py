@@ -66,6 +66,10 @@ def test_single_frame(engine):
     assert det.proposals >= 3 and det.ocr_calls - det.rereads == 1 and det.rereads <= LADDER
     assert all(w.frames is None for w in det.words)
     assert set(det.seconds) >= {"propose", "read"}
+    # the proposed lines go out too (match.complete_values grows values along them)
+    assert len(det.lines) == det.proposals and all(line.reason == "line" for line in det.lines)
+    assert all(any(line.box.contains(w.box.intersection(line.box)) and
+                   line.box.intersection(w.box).area for line in det.lines) for w in det.words)
 
 
 def test_cine_static_once_dynamic_per_change(engine):

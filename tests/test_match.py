@@ -11,7 +11,8 @@ from hypothesis import given, settings, strategies as st
 from pydicom.dataset import Dataset
 
 from conftest import pydicom_file
-from pixelscrub.match import find_phi_in_text, is_allowlisted, match_params, match_words, normalize
+from pixelscrub.match import (complete_values, find_phi_in_text, is_allowlisted, match_params,
+                              match_words, normalize)
 from pixelscrub.phi_terms import PhiTerm, phi_terms_from_header
 from pixelscrub.records import Box, Hit, Word
 
@@ -772,3 +773,53 @@ def test_a_label_read_with_a_semicolon_still_announces_its_value(label):
     assert [r for t, r in _found(words, []) if t == value], _found(words, [])
     # the same words with no label before them are not PHI by themselves
     assert not [r for t, r in _found(line(["Gain;", *value.split()]), []) if t == value]
+
+
+def _line_hit(x0, x1, y=10, h=12, frames=None):
+    return Hit(Box(x0, y, x1, y + h), "line", frames=frames)
+
+
+def test_a_value_grows_to_the_end_of_its_line_over_unread_ink():
+    """'134311644' read as '1 an' plus ink no word covers: the hit runs on to where
+    the proposed line's ink ends."""
+    words = line(["ID:", "1", "an"])                       # ID: 10-34, 1: 42-50, an: 58-74
+    hit = Hit(Box(42, 10, 74, 22), "header:PatientID", text="1 an")
+    (grown,) = complete_values([hit], words, [_line_hit(8, 120)])
+    assert grown.box == Box(42, 10, 120, 22)
+    # a line on another row, or of another frame, changes nothing
+    assert complete_values([hit], words, [_line_hit(8, 120, y=40)]) == [hit]
+    assert complete_values([hit], words, [_line_hit(8, 120, frames=(3,))]) == [hit]
+    # nor does a line to a hit that is no value (a user region, an unread line)
+    other = replace(hit, reason="unread")
+    assert complete_values([other], words, [_line_hit(8, 120)]) == [other]
+
+
+def test_a_grown_value_stops_at_the_next_field():
+    # a name, a doubtful piece of it, then the next label read with confidence
+    words = line(["SMITH,", "lNGR", "Age:", "54"])          # 10-58, 66-98, 106-138, 146-162
+    words[1] = replace(words[1], confidence=31.0)
+    hit = Hit(Box(10, 10, 58, 22), "header:PatientName", text="SMITH,")
+    (grown,) = complete_values([hit], words, [_line_hit(8, 170)])
+    assert grown.box == Box(10, 10, 98, 22)
+    # overlay vocabulary read with little confidence stops it too
+    words = line(["12/03/1961", "Gain", "52"])
+    words[1] = replace(words[1], confidence=35.0)
+    hit = Hit(words[0].box, "pattern:date", text="12/03/1961")
+    assert complete_values([hit], words, [_line_hit(8, 200)]) == [hit]
+
+
+def test_a_grown_value_keeps_its_label():
+    """To the left only doubtful words go with the value, and a label misread
+    ('D.0.B.', '!D:') is still a label."""
+    for label, conf in (("D.0.B.", 51.0), ("|D:", 51.0), ("!D:", 75.0), ("DOB:", 51.0)):
+        words = line([label, "10/31/1934"])
+        words[0] = replace(words[0], confidence=conf)
+        hit = Hit(words[1].box, "header:PatientBirthDate", text="10/31/1934")
+        (grown,) = complete_values([hit], words, [_line_hit(8, words[1].box.x1 + 1)])
+        assert grown.box.x0 == hit.box.x0, label
+    # a doubtful first piece of the date ("C:" for "01") goes with it
+    words = line(["Geb.:", "C:", "/27/1933"])
+    words[1] = replace(words[1], confidence=34.0)
+    hit = Hit(words[2].box, "header:PatientBirthDate", text="/27/1933")
+    (grown,) = complete_values([hit], words, [_line_hit(8, words[2].box.x1)])
+    assert grown.box.x0 == words[1].box.x0

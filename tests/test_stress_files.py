@@ -31,3 +31,15 @@ def test_bold_large_dates_are_read_through_their_washed_out_cores(tmp_path):
     assert items["22-DEC-49"].removed
     assert items["28.09.2021 12:36"].removed
     assert items["Acc:"].kept and items["Date:"].kept
+
+
+@pytest.mark.skipif("liberation-mono" not in available_faces(), reason="Liberation fonts missing")
+@pytest.mark.parametrize("seed, index, text", [(1002, 59, "10/09/2021 11:26"),
+                                               (1002, 58, "386459690"),
+                                               (1003, 15, "MOREAU^IMANI")])
+def test_a_value_read_in_part_is_redacted_to_the_end_of_its_ink(tmp_path, seed, index, text):
+    """OCR matched the start of these values and left their ends outside every
+    confident word (low contrast, gradient or speckle ground): the hit grows along
+    the proposed text line (match.complete_values)."""
+    items = _scrubbed(tmp_path, seed, index)
+    assert items[text].removed, items[text].coverage

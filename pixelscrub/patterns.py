@@ -332,9 +332,11 @@ def name_affixes() -> tuple[frozenset[str], frozenset[str]]:
 
 
 # A DICOM person name as it is printed: family^given^middle, two or more parts with
-# letters.  OCR reads the caret as a degree sign now and then.
-_CARET_NAME = re.compile(r"(?<![\w^°])[^\W\d_][^\W\d_'\-]*(?:['\-][^\W\d_]+)*"
-                         r"(?:[\^°][^\W\d_'\-]*(?:['\-][^\W\d_]+)*){1,4}(?![\w^°])")
+# letters.  OCR reads the caret as a degree sign, an asterisk, a quote or a tilde.
+_CARETS = "°^*\u201c\u201d\"~`"
+_CARET_NAME = re.compile(rf"(?<![\w{_CARETS}])[^\W\d_][^\W\d_'\-]*(?:['\-][^\W\d_]+)*"
+                         rf"(?:[{_CARETS}][^\W\d_'\-]*(?:['\-][^\W\d_]+)*){{1,4}}"
+                         rf"(?![\w{_CARETS}])")
 # A capitalised name word or an initial ("K.").
 _NAME_WORD = r"(?:[A-ZÀ-Þ][A-Za-zß-ÿ'\-]+|[A-ZÀ-Þ]\.)"
 _TITLED = re.compile(rf"(?<![^\W_])(?P<title>[A-Za-z]{{1,4}})\.?\s+(?P<name>{_NAME_WORD}"
@@ -344,8 +346,12 @@ _DEGREED = re.compile(rf"(?<![^\W_])(?P<name>{_NAME_WORD}(?:\s+{_NAME_WORD}){{1,
 
 
 def _caret_name(m: re.Match) -> bool:
-    parts = [p for p in re.split(r"[\^°]", m.group()) if p]
-    return len(parts) >= 2 and sum(len(p) for p in parts) >= 4
+    parts = [p for p in re.split(rf"[{_CARETS}]", m.group()) if p]
+    if len(parts) < 2 or sum(len(p) for p in parts) < 4:
+        return False
+    # a caret misread as another mark: not when it joins overlay words ("TIS*MI")
+    allow = _units()
+    return any(c in m.group() for c in "^°") or not any(p.casefold() in allow for p in parts)
 
 
 def _from_each_word(rx: re.Pattern, text: str, resume: str) -> Iterator[re.Match]:
@@ -470,6 +476,13 @@ def _label_table() -> list[tuple[re.Pattern, str, str, bool, bool, bool]]:
 _SEP = re.compile(r"\s*(?:\.?\s*[:#=]|\.(?!\d)|-(?!\d))?\s*")
 # letters, joined by any punctuation but ':' (OCR reads DOE^JOHN as "DOE°JOHN")
 _NAME_TOKEN = re.compile(r"^[^\W\d_]+(?:(?:[^\w\s:]|_)+[^\W\d_]*)*$")
+# a caret name whose carets OCR read as single digits ("WHITFIELD4HANSAK"): only
+# as the value a name label announces
+_CARETS_MISREAD = re.compile(r"^[^\W\d_]{2,}(?:\d[^\W\d_]+){1,3}[.,;]?$")
+
+
+def _caret_name_misread(tok: str) -> bool:
+    return bool(_CARETS_MISREAD.match(tok)) and sum(c.isalpha() for c in tok) >= 6
 _TOKEN = re.compile(r"\S+")
 
 
@@ -503,7 +516,7 @@ def _value_end(text: str, pos: int, kind: str, marked: bool = True) -> Optional[
             # an ID (or a date in a shape we do not parse): one token with a digit
             return m.end() if any(c.isdigit() for c in tok) else None
         bare = tok.rstrip(".,;")
-        if (count >= 4 or not _NAME_TOKEN.match(tok)
+        if (count >= 4 or not (_NAME_TOKEN.match(tok) or (count == 0 and _caret_name_misread(tok)))
                 or ((count or not marked) and len(bare) > 1 and bare.casefold() in allow)):
             break
         # names are written capitalised; "Dr. Smith requested" ends at "requested"

@@ -273,3 +273,25 @@ def test_words_that_start_no_label_announce_nothing(text):
 @pytest.mark.parametrize("text", ["Meadowbrook Children\u2019s Hospital", "St. Mary\u2019s Hospital"])
 def test_institution_with_a_typographic_apostrophe(text):
     assert institution_spans(text) == [(0, len(text), "pattern:institution")]
+
+
+@pytest.mark.parametrize("text", ["DUFFY\u201cMARGOT*E", "DUFFY*MARGOT*E", "SMITH~ANNA", "DOE\u00b0JOHN"])
+def test_a_caret_name_with_its_carets_misread_is_a_name(text):
+    assert pattern_spans(text) == [(0, len(text), "pattern:name")]
+
+
+@pytest.mark.parametrize("text", ["TIS*MI", "THI*On", "B*Mode", "Gain*2", "x 3*4"])
+def test_overlay_words_joined_by_a_mark_are_no_name(text):
+    assert pattern_spans(text) == []
+
+
+@pytest.mark.parametrize("text, value", [("NAME WHITFIELD4HANSAK", "WHITFIELD4HANSAK"),
+                                         ("Pat: SMITH4ANNA", "SMITH4ANNA")])
+def test_a_name_label_takes_a_caret_name_whose_carets_read_as_digits(text, value):
+    (span,) = pattern_spans(text)
+    assert text[span[0]:span[1]] == value and span[2].startswith("label:")
+
+
+@pytest.mark.parametrize("text", ["WHITFIELD4HANSAK", "Protocol Name Abd2D", "Name: C5"])
+def test_letters_around_a_digit_alone_are_no_name(text):
+    assert not [s for s in pattern_spans(text) if s[2] != "pattern:id"]

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Iterator, Optional
 
+from rapidfuzz.distance import Levenshtein
+
 from .assets import load_json, load_words
 
 __all__ = ["pattern_spans", "date_spans", "time_spans", "id_spans", "phone_spans",
@@ -264,6 +266,15 @@ def is_institution_word(text: str) -> bool:
     return _fold(_bare(text)).casefold() in _institution_words()
 
 
+@lru_cache(maxsize=4096)
+def _misread_key(word: str) -> bool:
+    """An institution word of seven letters or more read with one letter wrong
+    ("Honital" for HOPITAL)."""
+    return len(word) >= 7 and word.isalpha() and any(
+        len(k) >= 7 and Levenshtein.distance(word, k, score_cutoff=1) <= 1
+        for k in _institution_words())
+
+
 def _bare(tok: str) -> str:
     return tok.strip(".,;()[]\"'")
 
@@ -289,8 +300,9 @@ def institution_spans(text: str) -> list[Span]:
     def key(k: int) -> bool:
         word = _fold(_bare(toks[k].group())).casefold()
         # the line's last word may be a key cut short ("Eastgate Diagnos")
-        return word in keys or (k == len(toks) - 1 and len(word) >= 4 and word.isalpha()
-                                and any(x.startswith(word) for x in keys))
+        return (word in keys or _misread_key(word)
+                or (k == len(toks) - 1 and len(word) >= 4 and word.isalpha()
+                    and any(x.startswith(word) for x in keys)))
 
     while i < len(toks):
         t = toks[i].group()

@@ -295,3 +295,10 @@ def test_a_name_label_takes_a_caret_name_whose_carets_read_as_digits(text, value
 @pytest.mark.parametrize("text", ["WHITFIELD4HANSAK", "Protocol Name Abd2D", "Name: C5"])
 def test_letters_around_a_digit_alone_are_no_name(text):
     assert not [s for s in pattern_spans(text) if s[2] != "pattern:id"]
+
+
+@pytest.mark.parametrize("text, found", [("Honital Saint-Laurent", True), ("Kiinikum Am Rosenhang", True),
+                                         ("Medial Center", False), ("Gain Control", False)])
+def test_an_institution_word_read_with_one_letter_wrong_still_counts(text, found):
+    """Seven letters or more, one edit: 'Honital' is HOPITAL, 'Medial' is no key."""
+    assert bool(institution_spans(text)) is found

@@ -374,7 +374,7 @@ def _read_mosaic(chunk, engine, cfg) -> list[list[OcrWord]]:
 
 
 # a label glued to its value: "Born:1966-05-13", "by:Prof." (not "13:54")
-_GLUED = re.compile(r"^(?P<label>[^\W\d_](?:[^:\s]*[^\W\d_])?\.?:)(?P<value>[^:\s]+)$")
+_GLUED = re.compile(r"^(?P<label>[^\W\d_](?:[^:#\s]*[^\W\d_])?\.?[:#])(?P<value>[^:#\s]+)$")
 
 
 def split_glued_label(ow: OcrWord) -> list[OcrWord]:

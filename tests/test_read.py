@@ -325,6 +325,8 @@ def test_a_line_read_before_is_not_read_again(engine):
     ("Born:1966-05-13", ["Born:", "1966-05-13"]), ("by:Prof.", ["by:", "Prof."]),
     ("Geb.:1969", ["Geb.:", "1969"]), ("Pat:Kaczmarek,", ["Pat:", "Kaczmarek,"]),
     ("13:54", ["13:54"]), ("Name:", ["Name:"]), (":Prof", [":Prof"]), ("07:18:22", ["07:18:22"]),
+    ("MR#135973851", ["MR#", "135973851"]), ("Acc#RX2088450", ["Acc#", "RX2088450"]),
+    ("MR#", ["MR#"]), ("#12", ["#12"]),
 ])
 def test_a_label_glued_to_its_value_is_split(text, parts):
     from pixelscrub.ocr.base import OcrWord

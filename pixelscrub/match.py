@@ -223,7 +223,8 @@ def _index_for(terms: Sequence[PhiTerm], p: Mapping[str, Any]) -> _Index:
     """The index of ``terms``, cached: the pipeline matches many frames per header."""
     keys = ("confusions", "max_edits", "min_key_length", "short_numeric_key",
             "min_glued_key", "max_glued_chars", "min_prefix", "min_prefix_fraction",
-            "min_number_prefix", "min_number_prefix_fraction")
+            "min_number_prefix", "min_number_prefix_fraction", "min_part_prefix",
+            "min_part_prefix_fraction")
     return _cached_index(tuple(terms), json.dumps({k: p[k] for k in keys}, sort_keys=True))
 
 
@@ -266,6 +267,12 @@ def _build_index(terms: Sequence[PhiTerm], p: Mapping[str, Any]) -> _Index:
                                int(len(key) * p["min_number_prefix_fraction"] + 0.999))
             else:
                 shortest = max(p["min_prefix"], int(len(key) * p["min_prefix_fraction"] + 0.999))
+            for n in range(shortest, len(key)):
+                prefixes.setdefault(key[:n], []).append(e)
+        elif t.kind == "name" and t.standalone and not key.isdigit():
+            # a name part read in part ("Kimber" of KIMBERLY, its end faded into
+            # anatomy): most of a long part only
+            shortest = max(p["min_part_prefix"], int(len(key) * p["min_part_prefix_fraction"] + 0.999))
             for n in range(shortest, len(key)):
                 prefixes.setdefault(key[:n], []).append(e)
     return _Index({k: tuple(v) for k, v in exact.items()},

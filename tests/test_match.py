@@ -823,3 +823,14 @@ def test_a_grown_value_keeps_its_label():
     hit = Hit(words[2].box, "header:PatientBirthDate", text="/27/1933")
     (grown,) = complete_values([hit], words, [_line_hit(8, words[2].box.x1)])
     assert grown.box.x0 == words[1].box.x0
+
+
+@pytest.mark.parametrize("text, hit", [("Kimber", True), ("Nakamu", True), ("Kimbe", False),
+                                       ("Naka", False)])
+def test_most_of_one_name_part_matches_it(text, hit):
+    """'Kimber' of KIMBERLY (the end faded into anatomy): six characters and three
+    quarters of the part or more."""
+    ds = Dataset()
+    ds.OperatorsName = "NAKAMURA^KIMBERLY"
+    found = _found(line([text]), phi_terms_from_header(ds))
+    assert (found == [(text, "header:OperatorsName")]) is hit, found

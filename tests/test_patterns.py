@@ -302,3 +302,11 @@ def test_letters_around_a_digit_alone_are_no_name(text):
 def test_an_institution_word_read_with_one_letter_wrong_still_counts(text, found):
     """Seven letters or more, one edit: 'Honital' is HOPITAL, 'Medial' is no key."""
     assert bool(institution_spans(text)) is found
+
+
+@pytest.mark.parametrize("text, value", [("Patienten-Nr: 22978", "22978"),
+                                         ("Patientennummer 229789800", "229789800")])
+def test_german_patient_number_labels_announce_an_id(text, value):
+    """A value read in part (its end over speckle) has no ID shape of its own: the
+    label is what makes it PHI."""
+    assert [(text[s:e], r) for s, e, r in pattern_spans(text)] == [(value, "label:ID")]

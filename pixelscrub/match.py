@@ -48,8 +48,8 @@ from .patterns import (dangling_label, institution_spans, is_institution_word, i
 from .phi_terms import PhiTerm
 from .records import Box, Hit, Word
 
-__all__ = ["match_words", "complete_values", "find_phi_in_text", "is_allowlisted", "is_harmless", "normalize",
-           "match_params"]
+__all__ = ["match_words", "complete_values", "find_phi_in_text", "is_allowlisted", "is_harmless",
+           "normalize", "match_params"]
 
 MODES = ("phi", "all-text")
 
@@ -589,7 +589,7 @@ def label_words() -> frozenset[str]:
 def _measure_word(text: str) -> bool:
     """Overlay vocabulary that makes a number next to it a measurement."""
     return (is_allowlisted(text) and any(c.isalpha() for c in text)
-            and text.strip(_STRIP).casefold() not in label_words())
+            and not _label_word(text))
 
 
 def _looks_measured(refs: tuple, lines: list[_Line]) -> bool:
@@ -917,21 +917,25 @@ def _name_after_title(kind: Optional[str], texts: Sequence[str], word: Word,
         lead += 1
     if lead == 0 or len(parts) - lead >= 2:
         return False
-    return not (word.text.strip(_STRIP).casefold() in label_words() or is_allowlisted(word.text))
+    return not (_label_word(word.text) or is_allowlisted(word.text))
 
 
 def _label_colon(word: Word) -> Word:
     """A label word OCR ended with a semicolon ("Nom;", "Datum;") ends with the
     colon it has on the screen: the rules that look for a label's colon see it."""
     text = word.text.rstrip()
-    if text.endswith(";") and text[:-1].strip(_STRIP).casefold() in label_words():
+    if text.endswith(";") and _label_word(text[:-1]):
         return replace(word, text=text[:-1] + ":")
     return word
 
 
+def _label_word(text: str) -> bool:
+    return text.strip(_STRIP).casefold() in label_words()
+
+
 def _is_label(word: Word) -> bool:
     """A label word, or a word ending in a colon: the next field starts there."""
-    return word.text.strip(_STRIP).casefold() in label_words() or word.text.endswith(":")
+    return _label_word(word.text) or word.text.endswith(":")
 
 
 def _unsure_piece(word: Word, unsure: float) -> bool:
@@ -1138,8 +1142,9 @@ def complete_values(hits: Sequence[Hit], words: Sequence[Word], lines: Sequence[
             row = [w for w in words if w.layer == hit.layer and w.frames == hit.frames
                    and w.box.rows_shared(line.box) >= cfg["min_row_overlap"] * min(w.box.height, h)
                    and 2 * w.box.intersection(box).area < w.box.area]
-            sure = [w for w in row if _stops_value(w, cfg)]
-            doubtful = [w for w in row if not _stops_value(w, cfg)]
+            stops = [_stops_value(w, cfg) for w in row]
+            sure = [w for w, stop in zip(row, stops) if stop]
+            doubtful = [w for w, stop in zip(row, stops) if not stop]
             reach = cfg["max_extent"] * h
             # to the right
             stop = min((w.box.x0 for w in sure if w.box.x0 >= box.x1 - 2), default=None)
@@ -1165,8 +1170,7 @@ def _stops_value(word: Word, cfg: Mapping[str, Any]) -> bool:
     bare = _EDGE_MARKS.sub("", word.text)
     return ((word.confidence >= cfg["stop_confidence"]
              and (len(bare) >= 2 or word.text.rstrip().endswith(":")))
-            or word.text.strip(_STRIP).casefold() in label_words()
-            or normalize(word.text) in _label_keys()
+            or _label_word(word.text) or normalize(word.text) in _label_keys()
             or (len(bare) >= 2 and is_harmless(word.text)
                 and word.confidence >= cfg["harmless_confidence"]))
 

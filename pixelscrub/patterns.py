@@ -491,11 +491,11 @@ _NAME_TOKEN = re.compile(r"^[^\W\d_]+(?:(?:[^\w\s:]|_)+[^\W\d_]*)*$")
 # a caret name whose carets OCR read as single digits ("WHITFIELD4HANSAK"): only
 # as the value a name label announces
 _CARETS_MISREAD = re.compile(r"^[^\W\d_]{2,}(?:\d[^\W\d_]+){1,3}[.,;]?$")
+_TOKEN = re.compile(r"\S+")
 
 
 def _caret_name_misread(tok: str) -> bool:
     return bool(_CARETS_MISREAD.match(tok)) and sum(c.isalpha() for c in tok) >= 6
-_TOKEN = re.compile(r"\S+")
 
 
 _PARTICLES = frozenset(["van", "von", "der", "den", "de", "da", "di", "del", "della", "du",

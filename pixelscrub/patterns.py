@@ -363,7 +363,8 @@ def _caret_name(m: re.Match) -> bool:
         return False
     # a caret misread as another mark: not when it joins overlay words ("TIS*MI")
     allow = _units()
-    return any(c in m.group() for c in "^°") or not any(p.casefold() in allow for p in parts)
+    return any(c in m.group() for c in "^°") or not any(
+        len(p) > 1 and p.casefold() in allow for p in parts)     # one letter: an initial
 
 
 def _from_each_word(rx: re.Pattern, text: str, resume: str) -> Iterator[re.Match]:

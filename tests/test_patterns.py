@@ -275,7 +275,8 @@ def test_institution_with_a_typographic_apostrophe(text):
     assert institution_spans(text) == [(0, len(text), "pattern:institution")]
 
 
-@pytest.mark.parametrize("text", ["DUFFY\u201cMARGOT*E", "DUFFY*MARGOT*E", "SMITH~ANNA", "DOE\u00b0JOHN"])
+@pytest.mark.parametrize("text", ["DUFFY\u201cMARGOT*E", "DUFFY*MARGOT*E", "SMITH~ANNA", "DOE\u00b0JOHN",
+                                  "AKAMURA*BIORN*M"])
 def test_a_caret_name_with_its_carets_misread_is_a_name(text):
     assert pattern_spans(text) == [(0, len(text), "pattern:name")]
 

@@ -14,7 +14,9 @@ decoded on the fly and never held together) twice at most:
    proposal is OCR'd only when its crop differs from every crop already read at
    that box (crops are hashed), so a frame timer costs one call per distinct
    value; a line whose ink is only its every-frame ink, already read, is skipped.
-   Those words list the frames they appear on.
+   The new crops of several frames (up to ``cine_read_lines`` of them, or frames
+   up to ``cine_read_mib`` held) are read together, sharing mosaics.  Those words
+   list the frames they appear on.
 
 ``frames_checked`` counts the frames really covered by both passes; the caller
 may only claim a clean image when it equals the number of frames.
@@ -31,7 +33,8 @@ import numpy as np
 
 from .ocr import get_engine
 from .propose import propose_params, propose_with_strokes, text_mask
-from .read import fold_remainder, read_batch, remainders, renumber_lines, reread_doubtful
+from .read import (fold_remainder, read_batch, read_batches, remainders, renumber_lines,
+                   reread_doubtful)
 from .records import PIXEL_LAYER, Box, Hit, Proposal, Word
 
 __all__ = ["Detection", "detect_words", "CineSummary", "summarise_frames"]
@@ -165,24 +168,34 @@ class _Run:
                    ) -> tuple[list[list[Word]], list[Proposal]]:
         """The words of each of ``props`` (line crops share mosaics; doubtful lines
         re-read) and the text regions still unread."""
+        return self.read_many([(image, props)])[0]
+
+    def read_many(self, groups: Sequence[tuple[np.ndarray, Sequence[Proposal]]]
+                  ) -> list[tuple[list[list[Word]], list[Proposal]]]:
+        """:meth:`read_words` for several images (frames of a cine) at once: their
+        first readings share mosaics, the rest is done image by image."""
         t = time.perf_counter()
-        per_prop, calls = read_batch(image, props, self.engine)
+        per_group, calls = read_batches(groups, self.engine)
         t2 = time.perf_counter()
-        # What a line's first reading left out (a value in another colour than its
-        # label) is read on its own, and goes up the same ladder when doubtful.
-        rest = remainders(image, props, per_prop)
-        subs = [q for _, q in rest]
-        sub_words, sub_calls = read_batch(image, subs, self.engine) if subs else ([], 0)
-        every, unread, more = reread_doubtful(image, list(props) + subs, per_prop + sub_words,
-                                              self.engine)
-        per_prop = every[:len(props)]
-        for (owner, _), words in zip(rest, every[len(props):]):
-            per_prop[owner] = fold_remainder(per_prop[owner], words)
+        out = []
+        for (image, props), per_prop in zip(groups, per_group):
+            # What a line's first reading left out (a value in another colour than its
+            # label) is read on its own, and goes up the same ladder when doubtful.
+            rest = remainders(image, props, per_prop)
+            subs = [q for _, q in rest]
+            sub_words, sub_calls = read_batch(image, subs, self.engine) if subs else ([], 0)
+            every, unread, more = reread_doubtful(image, list(props) + subs, per_prop + sub_words,
+                                                  self.engine)
+            per_prop = every[:len(props)]
+            for (owner, _), words in zip(rest, every[len(props):]):
+                per_prop[owner] = fold_remainder(per_prop[owner], words)
+            calls += sub_calls + more
+            self.rereads += sub_calls + more
+            out.append((per_prop, unread))
         self.seconds["reread"] += time.perf_counter() - t2
         self.seconds["read"] += time.perf_counter() - t
-        self.ocr_calls += calls + sub_calls + more
-        self.rereads += sub_calls + more
-        return per_prop, unread
+        self.ocr_calls += calls
+        return out
 
     def read(self, image: np.ndarray, props: Sequence[Proposal], frames) -> None:
         per_prop, unread = self.read_words(image, props)
@@ -252,6 +265,18 @@ def _detect_cine(display_frames, n_frames: int, run: _Run) -> Detection:
     frames_of: dict[bytes, list[int]] = {}   # crop key -> frames it appeared on
     unread: list[tuple[Box, list[bytes]]] = []  # regions left unread, crop keys beside
     order: list[bytes] = []
+    # Frames whose new crops wait to be read together (their lines share mosaics).
+    waiting: list[tuple[np.ndarray, list[bytes], list[Proposal]]] = []
+
+    def read_waiting() -> None:
+        groups = [(frame, props) for frame, _, props in waiting]
+        for (_, keys, props), (per_prop, left) in zip(waiting, run.read_many(groups)):
+            for key, words in zip(keys, per_prop):
+                seen[key] = words
+            unread.extend((q.box, [k for k, p in zip(keys, props) if p.box.intersects(q.box)])
+                          for q in left)
+        waiting.clear()
+
     checked = 0
     for i, frame in enumerate(display_frames()):
         if i >= summary.frames:
@@ -277,13 +302,12 @@ def _detect_cine(display_frames, n_frames: int, run: _Run) -> Detection:
                 if not frames_of[key] or frames_of[key][-1] != i:
                     frames_of[key].append(i)
         if pending:
-            keys, props = list(pending), list(pending.values())
-            per_prop, left = run.read_words(frame, props)
-            for key, words in zip(keys, per_prop):
-                seen[key] = words
-            unread += [(q.box, [k for k, p in zip(keys, props) if p.box.intersects(q.box)])
-                       for q in left]
+            waiting.append((frame, list(pending), list(pending.values())))
+            if (sum(len(props) for _, _, props in waiting) >= p["cine_read_lines"]
+                    or sum(f.nbytes for f, _, _ in waiting) >= p["cine_read_mib"] * 2 ** 20):
+                read_waiting()
         checked += 1
+    read_waiting()
     for key in order:
         run.add(seen[key], tuple(frames_of[key]))
     for box, keys in unread:

@@ -28,8 +28,8 @@ from .ocr.base import OcrWord, ocr_settings
 from .propose import contrast_channels
 from .records import Box, Proposal, Word
 
-__all__ = ["read_proposals", "read_batch", "read_proposal", "reread_doubtful", "prepare_crop",
-           "remainders", "fold_remainder",
+__all__ = ["read_proposals", "read_batch", "read_batches", "read_proposal", "reread_doubtful",
+           "prepare_crop", "remainders", "fold_remainder",
            "PreparedCrop", "expected_characters", "looks_like_text",
            "renumber_lines", "split_glued_label"]
 
@@ -176,20 +176,35 @@ def read_batch(image: np.ndarray, proposals: Sequence[Proposal], engine, *,
     to the tile its centre lies in.  Vertical and multi-line proposals are read
     one by one (:func:`read_proposal`).
     """
+    per_image, calls = read_batches([(image, proposals)], engine, settings=settings)
+    return per_image[0], calls
+
+
+def read_batches(groups: Sequence[tuple[np.ndarray, Sequence[Proposal]]], engine, *,
+                 settings: Optional[Mapping[str, Any]] = None
+                 ) -> tuple[list[list[list[Word]]], int]:
+    """:func:`read_batch` over several images at once: their line crops share mosaics.
+
+    A cine's changing text (a timer, a frame counter) is a line or two per frame;
+    read frame by frame each would cost a Tesseract call of its own, read together
+    the lines of several frames cost one call per ``batch_lines``.
+    """
     cfg = settings or ocr_settings()
+    images = [image for image, props in groups for _ in props]
+    proposals = [q for _, props in groups for q in props]
     results: list[Optional[list[Word]]] = [None] * len(proposals)
     calls = 0
     lines: list[tuple[int, PreparedCrop]] = []
     for i, prop in enumerate(proposals):
         if int(cfg["batch_lines"]) > 1 and prop.rotation % 360 == 0:
-            prep = prepare_crop(image, prop, settings=cfg)
+            prep = prepare_crop(images[i], prop, settings=cfg)
             if prep is None:
                 results[i] = []
                 continue
             if prep.psm == cfg["psm_line"]:
                 lines.append((i, prep))
                 continue
-        results[i], n = read_proposal(image, prop, engine, settings=cfg)
+        results[i], n = read_proposal(images[i], prop, engine, settings=cfg)
         calls += n
     calls += _read_lines(lines, proposals, results, engine, cfg)
     # Second chance for upright lines with a word read poorly (one confident
@@ -197,8 +212,8 @@ def read_batch(image: np.ndarray, proposals: Sequence[Proposal], engine, *,
     retry = []
     for i, _ in lines:
         if (min((wd.confidence for wd in results[i]), default=0.0) < cfg["retry_below_confidence"]
-                and _context_disagrees(image, proposals[i], cfg)):
-            prep = prepare_crop(image, proposals[i], settings=cfg, own_ground=True)
+                and _context_disagrees(images[i], proposals[i], cfg)):
+            prep = prepare_crop(images[i], proposals[i], settings=cfg, own_ground=True)
             if prep is not None and prep.psm == cfg["psm_line"]:
                 retry.append((i, prep))
     if retry:
@@ -207,7 +222,12 @@ def read_batch(image: np.ndarray, proposals: Sequence[Proposal], engine, *,
         for i, _ in retry:
             if _reading_score(first[i]) >= _reading_score(results[i]):
                 results[i] = first[i]
-    return [r if r is not None else [] for r in results], calls
+    flat = [r if r is not None else [] for r in results]
+    out, start = [], 0
+    for _, props in groups:
+        out.append(flat[start:start + len(props)])
+        start += len(props)
+    return out, calls
 
 
 def _context_disagrees(image: np.ndarray, proposal: Proposal, cfg: Mapping[str, Any]) -> bool:

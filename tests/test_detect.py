@@ -7,7 +7,7 @@ import pytest
 from pydicom.pixels import apply_color_lut
 
 from pixelscrub.detect import Detection, detect_words, summarise_frames
-from pixelscrub.ocr import get_engine
+from pixelscrub.ocr import get_engine, ocr_settings
 from pixelscrub.propose import ultrasound_regions
 
 from conftest import pydicom_file
@@ -98,10 +98,27 @@ def test_cine_ocr_calls_exact_without_fan(engine):
     static_lines = len({w.line_id for w in det.words if w.frames is None and
                         w.text in ("DOE*JOHN", "DOE^JOHN", "12345678", "15/01/1980")})
     assert static_lines == 2
-    # All static lines in one mosaic call, then one call per timer value; the
-    # caret name goes up the retry ladder once per series.
-    assert det.ocr_calls - det.rereads == 1 + N // TICK and det.rereads <= LADDER
+    # All static lines in one mosaic call, then the timer's values (one crop per
+    # value, not per frame) read together from their frames, batch_lines to a
+    # mosaic call; the caret name goes up the retry ladder once per series.
+    per_mosaic = int(ocr_settings()["batch_lines"])
+    assert det.ocr_calls - det.rereads == 1 + -(-(N // TICK) // per_mosaic)
+    assert det.rereads <= LADDER
     assert det.frames_checked == N
+    for v in range(N // TICK):   # each value read from the frames that show it
+        hits = [w for w in det.words if w.text == f"00:{v:02d}"]
+        assert hits and hits[0].frames == tuple(range(v * TICK, (v + 1) * TICK)), v
+
+
+def test_cine_frames_read_together_are_bounded(engine):
+    # A frame's new crops wait for others to share a mosaic, but never more than
+    # cine_read_lines of them: with one line a batch, every timer value costs a call.
+    det = detect_words(Counting(N, make=lambda i: cine_frame(i, fan=False)), N, engine=engine,
+                       params={"cine_read_lines": 1})
+    assert det.ocr_calls - det.rereads == 1 + N // TICK
+    for v in range(N // TICK):
+        hits = [w for w in det.words if w.text == f"00:{v:02d}"]
+        assert hits and hits[0].frames == tuple(range(v * TICK, (v + 1) * TICK)), v
 
 
 def test_codec_noise_is_not_new_text(engine):

@@ -442,12 +442,24 @@ def _same_row(groups: dict[tuple, list[Word]], max_gap: float) -> dict[tuple, li
             if row_key[:2] != key[:2]:
                 continue
             rest = [w for w in words[key] if not _repeats(w, row)]
-            if rest and _follows(row, rest, max_gap):
+            if (rest and _follows(row, rest, max_gap)
+                    and not (row[-1].text.rstrip().endswith(":") and _read_twice(key, rest[0], words))):
                 row.extend(rest)
                 break
         else:
             rows.append((key, list(words[key])))
     return dict(rows)
+
+
+def _read_twice(key: tuple, first: Word, words: Mapping[tuple, list[Word]]) -> bool:
+    """Whether another OCR line starts on the same ink as ``first`` (another reading
+    of it: "Kimber1)" and "Kimberl iterberg").  Which one to join to a row that
+    ends in a label's colon is then unknown, so none is; the label pairs with each
+    (:func:`_row_pairs`) and takes its value from whichever reads as one."""
+    return any(k != key and k[:2] == key[:2] and ws
+               and 2 * ws[0].box.intersection(first.box).area
+               > min(ws[0].box.area, first.box.area)
+               for k, ws in words.items())
 
 
 def _repeats(word: Word, row: Sequence[Word]) -> bool:
@@ -493,13 +505,16 @@ def _stacked_pairs(lines: list[_Line], max_gap: float) -> list[tuple[int, int]]:
 
 def _row_pairs(lines: list[_Line], max_gap: float) -> list[tuple[int, int]]:
     """(left, right) pairs of lines on one row that OCR split at a wide gap
-    ("Name:" and "DOE JOHN" read as two lines): read as one line too."""
+    ("Name:" and "DOE JOHN" read as two lines): read as one line too.  The
+    nearest line on the right pairs, and so do other readings of the same ink
+    (starting within half a line height of it): one of them may be the one
+    that reads ("Kimber1)", then "Kimberl iterberg")."""
     pairs = []
     order = sorted(range(len(lines)), key=lambda i: lines[i].box.y0)
     tops = [lines[i].box.y0 for i in order]
     for a in range(len(lines)):
         la = lines[a]
-        best = None
+        near: list[tuple[int, int, int]] = []   # (gap, line, height) of candidates
         # only lines whose top lies within this line's height band can share its row
         lo = bisect.bisect_left(tops, la.box.y0 - la.box.height)
         hi = bisect.bisect_right(tops, la.box.y1)
@@ -510,10 +525,11 @@ def _row_pairs(lines: list[_Line], max_gap: float) -> list[tuple[int, int]]:
             h = max(1, min(la.box.height, lb.box.height))
             gap = lb.box.x0 - la.box.x1
             overlap = la.box.rows_shared(lb.box)
-            if 0 <= gap <= max_gap * h and overlap > h / 2 and (best is None or gap < best[0]):
-                best = (gap, b)
-        if best is not None:
-            pairs.append((a, best[1]))
+            if 0 <= gap <= max_gap * h and overlap > h / 2:
+                near.append((gap, b, h))
+        if near:
+            gap, b, h = min(near)
+            pairs += [(a, c) for g, c, _ in sorted(near) if g <= gap + h / 2]
     return pairs
 
 
@@ -607,6 +623,28 @@ def _looks_measured(refs: tuple, lines: list[_Line]) -> bool:
 def _is_title(text: str, titles: frozenset[str]) -> bool:
     """"Dr.", "Prof", "Dr:" (a title as OCR reads it before a name)."""
     return text.strip(" ,:;").rstrip(".").casefold() in titles
+
+
+def _title_like(text: str, titles: frozenset[str]) -> bool:
+    """A title, or what OCR leaves of one of three letters or more: "Pro" or "Pro!"
+    (its last letter lost in the ground), "Proj" (one letter misread).  Two-letter
+    titles must read exactly: "Or" is a word."""
+    if _is_title(text, titles):
+        return True
+    bare = _EDGE_MARKS.sub("", text).casefold()
+    if _label_word(text) or normalize(text) in _label_keys():
+        return False     # "MRN" is a label, not a misread "Mrs"
+    return len(bare) >= 3 and bare.isalpha() and any(
+        len(t) >= 3 and (t.startswith(bare) or (len(t) == len(bare) and Hamming.distance(t, bare) <= 1))
+        for t in titles)
+
+
+def _name_tail(word: Word, degrees: frozenset[str] = frozenset()) -> bool:
+    """The end of a name word whose start OCR lost ("eau," of Moreau): letters only,
+    the first one lower case, perhaps glued to a degree ("kamura,.MD")."""
+    first, *rest = re.split(r"[,.;]+", _EDGE_MARKS.sub("", word.text))
+    return (first.isalpha() and first[0].islower() and not _is_label(word)
+            and not is_allowlisted(word.text) and all(_degree_like(r, degrees) for r in rest))
 
 
 def _with_affixes(line: _Line, wis: list[int]) -> list[int]:
@@ -1012,7 +1050,7 @@ def _with_row_tail(hit: Hit, words: Sequence[Word], kind: Optional[str],
                           and _time_left(w.text)))]
         left = [w for w in row if kind == "name" and w.box.x1 <= box.x0 + 2
                 and box.x0 - w.box.x1 <= cfg["max_gap"] * h
-                and _is_title(w.text, titles)]
+                and _title_like(w.text, titles)]
         nxt = min(right, key=lambda w: w.box.x0, default=None)
         grown = False
         if nxt is not None and (_belongs_to_value(kind, nxt, nxt.box.x0 - box.x1, h, unsure, degrees)
@@ -1021,10 +1059,12 @@ def _with_row_tail(hit: Hit, words: Sequence[Word], kind: Optional[str],
             texts.append(nxt.text)
         elif nxt is not None and kind == "name":
             # whatever stands between a name and its degree is the name's end
-            # ("Caste! Taine Lain S 'MD": the "S" alone looks like an overlay letter)
+            # ("Caste! Taine Lain S 'MD": the "S" alone looks like an overlay letter;
+            # "Dr Rafa Mc eau, MD": the tail of Moreau read on its own)
             after = [w for w in row if nxt.box.x1 - 2 <= w.box.x0 <= nxt.box.x1 + h]
             deg = min(after, key=lambda w: w.box.x0, default=None)
-            if (deg is not None and nxt.box.x0 - box.x1 <= h and _unsure_piece(nxt, unsure)
+            if (deg is not None and nxt.box.x0 - box.x1 <= h
+                    and (_unsure_piece(nxt, unsure) or _name_tail(nxt, degrees))
                     and _degree_like(_EDGE_MARKS.sub("", deg.text), degrees)):
                 box, grown = box.union(nxt.box).union(deg.box), True
                 texts += [nxt.text, deg.text]
@@ -1113,7 +1153,8 @@ _VALUE_SOURCES = ("header:", "pattern:", "label:")
 
 
 def complete_values(hits: Sequence[Hit], words: Sequence[Word], lines: Sequence[Hit],
-                    params: Optional[Mapping[str, Any]] = None) -> list[Hit]:
+                    params: Optional[Mapping[str, Any]] = None, *,
+                    terms: Sequence[PhiTerm] = ()) -> list[Hit]:
     """Each value hit grown along its text line over what OCR could not read.
 
     OCR often reads a value only in part: the last digits of an ID outside every
@@ -1124,13 +1165,18 @@ def complete_values(hits: Sequence[Hit], words: Sequence[Word], lines: Sequence[
     (``value_completion.stop_confidence``, or overlay vocabulary) stands between;
     otherwise over the doubtful words up to the nearest such word, which is the
     next field or the label (fail closed: what could not be read goes with the
-    value it follows)."""
+    value it follows).  A name (its kind from ``terms`` for header hits) also takes
+    the title before it and the degree after it, however they were read."""
     cfg = match_params(params)["value_completion"]
+    kinds = {t.attribute: t.kind for t in terms}
+    titles, degrees = name_affixes()
     out = []
     for hit in hits:
         if not hit.reason.startswith(_VALUE_SOURCES) or hit.box.height == 0:
             out.append(hit)
             continue
+        is_name = _value_kind(hit.reason, kinds) == "name"
+        left_open = True      # False once a name has taken its title
         box = hit.box
         h = box.height
         for line in lines:
@@ -1142,7 +1188,17 @@ def complete_values(hits: Sequence[Hit], words: Sequence[Word], lines: Sequence[
             row = [w for w in words if w.layer == hit.layer and w.frames == hit.frames
                    and w.box.rows_shared(line.box) >= cfg["min_row_overlap"] * min(w.box.height, h)
                    and 2 * w.box.intersection(box).area < w.box.area]
-            stops = [_stops_value(w, cfg) for w in row]
+            sure_conf = cfg["stop_confidence"]
+            stops = [_stops_value(w, cfg)
+                     and not (is_name and _inside_name(w, box, row, degrees, sure_conf))
+                     for w in row]
+            # a few letters of the same ink read apart ("St" inside "hterberg") stop
+            # nothing that the larger reading around them does not stop; labels do
+            stops = [stop and not (_scrap(w) and any(
+                         not other and v.box.area > w.box.area
+                         and 2 * v.box.intersection(w.box).area >= w.box.area
+                         for v, other in zip(row, stops)))
+                     for w, stop in zip(row, stops)]
             sure = [w for w, stop in zip(row, stops) if stop]
             doubtful = [w for w, stop in zip(row, stops) if not stop]
             reach = cfg["max_extent"] * h
@@ -1154,10 +1210,20 @@ def complete_values(hits: Sequence[Hit], words: Sequence[Word], lines: Sequence[
                 x1 = max([w.box.x1 for w in doubtful if box.x1 <= w.box.x0 and w.box.x1 <= stop],
                          default=box.x1)
             # to the left only over doubtful words: unread ink before a value is
-            # more often its label than its start
-            stop = max((w.box.x1 for w in sure if w.box.x1 <= box.x0 + 2), default=line.box.x0)
+            # more often its label than its start; a name's title goes with it
+            before = [w for w in sure if w.box.x1 <= box.x0 + 2]
+            stop = max((w.box.x1 for w in before), default=line.box.x0)
             x0 = min([w.box.x0 for w in doubtful if w.box.x1 <= box.x0 and w.box.x0 >= stop],
                      default=box.x0)
+            if is_name and before and left_open:
+                last = max(before, key=lambda w: w.box.x1)
+                if _title_like(last.text, titles):   # the name's start: nothing before it
+                    x0 = min([x0] + [w.box.x0 for w in row if w.box.x1 <= box.x0
+                                     and w.box.rows_shared(last.box) > 0
+                                     and w.box.x0 <= last.box.x1 and w.box.x1 >= last.box.x0])
+                    left_open = False
+            elif not left_open:
+                x0 = box.x0
             x0, x1 = max(x0, int(box.x0 - reach)), min(x1, int(box.x1 + reach))
             box = Box(min(box.x0, x0), box.y0, max(box.x1, x1), box.y1)
         out.append(hit if box == hit.box else replace(hit, box=box))
@@ -1173,6 +1239,32 @@ def _stops_value(word: Word, cfg: Mapping[str, Any]) -> bool:
             or _label_word(word.text) or normalize(word.text) in _label_keys()
             or (len(bare) >= 2 and is_harmless(word.text)
                 and word.confidence >= cfg["harmless_confidence"]))
+
+
+def _scrap(word: Word) -> bool:
+    """Three characters or fewer and no label: a scrap of ink read on its own."""
+    return (len(_EDGE_MARKS.sub("", word.text)) <= 3 and not _is_label(word)
+            and normalize(word.text) not in _label_keys())
+
+
+def _inside_name(word: Word, name: Box, row: Sequence[Word], degrees: frozenset[str],
+                 sure: float) -> bool:
+    """A word that does not end a name grown along its line: a degree after it, the
+    end of a name word whose start OCR lost ("ntero" of Quintero; only when nothing
+    but degrees follows it: "presents with ..." is a sentence), or two or three
+    characters mixing digits and letters ("2i" read over a washed-out letter of
+    the name: garbage, however confident)."""
+    bare = _EDGE_MARKS.sub("", word.text)
+    if _is_label(word) or normalize(word.text) in _label_keys():
+        return False     # "ID:" is the next field, not a misread "MD"
+    if word.box.x0 >= name.x1 - 2:
+        if _degree_like(bare, degrees):
+            return True
+        if _name_tail(word, degrees):
+            after = [w for w in row if w.box.x0 >= word.box.x1 - 2 and w.confidence >= sure
+                     and len(_EDGE_MARKS.sub("", w.text)) >= 2]
+            return all(_degree_like(_EDGE_MARKS.sub("", w.text), degrees) for w in after)
+    return len(bare) <= 3 and any(c.isdigit() for c in bare) and any(c.isalpha() for c in bare)
 
 
 @lru_cache(maxsize=1)

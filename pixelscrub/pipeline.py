@@ -236,7 +236,8 @@ def find_hits(ds: Dataset, info, options: ScrubOptions, audit: FileAudit, *,
 
     with _timed(audit, "match") as rep:
         terms = phi_terms_from_header(ds)
-        found = complete_values(match_words(words, terms, mode=options.mode), words, lines)
+        found = complete_values(match_words(words, terms, mode=options.mode), words, lines,
+                                terms=terms)
         rep.counts.update({"header_terms": len(terms), "words": len(words), "hits": len(found)})
     hits = hits + found
     if options.redact_unread:

@@ -578,9 +578,13 @@ def test_pieces_of_one_printed_line_are_one_line():
     apart = {"line_join": {**match_params()["line_join"], "max_join_gap": 0}}
     assert [(h.text, h.reason) for h in match_words(words, [], params=apart)] == [
         ("Chiara", "label:Operator")]
-    # two readings of the same ink are alternatives, never joined into one line
+    # two readings of the same ink are alternatives, never joined into one line; the
+    # label pairs with each, so the value is found whichever reading holds its shape
     words = line(["DOB:"], 0, x=10) + line(["12/03/1961"], 1, x=50) + line(["12/08/1961"], 2, x=52)
-    assert sorted(_found(words, [])) == [("12/03/1961", "label:DOB"), ("12/08/1961", "pattern:date")]
+    assert sorted(_found(words, [])) == [("12/03/1961", "label:DOB"), ("12/08/1961", "label:DOB")]
+    words = (line(["Zuweiser:"], 0, x=10) + line(["Kimber1)"], 1, x=90)
+             + line(["Kimberl", "iterberg"], 2, x=91))
+    assert _found(words, []) == [("Kimberl", "label:Physician")]
 
 
 def test_institution_wrapped_onto_the_next_line():
@@ -651,6 +655,20 @@ def test_a_letter_between_a_name_and_its_degree_goes_with_them(terms, tail, expe
     assert not _covers(match_words([*name, mrn, over], terms), mrn)
     after = Word("3N", Box(mrn.box.x1 + 4, end.y0, mrn.box.x1 + 20, end.y1), 45.0, 1, 0)
     assert not _covers(match_words([*name, mrn, after], terms), mrn)
+
+
+@pytest.mark.parametrize("tail,expected", [("ouse,", True), ("gain", False), ("mrn", False)])
+def test_a_name_tail_between_a_name_and_its_degree_goes_with_them(terms, tail, expected):
+    """'Dr Rafa Mc eau, MD' across a bright band: 'eau,' read with confidence 97 is
+    the end of Moreau (lower case, no label, no overlay word), and the degree after
+    it goes with the name too."""
+    name = line(["Dr", "Gregory"])
+    end = name[-1].box
+    piece = Word(tail, Box(end.x1 + 20, end.y0, end.x1 + 20 + 8 * len(tail), end.y1), 97.0, 0, 2)
+    deg = Word("MD", Box(piece.box.x1 + 8, end.y0, piece.box.x1 + 24, end.y1), 97.0, 0, 3)
+    hits = match_words([*name, piece, deg], terms)
+    assert _covers(hits, name[1])
+    assert _covers(hits, piece) == expected and _covers(hits, deg) == expected
 
 
 def test_a_name_after_a_label_value_of_titles_only_goes_with_it():
@@ -823,6 +841,68 @@ def test_a_grown_value_keeps_its_label():
     hit = Hit(words[2].box, "header:PatientBirthDate", text="/27/1933")
     (grown,) = complete_values([hit], words, [_line_hit(8, words[2].box.x1)])
     assert grown.box.x0 == words[1].box.x0
+
+
+def test_a_grown_name_takes_its_title_as_misread_and_stops_there(terms):
+    """'Sonographer: Prof. Bjorn Halvorsen MD' over a bright band: the surname is
+    a header hit, 'Bjorn' is unread ink, 'Prof.' reads 'Pro' and a washed-out
+    letter '2i' (both confident).  The name grows over them to the title, which
+    is its start: the label before it stays, even when a second, shorter line
+    proposed over the band would let it grow again."""
+    ds = Dataset()
+    ds.OperatorsName = "HALVORSEN^BJORN"
+    found_terms = phi_terms_from_header(ds)
+    words = line(["Sonographer:", "Pro", "2i", "n", "Halvorsen", "MD"])
+    words = [replace(w, confidence=c) for w, c in zip(words, (90.0, 77.0, 73.0, 74.0, 96.0, 96.0))]
+    hit = Hit(Box(words[4].box.x0, 10, words[5].box.x1, 22), "header:OperatorsName",
+              text="Halvorsen MD")
+    lines = [_line_hit(8, words[5].box.x1), _line_hit(words[2].box.x0, words[2].box.x1)]
+    (grown,) = complete_values([hit], words, lines, terms=found_terms)
+    assert grown.box.x0 == words[1].box.x0 and grown.box.x1 == hit.box.x1
+    # without the header's kinds the hit is no name: it stops at the confident 'Pro'
+    (plain,) = complete_values([hit], words, lines)
+    assert plain.box.x0 > words[1].box.x1
+    # a word that is no title ('Exam'), or a label one letter from one ('MRN', 'Mrs'), is not taken
+    for text in ("Exa", "MRN"):
+        words[1] = replace(words[1], text=text)
+        (other,) = complete_values([hit], words, lines, terms=found_terms)
+        assert other.box.x0 > words[1].box.x1, text
+    # the end of a name word read on its own ('ntero' of Quintero, 'kamura,.MD' glued to
+    # its degree) does not end the name either: it runs on to the line's end
+    for tail in (["ntero,", "PhD"], ["kamura,.MD"]):
+        words = line(["Sonographer:", "Andrew", "Qu", *tail])
+        hit = Hit(Box(words[1].box.x0, 10, words[2].box.x1, 22), "header:OperatorsName",
+                  text="Andrew Qu")
+        (grown,) = complete_values([hit], words, [_line_hit(8, words[-1].box.x1)],
+                                   terms=found_terms)
+        assert grown.box.x1 == words[-1].box.x1, tail
+        assert grown.box.x0 == hit.box.x0
+    # ...but only when nothing more than degrees follows it: lower-case words after a
+    # name in a sentence are the sentence
+    words = line(["Mr.", "Halvorsen", "presents", "with", "right", "upper", "pain."])
+    words[5] = replace(words[5], confidence=97.0)
+    hit = Hit(Box(words[0].box.x0, 10, words[2].box.x1, 22), "header:OperatorsName",
+              text="Mr. Halvorsen presents")
+    (grown,) = complete_values([hit], words, [_line_hit(8, words[-1].box.x1)], terms=found_terms)
+    assert grown == hit
+    # a scrap of the same ink read apart inside the tail ("St" inside "hterberg") does
+    # not stop the name; a label inside a larger reading still does
+    for scrap, stops in (("St", False), ("ID:", True)):
+        words = line(["Andrew", "Qu", "hterberg"])
+        inner = words[2].box
+        bit = Word(scrap, Box(inner.x1 - 20, 8, inner.x1 - 4, 16), 28.0, 1, 0)
+        hit = Hit(Box(words[0].box.x0, 10, words[1].box.x1, 22), "header:OperatorsName",
+                  text="Andrew Qu")
+        (grown,) = complete_values([hit], words + [bit], [_line_hit(8, inner.x1)],
+                                   terms=found_terms)
+        assert (grown.box.x1 < inner.x1) is stops, scrap
+    # nor is a label after the name one letter from a degree ('ID:' and 'MD', 'PID' and 'PhD')
+    for label in ("ID:", "PID:"):
+        words = line(["Halvorsen", "MD", label, "12345"])
+        hit = Hit(Box(words[0].box.x0, 10, words[1].box.x1, 22), "header:OperatorsName",
+                  text="Halvorsen MD")
+        (grown,) = complete_values([hit], words, [_line_hit(8, words[3].box.x1)], terms=found_terms)
+        assert grown.box.x1 < words[2].box.x0, label
 
 
 @pytest.mark.parametrize("text, hit", [("Kimber", True), ("Nakamu", True), ("Kimbe", False),

@@ -1242,9 +1242,11 @@ def _stops_value(word: Word, cfg: Mapping[str, Any]) -> bool:
 
 
 def _scrap(word: Word) -> bool:
-    """Three characters or fewer and no label: a scrap of ink read on its own."""
+    """Three characters or fewer, no label and no title: a scrap of ink read on its
+    own ("Pro" is the title a name grows to, even inside a reading "Pro!")."""
     return (len(_EDGE_MARKS.sub("", word.text)) <= 3 and not _is_label(word)
-            and normalize(word.text) not in _label_keys())
+            and normalize(word.text) not in _label_keys()
+            and not _title_like(word.text, name_affixes()[0]))
 
 
 def _inside_name(word: Word, name: Box, row: Sequence[Word], degrees: frozenset[str],

@@ -859,6 +859,10 @@ def test_a_grown_name_takes_its_title_as_misread_and_stops_there(terms):
     lines = [_line_hit(8, words[5].box.x1), _line_hit(words[2].box.x0, words[2].box.x1)]
     (grown,) = complete_values([hit], words, lines, terms=found_terms)
     assert grown.box.x0 == words[1].box.x0 and grown.box.x1 == hit.box.x1
+    # another, doubtful reading of the title around it ('Proj' at 7) leaves it the title
+    other = Word("Proj", Box(words[1].box.x0, 9, words[1].box.x1 + 4, 23), 7.0, 1, 0)
+    (grown,) = complete_values([hit], words + [other], lines, terms=found_terms)
+    assert grown.box.x0 == words[1].box.x0
     # without the header's kinds the hit is no name: it stops at the confident 'Pro'
     (plain,) = complete_values([hit], words, lines)
     assert plain.box.x0 > words[1].box.x1

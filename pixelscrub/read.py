@@ -454,16 +454,21 @@ def _stroke_image(crop: np.ndarray, line_h: int, cfg: Mapping[str, Any]
     well under half of such a window) and subtracted, so a radiograph's gradient
     or an uneven panel drops out and a label a few grey levels off its ground
     becomes black on white.  The text polarity is the heavier tail of the
-    difference.  ``None`` if nothing stands out (a flat crop).
+    difference, unless ``cfg["polarity"]`` names it.  ``None`` if nothing stands
+    out (a flat crop).
     """
     k = min(255, max(3, int(line_h * cfg["ground_kernel"])) | 1)
     q = float(cfg["stroke_percentile"])
     best, best_contrast = None, 0.0
+    forced = cfg.get("polarity")
     for plane in contrast_channels(np.ascontiguousarray(crop)):
         ground = cv2.medianBlur(plane, k)
         diff = plane.astype(np.float32) - ground
         light, dark = np.percentile(diff, q), -np.percentile(diff, 100.0 - q)
-        contrast, sign = (light, 1.0) if light >= dark else (dark, -1.0)
+        if forced is None:
+            contrast, sign = (light, 1.0) if light >= dark else (dark, -1.0)
+        else:
+            contrast, sign = (light, 1.0) if forced == "light" else (dark, -1.0)
         if contrast > best_contrast:
             best, best_contrast = sign * diff, float(contrast)
     if best is None or best_contrast < cfg["min_stroke_contrast"]:
@@ -579,6 +584,12 @@ def reread_doubtful(image: np.ndarray, proposals: Sequence[Proposal],
         if prep is None:
             continue
         expected = expected_characters(prep.pixels)
+        if expected < int(cfg["read_min_characters"]) and prop.score >= 1.0:
+            n, still = _reread_other_polarity(image, prop, out[i], engine, cfg)
+            calls += n
+            if still:
+                unread.append(prop)
+                continue
         if expected == 0:
             continue
         if (expected < int(cfg["read_min_characters"])
@@ -792,6 +803,40 @@ def _ink_coverage(image: np.ndarray, proposal: Proposal, words: Sequence[Word],
         b = word.box.expand(grow, w, h).intersection(box)
         read[b.y0 - box.y0:b.y1 - box.y0, b.x0 - box.x0:b.x1 - box.x0] = True
     return float((ink & read).sum()) / total
+
+
+def _reread_other_polarity(image: np.ndarray, proposal: Proposal, words: list[Word], engine,
+                           cfg: Mapping[str, Any]) -> tuple[int, bool]:
+    """A line whose crop shows hardly any characters in its heavier ink tail, read
+    again in the polarity that shows a row of them; (OCR calls, still unread).
+
+    A dark line on grey whose box reaches into white text is washed out by the
+    white strokes' stronger contrast: prepared the usual way it holds a few specks,
+    is neither read nor judged unread, and the image would be certified with the
+    line readable ('Am Rosenhang' under a white title).  What this reading finds
+    is added to ``words``; if it does not read the line, the line is unread.
+    A box too short to hold ``read_min_characters`` characters half a line height
+    wide each is speckle seen in the other polarity, not a line."""
+    b = proposal.box
+    length, height = (b.height, b.width) if proposal.rotation % 180 else (b.width, b.height)
+    if length < 0.5 * height * int(cfg["read_min_characters"]):
+        return 0, False
+    for polarity in ("light", "dark"):
+        flipped = {**cfg, "polarity": polarity}
+        prep = prepare_crop(image, proposal, settings=flipped)
+        if prep is None:
+            continue
+        expected = expected_characters(prep.pixels)
+        if (expected < int(cfg["read_min_characters"]) or not _legible(prep, flipped)
+                or abs(_ink_angle(prep.pixels)) >= float(cfg["deskew_min_degrees"])):
+            continue
+        if _well_read(image, proposal, words, expected, flipped):
+            return 0, False
+        found, judges, calls = _ladder(prep, proposal, engine, flipped,
+                                       _wide_ground(image, proposal, flipped))
+        _append_lines(words, found)
+        return calls, not _well_read(image, proposal, judges, expected, flipped)
+    return 0, False
 
 
 def _wide_ground(image: np.ndarray, proposal: Proposal, cfg: Mapping[str, Any]

@@ -383,3 +383,21 @@ def test_white_text_over_bright_speckle_is_read_without_its_specks(engine, monke
 def test_a_letter_wedged_into_a_long_number_is_a_misread(text, garbled):
     from pixelscrub.read import _garbled_number
     assert _garbled_number(text) is garbled
+
+
+def test_a_dark_line_over_the_top_of_white_text_is_read_in_its_own_polarity(engine):
+    """A dark line on grey whose box reaches into the white line under it: the
+    white strokes' stronger contrast makes the crop's heavier ink tail the white
+    one, the dark letters wash out to nothing, and the line is neither read nor
+    unread.  Read again in the polarity that shows a row of characters, it reads."""
+    from pixelscrub.read import reread_doubtful
+    img = np.full((70, 320), 120, np.uint8)
+    cv2.putText(img, "ROSENHANG", (10, 26), cv2.FONT_HERSHEY_SIMPLEX, 0.7, 85, 2, cv2.LINE_AA)
+    cv2.putText(img, "WESTBROOK CLINIC", (10, 52), cv2.FONT_HERSHEY_SIMPLEX, 0.7, 255, 2,
+                cv2.LINE_AA)
+    prop = Proposal(Box(8, 8, 200, 38))
+    words, _ = read_batch(img, [prop], engine)
+    assert "ROSENHANG" not in [w.text for w in words[0]]     # the washed-out first reading
+    out, unread, calls = reread_doubtful(img, [prop], words, engine)
+    assert "ROSENHANG" in [w.text for w in out[0]] or unread, [w.text for w in out[0]]
+    assert calls >= 1

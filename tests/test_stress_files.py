@@ -43,3 +43,25 @@ def test_a_value_read_in_part_is_redacted_to_the_end_of_its_ink(tmp_path, seed, 
     the proposed text line (match.complete_values)."""
     items = _scrubbed(tmp_path, seed, index)
     assert items[text].removed, items[text].coverage
+
+
+@pytest.mark.skipif("dejavu-sans" not in available_faces(), reason="DejaVu fonts missing")
+def test_a_dark_line_washed_out_by_white_text_below_is_read_in_its_own_polarity(tmp_path):
+    """Seed 1002 file 35: 'Am Rosenhang', dark on grey anatomy, in a proposal box
+    that reaches into the white text under it.  Prepared by its heavier (white)
+    ink tail the line showed a few specks, was neither read nor judged unread,
+    and the file was certified with the institution readable."""
+    items = _scrubbed(tmp_path, 1002, 35)
+    assert items["Am Rosenhang"].removed and items["Klinikum"].removed
+    assert items["Patient:"].kept
+
+
+@pytest.mark.skipif("dejavu-mono" not in available_faces(), reason="DejaVu fonts missing")
+def test_a_physician_with_title_and_degree_read_in_pieces_is_redacted_whole(tmp_path):
+    """Seed 1005 file 8, over a bright band: 'Dr Rafa Mc eau, MD' (the end of Moreau
+    read on its own) and 'Pro Bjorn Halvorsen MD' ('Prof.' misread, 'Bjorn' unread):
+    the name's tail, title and degree go with it; the labels stay."""
+    items = _scrubbed(tmp_path, 1005, 8)
+    assert items["Dr Rafael Moreau, MD"].removed
+    assert items["Prof. Bjorn Halvorsen MD"].removed
+    assert items["Zuweiser:"].kept and items["Sonographer:"].kept

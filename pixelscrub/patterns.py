@@ -346,8 +346,10 @@ def name_affixes() -> tuple[frozenset[str], frozenset[str]]:
 # A DICOM person name as it is printed: family^given^middle, two or more parts with
 # letters.  OCR reads the caret as a degree sign, an asterisk, a quote or a tilde.
 _CARETS = "°^*\u201c\u201d\"~`"
+# (OCR may also read the caret as a space before a caret-like mark and a capital:
+# "BRENNAN *CALLUM"; not before a quote, which opens quoted text after a space)
 _CARET_NAME = re.compile(rf"(?<![\w{_CARETS}])[^\W\d_][^\W\d_'\-]*(?:['\-][^\W\d_]+)*"
-                         rf"(?:[{_CARETS}][^\W\d_'\-]*(?:['\-][^\W\d_]+)*){{1,4}}"
+                         rf"(?:(?:[{_CARETS}]| [\^°*](?=[A-ZÀ-Þ]))[^\W\d_'\-]*(?:['\-][^\W\d_]+)*){{1,4}}"
                          rf"(?![\w{_CARETS}])")
 # A capitalised name word or an initial ("K.").
 _NAME_WORD = r"(?:[A-ZÀ-Þ][A-Za-zß-ÿ'\-]+|[A-ZÀ-Þ]\.)"

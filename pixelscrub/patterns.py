@@ -347,9 +347,9 @@ def name_affixes() -> tuple[frozenset[str], frozenset[str]]:
 # letters.  OCR reads the caret as a degree sign, an asterisk, a quote or a tilde.
 _CARETS = "°^*\u201c\u201d\"~`"
 # (OCR may also read the caret as a space before a caret-like mark and a capital:
-# "BRENNAN *CALLUM"; not before a quote, which opens quoted text after a space)
+# "BRENNAN *CALLUM", "MURPHY \u201cVIKTOR*K"; see _caret_name for quotes)
 _CARET_NAME = re.compile(rf"(?<![\w{_CARETS}])[^\W\d_][^\W\d_'\-]*(?:['\-][^\W\d_]+)*"
-                         rf"(?:(?:[{_CARETS}]| [\^°*](?=[A-ZÀ-Þ]))[^\W\d_'\-]*(?:['\-][^\W\d_]+)*){{1,4}}"
+                         rf"(?:(?:[{_CARETS}]| [{_CARETS}](?=[A-ZÀ-Þ]))[^\W\d_'\-]*(?:['\-][^\W\d_]+)*){{1,4}}"
                          rf"(?![\w{_CARETS}])")
 # A capitalised name word or an initial ("K.").
 _NAME_WORD = r"(?:[A-ZÀ-Þ][A-Za-zß-ÿ'\-]+|[A-ZÀ-Þ]\.)"
@@ -360,9 +360,11 @@ _DEGREED = re.compile(rf"(?<![^\W_])(?P<name>{_NAME_WORD}(?:\s+{_NAME_WORD}){{1,
 
 
 def _caret_name(m: re.Match) -> bool:
-    parts = [p for p in re.split(rf"[{_CARETS}]", m.group()) if p]
+    parts = [p.strip() for p in re.split(rf"[{_CARETS}]", m.group()) if p.strip()]
     if len(parts) < 2 or sum(len(p) for p in parts) < 4:
         return False
+    if re.search(r" [\u201c\u201d\"~`]", m.group()) and not m.group().isupper():
+        return False     # a space and a quote open quoted text, unless all in capitals
     # a caret misread as another mark: not when it joins overlay words ("TIS*MI")
     allow = _units()
     return any(c in m.group() for c in "^°") or not any(

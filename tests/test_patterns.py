@@ -276,13 +276,15 @@ def test_institution_with_a_typographic_apostrophe(text):
 
 
 @pytest.mark.parametrize("text", ["DUFFY\u201cMARGOT*E", "DUFFY*MARGOT*E", "SMITH~ANNA", "DOE\u00b0JOHN",
-                                  "AKAMURA*BIORN*M", "BRENNAN *CALLEAE", "LEE \u00b0ANNA"])
+                                  "AKAMURA*BIORN*M", "BRENNAN *CALLEAE", "LEE \u00b0ANNA",
+                                  "MURPHY \u201cVIKTOR*K"])
 def test_a_caret_name_with_its_carets_misread_is_a_name(text):
     assert pattern_spans(text) == [(0, len(text), "pattern:name")]
 
 
 @pytest.mark.parametrize("text", ["TIS*MI", "THI*On", "B*Mode", "Gain*2", "x 3*4", "TIS *MI",
-                                  "Hello *world", 'said "Anna'])
+                                  "Hello *world", 'said "Anna',
+                                  "Said \u201cHello", "Note \u201cLeft*Side"])
 def test_overlay_words_joined_by_a_mark_are_no_name(text):
     assert pattern_spans(text) == []
 

@@ -95,15 +95,20 @@ def test_dct_multiframe_only_touched_blocks_change(tmp_path):
             sel = np.zeros(ca.shape[:2], bool)
             sel[mcu.y0 // scale:mcu.y1 // scale, mcu.x0 // scale:mcu.x1 // scale] = True
             np.testing.assert_array_equal(ca[~sel], cb[~sel])
-            assert (cb[sel][:, 1:, :] == 0).all() and (cb[sel][:, 0, 1:] == 0).all()
-            changed_blocks += int(sel.sum())
-    assert result.blocks_changed == changed_blocks
+            # blocks wholly inside the box: black DC, no AC; the box's edge blocks are
+            # re-quantised, so only whole blocks are flat
+            whole = np.zeros(ca.shape[:2], bool)
+            whole[-(-box.y0 // scale):box.y1 // scale, -(-box.x0 // scale):box.x1 // scale] = True
+            assert (cb[whole][:, 1:, :] == 0).all() and (cb[whole][:, 0, 1:] == 0).all()
+            changed_blocks += int((ca != cb).any(axis=(2, 3)).sum())
+    assert 0 < changed_blocks <= result.blocks_changed
     assert mcu_box(Box(1, 2, 17, 9), 16, 8) == Box(0, 0, 32, 16)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         rgb = pydicom.dcmread(tmp_path / "out.dcm").pixel_array
-    assert rgb[3, box.y0:box.y1, box.x0:box.x1].max() <= 2  # display black
-    assert rgb[17, box.y0:box.y1, box.x0:box.x1].max() <= 2
+    for k in (3, 17):   # display black, but for the re-quantised edge blocks' noise
+        inside = rgb[k, box.y0:box.y1, box.x0:box.x1]
+        assert inside.mean() <= 2 and np.percentile(inside, 99) <= 24
 
 
 def test_dct_monochrome_and_box_at_image_edge(tmp_path):
@@ -113,8 +118,11 @@ def test_dct_monochrome_and_box_at_image_edge(tmp_path):
     new, result = redact_dataset(ds, plan, workdir=str(tmp_path))
     write_atomic(new, tmp_path / "out.dcm")
     release(new)
-    rgb = read_dataset(tmp_path / "out.dcm").pixel_array
-    assert rgb.max() <= 2 and result.blocks_changed == 3
+    rgb = read_dataset(tmp_path / "out.dcm").pixel_array.astype(int)
+    before = ds.pixel_array.astype(int)
+    assert rgb[1:, 1:].mean() <= 12 and result.blocks_changed == 3   # one block each of Y, Cb, Cr
+    # the pixels left of and above the box are not blacked out with it
+    assert rgb[0, :].mean() >= 0.5 * before[0, :].mean() and rgb[:, 0].mean() >= 0.5 * before[:, 0].mean()
 
 
 def test_user_regions_get_no_margin():
@@ -166,7 +174,8 @@ def test_random_boxes_lossless(tmp_path, boxes, frame, syntax, kind):
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(boxes=_boxes(100, 100))
 def test_random_boxes_dct(tmp_path, boxes):
-    """Any boxes on a 4:2:2 JPEG: coefficients change only in the MCUs they touch."""
+    """Any boxes on a 4:2:2 JPEG: coefficients change only in the MCUs they touch,
+    and the boxes show black (within the re-quantised edge blocks' noise)."""
     folder = Path(tempfile.mkdtemp(dir=tmp_path))
     ds = read_dataset(pydicom_file("SC_rgb_dcmtk_+eb+cy+s2.dcm"))  # 100x100, 4:2:2
     info = image_info(ds)
@@ -187,8 +196,54 @@ def test_random_boxes_dct(tmp_path, boxes):
             m = dct_region(p, 2, 1)
             sel[m.y0 // sy:-(-m.y1 // sy), m.x0 // sx:-(-m.x1 // sx)] = True
         np.testing.assert_array_equal(ca[~sel], cb[~sel])
-        flat = cb[sel].reshape(-1, 64)
-        assert (flat[:, 1:] == 0).all() and len(set(flat[:, 0])) <= 1
     rgb = read_dataset(folder / "out.dcm").pixel_array
     for p in plan.boxes_for("pixels", 0):
-        assert rgb[p.y0:p.y1, p.x0:p.x1].max() <= 2
+        luma = rgb[p.y0:p.y1, p.x0:p.x1].astype(float) @ [0.299, 0.587, 0.114]
+        assert luma.mean() <= 8 and luma.max() <= 64
+
+
+def test_dct_keeps_a_label_printed_a_few_pixels_from_the_value(tmp_path):
+    """'ID: 12345' in a 4:2:2 baseline JPEG, the value's box starting 5 pixels after
+    the label, mid-MCU.  Rounding the box out to whole MCUs (16 x 8 here) blacked
+    out the label's last letters; the blocks the box's edge crosses are now decoded,
+    filled inside the box only and re-quantised, so the label keeps its ink."""
+    import cv2
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.encaps import encapsulate
+    img = np.full((48, 160, 3), 40, np.uint8)
+    cv2.putText(img, "ID:", (6, 30), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (230, 230, 230), 1, cv2.LINE_AA)
+    cv2.putText(img, "12345", (45, 30), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (230, 230, 230), 1,
+                cv2.LINE_AA)
+    label_x1 = int(np.nonzero((img[:, :42, 0] > 120).any(axis=0))[0].max()) + 1
+    ok, jpg = cv2.imencode(".jpg", img[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, 90,
+                                                   cv2.IMWRITE_JPEG_SAMPLING_FACTOR,
+                                                   cv2.IMWRITE_JPEG_SAMPLING_FACTOR_422])
+    meta = FileMetaDataset()
+    meta.TransferSyntaxUID = uid.JPEGBaseline8Bit
+    meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.7"
+    meta.MediaStorageSOPInstanceUID = uid.generate_uid()
+    ds = Dataset()
+    ds.file_meta = meta
+    ds.SOPClassUID, ds.SOPInstanceUID = meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID
+    ds.Rows, ds.Columns, ds.SamplesPerPixel = 48, 160, 3
+    ds.PhotometricInterpretation, ds.PlanarConfiguration = "YBR_FULL_422", 0
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
+    ds.PixelData = encapsulate([jpg.tobytes()])
+    ds["PixelData"].VR = "OB"
+    ds.save_as(tmp_path / "in.dcm", enforce_file_format=True)
+    ds = read_dataset(tmp_path / "in.dcm")
+    info = image_info(ds)
+    value = Box(label_x1 + 5, 12, 120, 36)
+    assert value.x0 % 16 not in (0, 15)   # mid-MCU: whole MCUs would reach into the label
+    plan = plan_redactions([Hit(value, "pattern:id")], info, margin=0)
+    new, result = redact_dataset(ds, plan, workdir=str(tmp_path))
+    assert result.frames_dct_edited == [0]
+    write_atomic(new, tmp_path / "out.dcm")
+    release(new)
+    a = next(iter_frames(ds)).astype(int)[..., 0]
+    b = next(iter_frames(read_dataset(tmp_path / "out.dcm"))).astype(int)[..., 0]
+    label = np.zeros(a.shape, bool)
+    label[:, :label_x1] = a[:, :label_x1] > 120          # the label's ink
+    assert label.sum() > 20
+    assert (np.abs(a[label] - b[label]) <= 24).mean() >= 0.95
+    assert b[12:36, value.x0:120].mean() <= 3            # the value is gone

@@ -1,10 +1,12 @@
 """Redact lossy JPEG (baseline/extended, 8-bit) in the DCT domain with jpeglib.
 
-Only the 8x8 blocks that touch a box change: DC is set so the block shows black,
-AC coefficients are zeroed.  Every other block keeps its quantised coefficients
-bit for bit, so there is no generation loss outside the boxes.  Boxes are first
-rounded out to the MCU grid (the coarsest component grid), so subsampled chroma
-is covered too.  jpeglib (libjpeg 6b here) rewrites the entropy coding; this
+Only the 8x8 blocks that touch a box change.  A block wholly inside a box gets
+the DC that shows black and no AC.  A block the box's edge crosses is decoded,
+filled inside the box and quantised again with its own table, so the label
+printed a few pixels from a value keeps its ink; its pixels outside the box carry
+one generation of quantisation noise.  Every other block keeps its quantised
+coefficients bit for bit.  Chroma boxes are grown by one sample along each
+subsampled axis (the decoder's upsampling mixes neighbouring samples).  jpeglib (libjpeg 6b here) rewrites the entropy coding; this
 module then restores the original APPn/COM markers and component ids, which
 decoders use to choose the colour transform, and re-reads the result to check
 that every coefficient is exactly what was intended.
@@ -18,6 +20,7 @@ import tempfile
 from typing import Optional, Sequence
 
 import numpy as np
+from scipy.fft import dctn, idctn
 
 from ..decode import ImageInfo
 from ..errors import ScrubError
@@ -151,6 +154,16 @@ def dct_region(box: Box, hmax: int, vmax: int) -> Box:
     return mcu_box(grown, 8 * hmax, 8 * vmax)
 
 
+def _sample_box(box: Box, h: int, hmax: int, v: int, vmax: int) -> Box:
+    """The samples of a component sampled ``h``/``hmax`` across and ``v``/``vmax``
+    down that any pixel of ``box`` is made from: along a subsampled axis the
+    decoder's upsampling mixes each sample with its neighbour, so the box is
+    grown by one pixel there before it is rounded outwards (as :func:`dct_region`)."""
+    gx, gy = int(h < hmax), int(v < vmax)
+    return Box(max(0, box.x0 - gx) * h // hmax, max(0, box.y0 - gy) * v // vmax,
+               -(-(box.x1 + gx) * h // hmax), -(-(box.y1 + gy) * v // vmax))
+
+
 def _black_dc(q: int, value: int) -> int:
     """Quantised DC that decodes to ``value`` (0 or 255 clamp-safe, 128 exact)."""
     shifted = (value - 128) * 8
@@ -190,24 +203,32 @@ def redact_frame(codestream: bytes, boxes: Sequence[Box], info: ImageInfo, *,
             targets = [0, 128, 128]
         else:
             targets = [0, 0, 0]
-        changed = 0
         edited = []
+        touched: set[tuple[int, int, int]] = set()
         for k, coef in enumerate(comps):
             coef = np.array(coef, copy=True)
             v, h = samp[k]
-            sy, sx = 8 * vmax // v, 8 * hmax // h  # image pixels per block
-            dc = _black_dc(int(qt[tbl[k]][0, 0]), targets[k])
+            q = qt[tbl[k]].astype(np.float64)
+            dc = _black_dc(int(q[0, 0]), targets[k])
+            # the fill of each block, in the component's samples (8 x 8 per block)
+            fill = np.zeros((coef.shape[0] * 8, coef.shape[1] * 8), bool)
             for box in boxes:
-                m = dct_region(box, hmax, vmax)
-                by0, by1 = m.y0 // sy, min(coef.shape[0], -(-m.y1 // sy))
-                bx0, bx1 = m.x0 // sx, min(coef.shape[1], -(-m.x1 // sx))
-                if by1 <= by0 or bx1 <= bx0:
+                m = _sample_box(box, h, hmax, v, vmax)
+                fill[m.y0:m.y1, m.x0:m.x1] = True
+            blocks = fill.reshape(coef.shape[0], 8, coef.shape[1], 8).transpose(0, 2, 1, 3)
+            for by, bx in zip(*np.nonzero(blocks.any(axis=(2, 3)))):
+                touched.add((k, int(by), int(bx)))
+                inside = blocks[by, bx]
+                if inside.all():
+                    coef[by, bx] = 0
+                    coef[by, bx, 0, 0] = dc
                     continue
-                region = coef[by0:by1, bx0:bx1]
-                region[...] = 0
-                region[..., 0, 0] = dc
-                changed += region.shape[0] * region.shape[1]
+                pixels = idctn(coef[by, bx] * q, norm="ortho") + 128.0
+                pixels[inside] = targets[k]
+                coef[by, bx] = np.clip(np.rint(dctn(pixels - 128.0, norm="ortho") / q),
+                                       -2047, 2047)
             edited.append(coef)
+        changed = len(touched)
         jpg.Y = edited[0]
         if len(edited) == 3:
             jpg.Cb, jpg.Cr = edited[1], edited[2]

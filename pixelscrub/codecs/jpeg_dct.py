@@ -216,17 +216,17 @@ def redact_frame(codestream: bytes, boxes: Sequence[Box], info: ImageInfo, *,
                 m = _sample_box(box, h, hmax, v, vmax)
                 fill[m.y0:m.y1, m.x0:m.x1] = True
             blocks = fill.reshape(coef.shape[0], 8, coef.shape[1], 8).transpose(0, 2, 1, 3)
-            for by, bx in zip(*np.nonzero(blocks.any(axis=(2, 3)))):
-                touched.add((k, int(by), int(bx)))
-                inside = blocks[by, bx]
-                if inside.all():
-                    coef[by, bx] = 0
-                    coef[by, bx, 0, 0] = dc
-                    continue
-                pixels = idctn(coef[by, bx] * q, norm="ortho") + 128.0
+            whole = blocks.all(axis=(2, 3))
+            coef[whole] = 0
+            coef[whole, 0, 0] = dc
+            edge = blocks.any(axis=(2, 3)) & ~whole
+            if edge.any():   # all edge blocks of the component in one transform each way
+                inside = blocks[edge]
+                pixels = idctn(coef[edge] * q, axes=(1, 2), norm="ortho") + 128.0
                 pixels[inside] = targets[k]
-                coef[by, bx] = np.clip(np.rint(dctn(pixels - 128.0, norm="ortho") / q),
-                                       -2047, 2047)
+                coef[edge] = np.clip(np.rint(dctn(pixels - 128.0, axes=(1, 2), norm="ortho") / q),
+                                     -2047, 2047)
+            touched.update((k, int(by), int(bx)) for by, bx in zip(*np.nonzero(whole | edge)))
             edited.append(coef)
         changed = len(touched)
         jpg.Y = edited[0]

@@ -1188,9 +1188,8 @@ def complete_values(hits: Sequence[Hit], words: Sequence[Word], lines: Sequence[
             row = [w for w in words if w.layer == hit.layer and w.frames == hit.frames
                    and w.box.rows_shared(line.box) >= cfg["min_row_overlap"] * min(w.box.height, h)
                    and 2 * w.box.intersection(box).area < w.box.area]
-            sure_conf = cfg["stop_confidence"]
-            stops = [_stops_value(w, cfg)
-                     and not (is_name and _inside_name(w, box, row, degrees, sure_conf))
+            stops = [_stops_value(w, cfg) and not (
+                         is_name and _inside_name(w, box, row, degrees, cfg["stop_confidence"]))
                      for w in row]
             # a few letters of the same ink read apart ("St" inside "hterberg") stop
             # nothing that the larger reading around them does not stop; labels do
@@ -1241,11 +1240,15 @@ def _stops_value(word: Word, cfg: Mapping[str, Any]) -> bool:
                 and word.confidence >= cfg["harmless_confidence"]))
 
 
+def _label_as_read(word: Word) -> bool:
+    """A label (or a word ending in a colon), also as OCR misreads it ("D.0.B.")."""
+    return _is_label(word) or normalize(word.text) in _label_keys()
+
+
 def _scrap(word: Word) -> bool:
     """Three characters or fewer, no label and no title: a scrap of ink read on its
     own ("Pro" is the title a name grows to, even inside a reading "Pro!")."""
-    return (len(_EDGE_MARKS.sub("", word.text)) <= 3 and not _is_label(word)
-            and normalize(word.text) not in _label_keys()
+    return (len(_EDGE_MARKS.sub("", word.text)) <= 3 and not _label_as_read(word)
             and not _title_like(word.text, name_affixes()[0]))
 
 
@@ -1257,7 +1260,7 @@ def _inside_name(word: Word, name: Box, row: Sequence[Word], degrees: frozenset[
     characters mixing digits and letters ("2i" read over a washed-out letter of
     the name: garbage, however confident)."""
     bare = _EDGE_MARKS.sub("", word.text)
-    if _is_label(word) or normalize(word.text) in _label_keys():
+    if _label_as_read(word):
         return False     # "ID:" is the next field, not a misread "MD"
     if word.box.x0 >= name.x1 - 2:
         if _degree_like(bare, degrees):

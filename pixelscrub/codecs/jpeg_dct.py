@@ -142,7 +142,8 @@ def mcu_box(box: Box, mcu_w: int, mcu_h: int) -> Box:
 
 
 def dct_region(box: Box, hmax: int, vmax: int) -> Box:
-    """The image area whose blocks are rewritten for ``box``.
+    """The image area whose blocks may be rewritten for ``box`` (those wholly
+    inside it are set to black, those its edge crosses re-quantised).
 
     With subsampled chroma, a decoder's upsampling mixes each chroma sample with
     its neighbour, so a box edge on an MCU edge would still show colour from the

@@ -465,10 +465,8 @@ def _stroke_image(crop: np.ndarray, line_h: int, cfg: Mapping[str, Any]
         ground = cv2.medianBlur(plane, k)
         diff = plane.astype(np.float32) - ground
         light, dark = np.percentile(diff, q), -np.percentile(diff, 100.0 - q)
-        if forced is None:
-            contrast, sign = (light, 1.0) if light >= dark else (dark, -1.0)
-        else:
-            contrast, sign = (light, 1.0) if forced == "light" else (dark, -1.0)
+        light_ink = light >= dark if forced is None else forced == "light"
+        contrast, sign = (light, 1.0) if light_ink else (dark, -1.0)
         if contrast > best_contrast:
             best, best_contrast = sign * diff, float(contrast)
     if best is None or best_contrast < cfg["min_stroke_contrast"]:

@@ -5,8 +5,9 @@ the DC that shows black and no AC.  A block the box's edge crosses is decoded,
 filled inside the box and quantised again with its own table, so the label
 printed a few pixels from a value keeps its ink; its pixels outside the box carry
 one generation of quantisation noise.  Every other block keeps its quantised
-coefficients bit for bit.  Chroma boxes are grown by one sample along each
-subsampled axis (the decoder's upsampling mixes neighbouring samples).  jpeglib (libjpeg 6b here) rewrites the entropy coding; this
+coefficients bit for bit.  Along a subsampled chroma axis a box is grown by one
+pixel before it is turned into samples (the decoder's upsampling mixes
+neighbouring samples).  jpeglib (libjpeg 6b here) rewrites the entropy coding; this
 module then restores the original APPn/COM markers and component ids, which
 decoders use to choose the colour transform, and re-reads the result to check
 that every coefficient is exactly what was intended.
@@ -205,7 +206,7 @@ def redact_frame(codestream: bytes, boxes: Sequence[Box], info: ImageInfo, *,
         else:
             targets = [0, 0, 0]
         edited = []
-        touched: set[tuple[int, int, int]] = set()
+        changed = 0
         for k, coef in enumerate(comps):
             coef = np.array(coef, copy=True)
             v, h = samp[k]
@@ -227,9 +228,8 @@ def redact_frame(codestream: bytes, boxes: Sequence[Box], info: ImageInfo, *,
                 pixels[inside] = targets[k]
                 coef[edge] = np.clip(np.rint(dctn(pixels - 128.0, axes=(1, 2), norm="ortho") / q),
                                      -2047, 2047)
-            touched.update((k, int(by), int(bx)) for by, bx in zip(*np.nonzero(whole | edge)))
+            changed += int((whole | edge).sum())
             edited.append(coef)
-        changed = len(touched)
         jpg.Y = edited[0]
         if len(edited) == 3:
             jpg.Cb, jpg.Cr = edited[1], edited[2]

@@ -378,3 +378,55 @@ def test_sample_side_panel_row_is_proposed_field_by_field():
         touched = [f for f in fields if q.box.intersects(f)]
         assert len(touched) < 2 or all(q.box.intersection(f).area >= 0.8 * f.area
                                        for f in touched), q
+
+
+# -- the integer stroke threshold and the grouping of links ------------------------------
+
+def _strokes_in_floats(hat, inside, p):
+    """The stroke rule written plainly in floats: above the noise level
+    (factor x local median + offset, at least min_contrast; inside imaging regions
+    the stricter pair) and, outside them, above a fraction of the local peak."""
+    h, w = hat.shape
+    d = p["noise_downsample"]
+    med = cv2.medianBlur(np.ascontiguousarray(hat[::d, ::d]), p["noise_window"] | 1)
+    med = cv2.dilate(med, np.ones((p["noise_spread"],) * 2, np.uint8))
+    med = cv2.resize(med, (w, h), interpolation=cv2.INTER_LINEAR).astype(np.float64)
+    peak = cv2.dilate(hat, np.ones((p["hat_kernel"],) * 2, np.uint8)).astype(np.float64)
+    out = (hat > np.maximum(p["min_contrast"], p["noise_factor"] * med + p["noise_offset"])) \
+        & (hat > p["stroke_fraction"] * peak)
+    strict = hat > np.maximum(p["inside_min_contrast"],
+                              p["inside_noise_factor"] * med + p["noise_offset"])
+    return np.where(inside, strict, out)
+
+
+@pytest.mark.parametrize("params", [{}, {"noise_factor": 2.7, "noise_offset": 1.5,
+                                         "stroke_fraction": 0.33, "min_contrast": 7}])
+def test_stroke_tables_give_the_plain_float_rule(params):
+    from pixelscrub.propose import _strokes, propose_params
+    p = propose_params(params)
+    img = fan_image(200, 260, seed=3)
+    draw(img, "KOWALSKI 0.7 cm", (10, 30), color=200)
+    draw(img, "Depth 16", (100, 150), color=250, scale=0.8)
+    inside = np.zeros(img.shape, bool)
+    inside[60:180, 40:220] = True
+    for op in (cv2.MORPH_TOPHAT, cv2.MORPH_BLACKHAT):
+        hat = cv2.morphologyEx(img, op, np.ones((15, 15), np.uint8), borderType=cv2.BORDER_REPLICATE)
+        for where in (np.zeros_like(inside), inside):
+            want = _strokes_in_floats(hat, where, p)
+            assert want.any() and not want.all()
+            assert np.array_equal(_strokes(hat, where, p), want)
+
+
+@settings(max_examples=60, deadline=None)
+@given(n=st.integers(1, 40), links=st.lists(st.tuples(st.integers(0, 39), st.integers(0, 39)),
+                                            max_size=60))
+def test_linked_groups_are_the_connected_components(n, links):
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+    from pixelscrub.propose import _linked_groups
+    links = [(a % n, b % n) for a, b in links]
+    a = np.array([x for x, _ in links], np.int64)
+    b = np.array([y for _, y in links], np.int64)
+    graph = coo_matrix((np.ones(len(a), np.int8), (a, b)), shape=(n, n))
+    want = connected_components(graph, directed=False)[1]
+    assert np.array_equal(_linked_groups(n, a, b), want)

@@ -170,13 +170,17 @@ def is_allowlisted(text: str) -> bool:
 
 
 _SHORT_NUMBER = re.compile(r"^[-+]?\d{1,3}(?:[.,]\d{1,2})?$")
+#: A cine's elapsed time, minutes and seconds with their fraction (``00:03.90``):
+#: no time of day is written with hundredths after minutes.
+_ELAPSED = re.compile(r"^\d{1,2}:[0-5]\d[.,]\d{1,3}$")
 
 
 def is_harmless(text: str) -> bool:
-    """Overlay vocabulary or a short measurement value (``74``, ``0.4``): a word that
-    cannot identify anyone, even when OCR read it with little confidence."""
+    """Overlay vocabulary, a short measurement value (``74``, ``0.4``) or a cine's
+    elapsed time: a word that cannot identify anyone, even when OCR read it with
+    little confidence."""
     s = text.strip().strip(_STRIP)
-    return is_allowlisted(s) or bool(_SHORT_NUMBER.match(s))
+    return is_allowlisted(s) or bool(_SHORT_NUMBER.match(s) or _ELAPSED.match(s))
 
 
 # ------------------------------------------------------------------------ index

@@ -918,3 +918,22 @@ def test_most_of_one_name_part_matches_it(text, hit):
     ds.OperatorsName = "NAKAMURA^KIMBERLY"
     found = _found(line([text]), phi_terms_from_header(ds))
     assert (found == [(text, "header:OperatorsName")]) is hit, found
+
+
+@pytest.mark.parametrize("text, harmless", [
+    ("00:03.90", True), ("0:03.9", True), ("12:59,125", True), ("74", True), ("0.4", True),
+    ("10:15", False), ("10:15:30", False), ("12:63.10", False), ("12.03.2024", False),
+    ("1234", False), ("KOWALSKI", False)])
+def test_harmless_words_are_vocabulary_short_values_and_elapsed_times(text, harmless):
+    from pixelscrub.match import is_harmless
+    assert is_harmless(text) is harmless
+
+
+def test_a_timer_read_with_little_confidence_needs_no_review():
+    """A cine's timer ('00:00.00' at 43) is read, if not confidently: its region is
+    handled; a time of day read as poorly still goes to review."""
+    from pixelscrub.pipeline import ScrubOptions, _covered, _handled
+    region = Hit(Box(529, 8, 605, 24), "unread", frames=(0,))
+    for text, handled in (("00:00.00", True), ("10:15:00", False)):
+        word = Word(text, Box(530, 9, 604, 23), 43.0, 0, 0, (0,), "pixels")
+        assert _covered(region, _handled([], [word], ScrubOptions())) is handled

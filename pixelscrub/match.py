@@ -768,8 +768,10 @@ def match_words(words: Sequence[Word], terms: Sequence[PhiTerm], *, mode: str = 
                     rule_hits.append((idx, li, "pattern:institution"))
                     covered.update((li, wi) for wi in idx)
 
-    # fail closed: a label's value that OCR could not read with confidence is
-    # redacted as it stands ("DOB: BOB 22 shoe" is a birth date read badly)
+    # fail closed: a label's value that OCR could not read with confidence, or (after
+    # the label's colon) read as nothing the label could announce, is redacted as it
+    # stands ("DOB: BOB 22 shoe" is a birth date read badly, "Accession: RX?" the
+    # start of a number)
     unsure = float(p["label_value_min_confidence"])
     unread_after: dict[tuple, Word] = {}     # such a value -> the label word before it
     for li, line in enumerate(lines):
@@ -782,7 +784,11 @@ def match_words(words: Sequence[Word], terms: Sequence[PhiTerm], *, mode: str = 
                     break  # the next label
                 value.append(wi)
             if (value and not any((li, wi) in covered for wi in value)
-                    and any(line.words[wi].confidence < unsure for wi in value)
+                    and (any(line.words[wi].confidence < unsure for wi in value)
+                         or (value[0] > 0
+                             and line.words[value[0] - 1].text.rstrip().endswith((":", "#"))
+                             and not _plausible_value(label_kinds().get(reason),
+                                                      [line.words[wi].text for wi in value])))
                     and not all(is_allowlisted(line.words[wi].text) for wi in value)):
                 rule_hits.append((value, li, f"label:{reason}"))
                 covered.update((li, wi) for wi in value)
@@ -886,6 +892,27 @@ def match_words(words: Sequence[Word], terms: Sequence[PhiTerm], *, mode: str = 
                 if (li, wi) not in done and not is_allowlisted(w.text):
                     hits.append(_hit([w], "mode:all-text", 100.0))
     return hits
+
+
+_VALUE_MARK = re.compile(r"[^\w\s.,:;/()'^-]")
+
+
+def _plausible_value(kind: Optional[str], texts: Sequence[str]) -> bool:
+    """Whether the words after a label could be the value it announces: an ID has
+    four letters or digits or more, a date four digits or a month, a name a word of
+    two letters; none holds a mark no such value is printed with ('?', '*').  A
+    value read with confidence but not so is the legible start of one whose rest
+    was lost (over texture, cut at the proposal's end)."""
+    text = " ".join(texts)
+    if _VALUE_MARK.search(text):
+        return False
+    if kind == "id":
+        return sum(c.isalnum() for c in text) >= 4
+    if kind == "date":
+        return sum(c.isdigit() for c in text) >= 4 or any(is_month_name(t) for t in text.split())
+    if kind == "name":
+        return any(sum(c.isalpha() for c in t) >= 2 for t in text.split())
+    return True
 
 
 # ------------------------------------------------------------- rest of a value

@@ -937,3 +937,33 @@ def test_a_timer_read_with_little_confidence_needs_no_review():
     for text, handled in (("00:00.00", True), ("10:15:00", False)):
         word = Word(text, Box(530, 9, 604, 23), 43.0, 0, 0, (0,), "pixels")
         assert _covered(region, _handled([], [word], ScrubOptions())) is handled
+
+
+@pytest.mark.parametrize("label, value, redacted", [
+    ("Accession:", ["RX?"], True),          # the start of a number, the rest over speckle
+    ("MRN:", ["48"], True),
+    ("DOB:", ["10"], True),
+    ("Zuweiser:", ["Q."], True),
+    ("Gain:", ["RX?"], False)])             # no PHI label
+def test_a_confident_value_its_label_could_not_announce_is_redacted(label, value, redacted):
+    words = line([label, *value])
+    hits = match_words(words, [])
+    assert any(h.box.intersects(words[1].box) for h in hits) is redacted, hits
+
+
+@pytest.mark.parametrize("kind, texts, plausible", [
+    ("id", ["RX2088450"], True), ("id", ["RX?"], False), ("id", ["48"], False),
+    ("id", ["12-34"], True), ("date", ["Mar", "25"], True), ("date", ["10"], False),
+    ("date", ["1938-02-08"], True), ("name", ["Leila", "Moreau"], True),
+    ("name", ["Q."], False), ("name", ["O'Brien"], True), ("name", ["Le*la"], False)])
+def test_plausible_values_of_a_label(kind, texts, plausible):
+    from pixelscrub.match import _plausible_value
+    assert _plausible_value(kind, texts) is plausible
+
+
+def test_a_short_value_after_a_label_without_its_colon_is_left():
+    """'MRN MD': with no colon the label may be a word of the text, and 'MD' stays."""
+    words = line(["MRN", "MD"])
+    assert not any(h.box.intersects(words[1].box) for h in match_words(words, []))
+    words = line(["MRN:", "MD"])
+    assert any(h.box.intersects(words[1].box) for h in match_words(words, []))

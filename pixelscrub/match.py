@@ -209,6 +209,9 @@ class _Index:
     by_len: dict[int, tuple[_Entry, ...]]  # window length -> entries within edit reach
     glued: dict[int, tuple[_Entry, ...]]   # may carry a few glued-on characters
     prefixes: dict[str, tuple[_Entry, ...]]  # OCR read only the start of the value
+    # window length -> (entry, its start of that length, edits allowed): the start
+    # of a long value with a misread letter ("Eastgate Diagnosi")
+    fuzzy_prefixes: dict[int, tuple[tuple[_Entry, str, int], ...]]
     max_len: int
     max_edits: int
     max_glue: int
@@ -243,6 +246,7 @@ def _build_index(terms: Sequence[PhiTerm], p: Mapping[str, Any]) -> _Index:
     by_len: dict[int, list[_Entry]] = {}
     glued: dict[int, list[_Entry]] = {}
     prefixes: dict[str, list[_Entry]] = {}
+    fuzzy_prefixes: dict[int, list[tuple[_Entry, str, int]]] = {}
     seen: set[tuple[str, bool, bool]] = set()
     for t in terms:
         toks = tuple(k for k, _, _ in _tokens(t.text, conf))
@@ -271,6 +275,11 @@ def _build_index(terms: Sequence[PhiTerm], p: Mapping[str, Any]) -> _Index:
                                int(len(key) * p["min_number_prefix_fraction"] + 0.999))
             else:
                 shortest = max(p["min_prefix"], int(len(key) * p["min_prefix_fraction"] + 0.999))
+                # one misread letter at most: with more, the start of a value
+                # wrapped onto the next line also "matches" the label there
+                if _edits_for(t.kind, shortest, p["max_edits"]):
+                    for n in range(shortest, len(key)):
+                        fuzzy_prefixes.setdefault(n, []).append((e, key[:n], 1))
             for n in range(shortest, len(key)):
                 prefixes.setdefault(key[:n], []).append(e)
         elif t.kind == "name" and t.standalone and not key.isdigit():
@@ -283,6 +292,7 @@ def _build_index(terms: Sequence[PhiTerm], p: Mapping[str, Any]) -> _Index:
                   {k: tuple(v) for k, v in by_len.items()},
                   {k: tuple(v) for k, v in glued.items()},
                   {k: tuple(v) for k, v in prefixes.items()},
+                  {k: tuple(v) for k, v in fuzzy_prefixes.items()},
                   max((len(k) for k in exact), default=0),
                   max((e.max_edits for v in by_len.values() for e in v), default=0),
                   p["max_glued_chars"])
@@ -354,6 +364,15 @@ def _candidates(toks: Sequence[_Tok], index: _Index, window: int, order: dict[Ph
                 score = 100.0 * length / len(e.key)
                 if score >= e.term.min_score:
                     yield _Cand(refs, score, e.term, order[e.term], length)
+            # (not across two lines: "MURPHY" + "MR#" below is no "MURPHYPR")
+            for e, start, edits in (index.fuzzy_prefixes.get(length, ())
+                                    if must_cross is None else ()):
+                if start == key:
+                    continue
+                d = Levenshtein.distance(key, start, score_cutoff=edits)
+                score = 100.0 * (length - d) / len(e.key)
+                if d <= edits and score >= e.term.min_score:
+                    yield _Cand(refs, score, e.term, order[e.term], length - d)
             # a whole value glued to a short word at either end of the window
             for n2 in range(length - index.max_glue, length):
                 for e in index.glued.get(n2, ()):

@@ -967,3 +967,32 @@ def test_a_short_value_after_a_label_without_its_colon_is_left():
     assert not any(h.box.intersects(words[1].box) for h in match_words(words, []))
     words = line(["MRN:", "MD"])
     assert any(h.box.intersects(words[1].box) for h in match_words(words, []))
+
+
+def _institution_terms(name="Eastgate Diagnostic Imaging", patient="MURPHY^PRIYA^K"):
+    ds = Dataset()
+    ds.InstitutionName, ds.PatientName = name, patient
+    return phi_terms_from_header(ds)
+
+
+@pytest.mark.parametrize("texts, found", [
+    (["Eastgate", "Diagnosi"], True),      # cut at the edge, its last letter misread
+    (["Eastgate", "Diagnos"], True),       # cut, read right (as before)
+    (["Eastgate", "Dxagnosx"], False),     # two misread letters
+    (["Eastwood", "Dialysis"], False)])
+def test_the_start_of_a_long_value_with_one_misread_letter_matches(texts, found):
+    words = line(texts)
+    hits = match_words(words, _institution_terms())
+    assert any(h.reason == "header:InstitutionName" for h in hits) is found, hits
+
+
+def test_a_misread_start_is_not_continued_on_the_next_line():
+    """'MURPHY' ending a line and 'MR#' starting the next are no 'MURPHYPR...' with
+    one misread letter: the label below stays."""
+    words = line(["Naam:", "MURPHY"], 0) + line(["MR#", "135973851"], 1, y=28)
+    hits = match_words(words, _institution_terms())
+    assert not any(h.box.intersects(words[2].box) for h in hits), hits
+    # 'Aux' is one letter from 'Aur' of Saint-Laurent
+    words = line(["Hopital", "Saint-L"], 0) + line(["Aux:", "12"], 1, y=28)
+    hits = match_words(words, _institution_terms("Hopital Saint-Laurent", "KOWALSKI^JAN"))
+    assert not any(h.box.intersects(words[2].box) for h in hits), hits

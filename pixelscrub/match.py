@@ -209,9 +209,9 @@ class _Index:
     by_len: dict[int, tuple[_Entry, ...]]  # window length -> entries within edit reach
     glued: dict[int, tuple[_Entry, ...]]   # may carry a few glued-on characters
     prefixes: dict[str, tuple[_Entry, ...]]  # OCR read only the start of the value
-    # window length -> (entry, its start of that length, edits allowed): the start
-    # of a long value with a misread letter ("Eastgate Diagnosi")
-    fuzzy_prefixes: dict[int, tuple[tuple[_Entry, str, int], ...]]
+    # window length -> (entry, its start of that length): the start of a long value
+    # with one misread letter ("Eastgate Diagnosi")
+    fuzzy_prefixes: dict[int, tuple[tuple[_Entry, str], ...]]
     max_len: int
     max_edits: int
     max_glue: int
@@ -246,7 +246,7 @@ def _build_index(terms: Sequence[PhiTerm], p: Mapping[str, Any]) -> _Index:
     by_len: dict[int, list[_Entry]] = {}
     glued: dict[int, list[_Entry]] = {}
     prefixes: dict[str, list[_Entry]] = {}
-    fuzzy_prefixes: dict[int, list[tuple[_Entry, str, int]]] = {}
+    fuzzy_prefixes: dict[int, list[tuple[_Entry, str]]] = {}
     seen: set[tuple[str, bool, bool]] = set()
     for t in terms:
         toks = tuple(k for k, _, _ in _tokens(t.text, conf))
@@ -279,7 +279,7 @@ def _build_index(terms: Sequence[PhiTerm], p: Mapping[str, Any]) -> _Index:
                 # wrapped onto the next line also "matches" the label there
                 if _edits_for(t.kind, shortest, p["max_edits"]):
                     for n in range(shortest, len(key)):
-                        fuzzy_prefixes.setdefault(n, []).append((e, key[:n], 1))
+                        fuzzy_prefixes.setdefault(n, []).append((e, key[:n]))
             for n in range(shortest, len(key)):
                 prefixes.setdefault(key[:n], []).append(e)
         elif t.kind == "name" and t.standalone and not key.isdigit():
@@ -365,14 +365,12 @@ def _candidates(toks: Sequence[_Tok], index: _Index, window: int, order: dict[Ph
                 if score >= e.term.min_score:
                     yield _Cand(refs, score, e.term, order[e.term], length)
             # (not across two lines: "MURPHY" + "MR#" below is no "MURPHYPR")
-            for e, start, edits in (index.fuzzy_prefixes.get(length, ())
-                                    if must_cross is None else ()):
-                if start == key:
-                    continue
-                d = Levenshtein.distance(key, start, score_cutoff=edits)
-                score = 100.0 * (length - d) / len(e.key)
-                if d <= edits and score >= e.term.min_score:
-                    yield _Cand(refs, score, e.term, order[e.term], length - d)
+            for e, start in (index.fuzzy_prefixes.get(length, ())
+                             if must_cross is None else ()):
+                if start != key and Levenshtein.distance(key, start, score_cutoff=1) <= 1:
+                    score = 100.0 * (length - 1) / len(e.key)
+                    if score >= e.term.min_score:
+                        yield _Cand(refs, score, e.term, order[e.term], length - 1)
             # a whole value glued to a short word at either end of the window
             for n2 in range(length - index.max_glue, length):
                 for e in index.glued.get(n2, ()):

@@ -704,8 +704,8 @@ def _lines(comps: np.ndarray, p: Mapping[str, Any], *, vertical: bool) -> list[n
     cw, ch = x1[cand] - x0[cand], hgt[cand]
     if min_chars > 1:
         lone_ok = np.zeros(len(cand), bool) if vertical else cw >= p["single_char_min_aspect"] * ch
-    else:
-        lone_ok = ~vertical | (cw >= 1.5 * ch)
+    else:   # a line of one: a vertical one only as long as its rotated letters
+        lone_ok = cw >= 1.5 * ch if vertical else np.ones(len(cand), bool)
     kept = {int(labels[i]): cand[i:i + 1] for i in np.flatnonzero((counts[labels] == 1) & lone_ok)}
     order = np.argsort(labels, kind="stable")
     starts = np.concatenate([[0], np.cumsum(counts)])

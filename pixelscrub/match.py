@@ -42,9 +42,9 @@ from typing import Any, Iterable, Mapping, Optional, Sequence
 from rapidfuzz.distance import Hamming, Levenshtein
 
 from .assets import load_json, load_words
-from .patterns import (dangling_label, institution_spans, is_institution_word, is_month_name,
-                       label_ends, label_kinds, label_value_spans, name_affixes, ocr_digits,
-                       pattern_spans)
+from .patterns import (dangling_label, institution_spans, is_institution_word, is_misread_label,
+                       is_month_name, label_ends, label_kinds, label_value_spans, name_affixes,
+                       ocr_digits, pattern_spans)
 from .phi_terms import PhiTerm
 from .records import Box, Hit, Word
 
@@ -1284,6 +1284,7 @@ def _stops_value(word: Word, cfg: Mapping[str, Any]) -> bool:
     return ((word.confidence >= cfg["stop_confidence"]
              and (len(bare) >= 2 or word.text.rstrip().endswith(":")))
             or _label_word(word.text) or normalize(word.text) in _label_keys()
+            or is_misread_label(word.text)
             or (len(bare) >= 2 and is_harmless(word.text)
                 and word.confidence >= cfg["harmless_confidence"]))
 

@@ -25,7 +25,7 @@ from .assets import load_json, load_words
 __all__ = ["pattern_spans", "date_spans", "time_spans", "id_spans", "phone_spans",
            "email_spans", "label_spans", "ocr_digits", "dangling_label", "label_value_spans",
            "institution_spans", "is_institution_word", "person_name_spans", "name_affixes",
-           "is_month_name", "label_ends", "misread_date_spans"]
+           "is_month_name", "label_ends", "misread_date_spans", "is_misread_label"]
 
 Span = tuple[int, int, str]
 
@@ -588,14 +588,44 @@ def _cut_labels(text: str, found: set[int]) -> Iterator[_Label]:
                 break
 
 
+#: A word of seven letters or more ending in a colon, or a dot or semicolon (a small
+#: colon as OCR reads it): where a label with one letter misread may stand.
+_MISREAD_LABEL = re.compile(r"(?<![^\W_])([^\W\d_]{7,})\s*[:.;]")
+
+
+def _misread_labels(text: str, found: set[int]) -> Iterator[_Label]:
+    """Long label words with one letter misread and their colon ("Zuveiser." for
+    "Zuweiser:"), where no label stands: the first letter must agree."""
+    for m in _MISREAD_LABEL.finditer(text):
+        if m.start() in found:
+            continue
+        word = _fold(m.group(1)).casefold()
+        for label, reason, kind, keep in _long_label_words():
+            if (len(label) >= 7 and word[0] == label[0] and word != label
+                    and Levenshtein.distance(word, label, score_cutoff=1) <= 1):
+                yield _Label(m.start(), _SEP.match(text, m.end()).end(), reason, kind, True, keep)
+                found.add(m.start())
+                break
+
+
+def is_misread_label(text: str) -> bool:
+    """Whether ``text`` is one long label word with a letter misread and its colon
+    ("Zuveiser."): a value grown along its row stops there."""
+    return any(lab.start == 0 for lab in _misread_labels(text.strip(), set()))
+
+
 def _labels(text: str) -> Iterator[_Label]:
     """Every label in ``text`` with the punctuation it needs (``colon`` labels need a
-    mark), and the labels cut short (:func:`_cut_labels`)."""
+    mark), the labels cut short (:func:`_cut_labels`) and those with a letter
+    misread (:func:`_misread_labels`)."""
     found = set()
     for lab in _whole_labels(text):
         found.add(lab.start)
         yield lab
-    yield from _cut_labels(text, found)
+    for lab in _cut_labels(text, found):
+        found.add(lab.start)
+        yield lab
+    yield from _misread_labels(text, found)
 
 
 def _whole_labels(text: str) -> Iterator[_Label]:

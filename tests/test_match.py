@@ -996,3 +996,17 @@ def test_a_misread_start_is_not_continued_on_the_next_line():
     words = line(["Hopital", "Saint-L"], 0) + line(["Aux:", "12"], 1, y=28)
     hits = match_words(words, _institution_terms("Hopital Saint-Laurent", "KOWALSKI^JAN"))
     assert not any(h.box.intersects(words[2].box) for h in hits), hits
+
+
+def test_the_value_after_a_misread_label_goes_and_the_label_stays():
+    """'Zuweiser:' read as 'Zuveiser.' at confidence 0, the physician after it read
+    badly: the value is redacted, the label is not (it stops the value's growth)."""
+    words = [Word("Zuveiser.", Box(13, 118, 53, 128), 0.0, 0, 0),
+             Word("De", Box(58, 118, 68, 128), 89.0, 0, 1),
+             Word("Esther", Box(72, 118, 100, 128), 59.0, 0, 2),
+             Word("Fenera", Box(104, 118, 131, 128), 59.0, 0, 3),
+             Word("PH", Box(135, 118, 152, 128), 55.0, 0, 4)]
+    lines = [Hit(Box(11, 116, 153, 130), "line")]
+    hits = complete_values(match_words(words, []), words, lines)
+    assert _covers(hits, words[2]) and _covers(hits, words[3]), hits
+    assert not any(h.box.intersects(words[0].box) for h in hits), hits

@@ -314,3 +314,15 @@ def test_german_patient_number_labels_announce_an_id(text, value):
     """A value read in part (its end over speckle) has no ID shape of its own: the
     label is what makes it PHI."""
     assert [(text[s:e], r) for s, e, r in pattern_spans(text)] == [(value, "label:ID")]
+
+
+@pytest.mark.parametrize("text, reason", [
+    ("Zuveiser. Esther Ferreira", "Physician"),     # w read as v, the colon as a dot
+    ("Referrinq: Anna Smith", "Physician"),
+    ("Zuweiser: Anna Smith", "Physician"),          # whole, as before
+    ("Accessing. the scan", None),                  # two letters from Accession
+    ("Yuweiser: Anna Smith", None),                 # the first letter must agree
+    ("Zuveiser Esther Ferreira", None)])            # no colon, no label
+def test_a_long_label_with_one_letter_misread_is_a_label(text, reason):
+    from pixelscrub.patterns import label_ends
+    assert [r for _, r in label_ends(text)][:1] == ([reason] if reason else [])

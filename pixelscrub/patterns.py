@@ -16,7 +16,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Iterator, Optional
+from typing import Callable, Iterator, Optional
 
 from rapidfuzz.distance import Levenshtein
 
@@ -578,12 +578,20 @@ def _cut_labels(text: str, found: set[int]) -> Iterator[_Label]:
     """Labels OCR read only in part, the start of a long label word with its colon
     ("Pacie:" of "Paciente:", the rest faded into a gradient), where no whole
     label stands."""
-    for m in _CUT_LABEL.finditer(text):
+    return _labels_like(text, found, _CUT_LABEL,
+                        lambda word, label: len(word) < len(label) and label.startswith(word))
+
+
+def _labels_like(text: str, found: set[int], words: re.Pattern,
+                 like: Callable[[str, str], bool]) -> Iterator[_Label]:
+    """A label (with its colon) for each match of ``words`` not in ``found`` whose
+    word is ``like`` one of the long label words."""
+    for m in words.finditer(text):
         if m.start() in found:
             continue
         word = _fold(m.group(1)).casefold()
         for label, reason, kind, keep in _long_label_words():
-            if len(word) < len(label) and label.startswith(word):
+            if like(word, label):
                 yield _Label(m.start(), _SEP.match(text, m.end()).end(), reason, kind, True, keep)
                 break
 
@@ -596,16 +604,9 @@ _MISREAD_LABEL = re.compile(r"(?<![^\W_])([^\W\d_]{7,})\s*[:.;]")
 def _misread_labels(text: str, found: set[int]) -> Iterator[_Label]:
     """Long label words with one letter misread and their colon ("Zuveiser." for
     "Zuweiser:"), where no label stands: the first letter must agree."""
-    for m in _MISREAD_LABEL.finditer(text):
-        if m.start() in found:
-            continue
-        word = _fold(m.group(1)).casefold()
-        for label, reason, kind, keep in _long_label_words():
-            if (len(label) >= 7 and word[0] == label[0] and word != label
-                    and Levenshtein.distance(word, label, score_cutoff=1) <= 1):
-                yield _Label(m.start(), _SEP.match(text, m.end()).end(), reason, kind, True, keep)
-                found.add(m.start())
-                break
+    return _labels_like(text, found, _MISREAD_LABEL, lambda word, label: (
+        len(label) >= 7 and word[0] == label[0] and word != label
+        and Levenshtein.distance(word, label, score_cutoff=1) <= 1))
 
 
 def is_misread_label(text: str) -> bool:

@@ -28,10 +28,15 @@ immediate surroundings, of roughly uniform height, lined up on a baseline.  So:
    drops the rest of its strokes;
 7. large text lying wholly over texture (white letters over speckle) has no
    top-hat above the texture's, but its strokes have flat cores, which speckle
-   rarely has (:func:`_plateau_lines`): lines of such cores, long and clear of
+   rarely has (:func:`_plateau_lines`): lines of such cores, long and
    mostly outside every line found before, are added.  The per-frame pass over a cine's moving
    areas skips this step (``plateau=False``): text that stays put over a moving
    fan is found on the cine's mean frame, where the speckle has averaged out.
+8. small faint text (cap height 7, a few grey levels over a blocky JPEG ground)
+   breaks into pieces below character size at the threshold of step 2: a
+   second pass at ``faint_noise_factor`` adds the long upright lines it finds
+   clear of the lines found before, as weak leads (:func:`_faint_lines`); like
+   step 7, not on a cine's per-frame pass.
 
 Each proposal hugs one text line: the redaction uses OCR word boxes, and the
 anatomy and measurements around them must survive.
@@ -135,20 +140,28 @@ def plane_masks(image: np.ndarray, *, params: Optional[Mapping[str, Any]] = None
 
 def _masks_of(planes: Sequence[np.ndarray], p: Mapping[str, Any], imaging_regions: Sequence[Box],
               polarity: str) -> list[np.ndarray]:
-    """:func:`plane_masks` of planes already made (one image's planes serve both
-    polarities and the line rules after them)."""
+    """:func:`plane_masks` of planes already made."""
+    inside = _inside(planes[0].shape, imaging_regions)
+    return [_strokes(hat, _noise_level(hat, p), inside, p) for hat in _hats(planes, p, polarity)]
+
+
+def _hats(planes: Sequence[np.ndarray], p: Mapping[str, Any], polarity: str) -> list[np.ndarray]:
+    """Step 1: the contrast map of each plane, white top-hat for ``"light"`` text,
+    black-hat for ``"dark"``."""
     op = {"light": cv2.MORPH_TOPHAT, "dark": cv2.MORPH_BLACKHAT}[polarity]
-    h, w = planes[0].shape
+    kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (p["hat_kernel"], p["hat_kernel"]))
+    return [cv2.morphologyEx(plane, op, kernel, borderType=cv2.BORDER_REPLICATE)
+            for plane in planes]
+
+
+def _inside(shape: tuple[int, int], imaging_regions: Sequence[Box]) -> np.ndarray:
+    """Boolean map of the ultrasound imaging regions."""
+    h, w = shape
     inside = np.zeros((h, w), bool)
     for b in imaging_regions:
         c = b.clip(w, h)
         inside[c.y0:c.y1, c.x0:c.x1] = True
-    kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (p["hat_kernel"], p["hat_kernel"]))
-    out = []
-    for plane in planes:
-        hat = cv2.morphologyEx(plane, op, kernel, borderType=cv2.BORDER_REPLICATE)
-        out.append(_strokes(hat, inside, p))
-    return out
+    return inside
 
 
 def propose_text_regions(image: np.ndarray, *, params: Optional[Mapping[str, Any]] = None,
@@ -187,24 +200,71 @@ def propose_with_strokes(image: np.ndarray, *, params: Optional[Mapping[str, Any
     p = propose_params(params)
     image = _check_image(image)
     h, w = image.shape[:2]
-    found: list[tuple[Proposal, str]] = []
-    strokes = {}
     planes = contrast_channels(image)
-    for polarity in ("light", "dark"):
-        masks = _masks_of(planes, p, imaging_regions, polarity)
-        for mask in masks:
-            found.extend((q, polarity) for q in _proposals_from_mask(mask, p))
-        strokes[polarity] = np.logical_or.reduce(masks)
-    lines = _join_rows(_merge(found, image, p), image, planes, strokes, p)
-    out = _drop_contained([_into_texture(q, planes, p, lines) for q in lines], p)
+    inside = _inside(planes[0].shape, imaging_regions)
+    maps = {polarity: [(hat, _noise_level(hat, p)) for hat in _hats(planes, p, polarity)]
+            for polarity in ("light", "dark")}
+    masks = {polarity: [_strokes(hat, noise, inside, p) for hat, noise in pairs]
+             for polarity, pairs in maps.items()}
+    out = _lines_of(_pieces(masks, p), masks, image, planes, p)
     if plateau:
         found_before = [r.box for r in out]
         out += [q for q in _plateau_lines(planes[0], p)
                 if covered_share(q.box, found_before) < 0.5]
+        if p["faint_noise_factor"] > 0:
+            out += _faint_lines(maps, inside, image, planes, out, p)
     limit = p["max_area_fraction"] * h * w
     out = [q for q in out if q.box.area <= limit]
     out.sort(key=lambda q: (q.box.y0, q.box.x0))
-    return out, strokes
+    return out, {polarity: np.logical_or.reduce(m) for polarity, m in masks.items()}
+
+
+def _pieces(masks: Mapping[str, Sequence[np.ndarray]], p: Mapping[str, Any]
+            ) -> list[tuple[Proposal, str]]:
+    """Step 3: the lines of each stroke mask, with their polarity."""
+    return [(q, polarity) for polarity, per_plane in masks.items()
+            for mask in per_plane for q in _proposals_from_mask(mask, p)]
+
+
+def _lines_of(found: list[tuple[Proposal, str]], masks: Mapping[str, Sequence[np.ndarray]],
+              image: np.ndarray, planes: Sequence[np.ndarray], p: Mapping[str, Any]
+              ) -> list[Proposal]:
+    """Steps 4 to 6 of the module docstring: the text lines of the pieces found in
+    the stroke masks of each polarity (one per plane)."""
+    strokes = {polarity: np.logical_or.reduce(m) for polarity, m in masks.items()}
+    lines = _join_rows(_merge(found, image, p), image, planes, strokes, p)
+    return _drop_contained([_into_texture(q, planes, p, lines) for q in lines], p)
+
+
+def _faint_lines(maps, inside: np.ndarray, image: np.ndarray, planes: Sequence[np.ndarray],
+                 found: Sequence[Proposal], p: Mapping[str, Any]) -> list[Proposal]:
+    """Step 8: lines of strokes above ``faint_noise_factor`` times the noise level
+    instead of ``noise_factor``, as weak leads.
+
+    Small low-contrast text over a JPEG-blocky or textured ground (cap height 7,
+    25 grey levels) breaks into pieces below character size at the normal
+    threshold and is not proposed at all.  A lower threshold finds it, and with
+    it many chance lines of texture: so only long upright lines, not mostly
+    covered by a line found before nor lying across one (a faint box spanning
+    several lines), are added, and as weak leads (read, matched, never reported
+    as text left unread).
+    """
+    fp = dict(p, noise_factor=p["faint_noise_factor"])
+    masks = {polarity: [_strokes(hat, noise, inside, fp) for hat, noise in pairs]
+             for polarity, pairs in maps.items()}
+    boxes = [r.box for r in found]
+    # the pieces of lines found before go first: they cost the merge most of its time
+    pieces = [(q, pol) for q, pol in _pieces(masks, fp) if covered_share(q.box, boxes) < 0.9]
+    out = []
+    for q in _lines_of(pieces, masks, image, planes, fp):
+        if q.rotation or q.box.width < p["faint_min_aspect"] * q.box.height:
+            continue
+        if covered_share(q.box, boxes) >= 0.5 or any(
+                r.box.intersects(q.box) and _thickness(q) > p["merge_height_ratio"] * _thickness(r)
+                for r in found):
+            continue
+        out.append(replace(q, score=WEAK_CUE))
+    return out
 
 
 # -- helpers -----------------------------------------------------------------------------
@@ -218,14 +278,11 @@ def _check_image(image: np.ndarray) -> np.ndarray:
     return image
 
 
-def _strokes(hat: np.ndarray, inside: np.ndarray, p: Mapping[str, Any]) -> np.ndarray:
-    """Stroke pixels of a contrast map: above a multiple of the local *median*
-    response (the texture/noise level) and the core of a local peak.
+def _noise_level(hat: np.ndarray, p: Mapping[str, Any]) -> np.ndarray:
+    """The local *median* response of a contrast map (the texture/noise level).
 
     The median over a window much larger than a character is barely moved by the
     text itself; it is computed on a subsampled map so that the window is cheap.
-    The per-pixel levels are looked up in tables over the 256 grey levels
-    (:func:`_level_table`): no full-size float arrays, a third of the time.
     """
     h, w = hat.shape
     d = max(1, int(p["noise_downsample"]))
@@ -240,7 +297,17 @@ def _strokes(hat: np.ndarray, inside: np.ndarray, p: Mapping[str, Any]) -> np.nd
     spread = int(p["noise_spread"])
     if spread > 1:
         med = cv2.dilate(med, np.ones((spread, spread), np.uint8))
-    med = cv2.resize(med, (w, h), interpolation=cv2.INTER_LINEAR)
+    return cv2.resize(med, (w, h), interpolation=cv2.INTER_LINEAR)
+
+
+def _strokes(hat: np.ndarray, med: np.ndarray, inside: np.ndarray, p: Mapping[str, Any]
+             ) -> np.ndarray:
+    """Stroke pixels of a contrast map: above a multiple of its noise level ``med``
+    (:func:`_noise_level`) and the core of a local peak.
+
+    The per-pixel levels are looked up in tables over the 256 grey levels
+    (:func:`_level_table`): no full-size float arrays, a third of the time.
+    """
     noise = _level_table(p["noise_factor"], p["noise_offset"], p["min_contrast"])
     # A stroke is the core of a local peak: drop anti-aliasing halos and the texture
     # between strokes, which otherwise fuse a line into one solid blob.

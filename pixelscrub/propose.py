@@ -22,6 +22,8 @@ immediate surroundings, of roughly uniform height, lined up on a baseline.  So:
 5. lines of one height that follow each other on a row with ink (punctuation
    too small to be a character) or texture in the gap joined into one
    (:func:`_join_rows`): small, widely spaced text falls apart word by word;
+   two touching letters too short for a line alone (a degree, 'MD') join the
+   line they end the same way;
 6. a line that runs from a flat ground into texture (speckle, anatomy) is
    followed along its row while pixels of its own ink level continue there
    (:func:`_into_texture`): the threshold of step 2 rises with the texture and
@@ -206,7 +208,7 @@ def propose_with_strokes(image: np.ndarray, *, params: Optional[Mapping[str, Any
             for polarity in ("light", "dark")}
     masks = {polarity: [_strokes(hat, noise, inside, p) for hat, noise in pairs]
              for polarity, pairs in maps.items()}
-    out = _lines_of(_pieces(masks, p), masks, image, planes, p)
+    out = _lines_of(*_pieces(masks, p), masks, image, planes, p)
     if plateau:
         found_before = [r.box for r in out]
         out += [q for q in _plateau_lines(planes[0], p)
@@ -220,19 +222,23 @@ def propose_with_strokes(image: np.ndarray, *, params: Optional[Mapping[str, Any
 
 
 def _pieces(masks: Mapping[str, Sequence[np.ndarray]], p: Mapping[str, Any]
-            ) -> list[tuple[Proposal, str]]:
-    """Step 3: the lines of each stroke mask, with their polarity."""
-    return [(q, polarity) for polarity, per_plane in masks.items()
-            for mask in per_plane for q in _proposals_from_mask(mask, p)]
+            ) -> tuple[list[tuple[Proposal, str]], list[Proposal]]:
+    """Step 3: the lines of each stroke mask, with their polarity, and the stubs
+    (see :func:`_proposals_from_mask`) of all masks."""
+    stubs: list[Proposal] = []
+    found = [(q, polarity) for polarity, per_plane in masks.items()
+             for mask in per_plane for q in _proposals_from_mask(mask, p, stubs)]
+    return found, stubs
 
 
-def _lines_of(found: list[tuple[Proposal, str]], masks: Mapping[str, Sequence[np.ndarray]],
+def _lines_of(found: list[tuple[Proposal, str]], stubs: Sequence[Proposal],
+              masks: Mapping[str, Sequence[np.ndarray]],
               image: np.ndarray, planes: Sequence[np.ndarray], p: Mapping[str, Any]
               ) -> list[Proposal]:
     """Steps 4 to 6 of the module docstring: the text lines of the pieces found in
     the stroke masks of each polarity (one per plane)."""
     strokes = {polarity: np.logical_or.reduce(m) for polarity, m in masks.items()}
-    lines = _join_rows(_merge(found, image, p), image, planes, strokes, p)
+    lines = _join_rows(_merge(found, image, p), image, planes, strokes, p, stubs)
     return _drop_contained([_into_texture(q, planes, p, lines) for q in lines], p)
 
 
@@ -254,9 +260,10 @@ def _faint_lines(maps, inside: np.ndarray, image: np.ndarray, planes: Sequence[n
              for polarity, pairs in maps.items()}
     boxes = [r.box for r in found]
     # the pieces of lines found before go first: they cost the merge most of its time
-    pieces = [(q, pol) for q, pol in _pieces(masks, fp) if covered_share(q.box, boxes) < 0.9]
+    pieces, stubs = _pieces(masks, fp)
+    pieces = [(q, pol) for q, pol in pieces if covered_share(q.box, boxes) < 0.9]
     out = []
-    for q in _lines_of(pieces, masks, image, planes, fp):
+    for q in _lines_of(pieces, stubs, masks, image, planes, fp):
         if q.rotation or q.box.width < p["faint_min_aspect"] * q.box.height:
             continue
         if covered_share(q.box, boxes) >= 0.5 or any(
@@ -330,7 +337,8 @@ def _level_table(factor: float, offset: float, least: float) -> np.ndarray:
     return np.minimum(np.floor(level), 255).astype(np.uint8)
 
 
-def _proposals_from_mask(mask: np.ndarray, p: Mapping[str, Any]) -> list[Proposal]:
+def _proposals_from_mask(mask: np.ndarray, p: Mapping[str, Any],
+                         stubs: Optional[list[Proposal]] = None) -> list[Proposal]:
     """Lines of components, horizontal or vertical.
 
     Both groupings are made over all components; each component sides with the
@@ -338,6 +346,11 @@ def _proposals_from_mask(mask: np.ndarray, p: Mapping[str, Any]) -> list[Proposa
     orientation most of its components side with.  So two columns of rotated
     text next to each other are not read across as two-letter lines, and a
     stack of short labels does not become one vertical line.
+
+    Given a list, ``stubs`` receives the components left out of every line that
+    are at least ``stub_min_aspect`` times as wide as high: two touching letters
+    (the 'MD' of 'Castellanos, MD'), too short to be a line alone, which
+    :func:`_join_rows` may join to the line they end.
     """
     h, w = mask.shape
     comps = _components(mask, p)
@@ -358,6 +371,12 @@ def _proposals_from_mask(mask: np.ndarray, p: Mapping[str, Any]) -> list[Proposa
     for idx in down:
         if (n_down[idx] > n_across[idx]).mean() > 0.5:
             out.append(Proposal(_pad(comps[idx], p, w, h), rotation=90, source="single"))
+    if stubs is not None:
+        cw, ch = comps[:, 2] - comps[:, 0], comps[:, 3] - comps[:, 1]
+        alone = ((n_across == 0) & (n_down == 0) & (ch >= p["min_char_height"])
+                 & (cw >= p["stub_min_aspect"] * ch))
+        stubs.extend(Proposal(_pad(comps[k:k + 1], p, w, h), source="single")
+                     for k in np.flatnonzero(alone))
     return out
 
 
@@ -423,7 +442,8 @@ def _merge(found: list[tuple[Proposal, str]], image: np.ndarray,
 
 
 def _join_rows(props: list[Proposal], image: np.ndarray, planes: Sequence[np.ndarray],
-               strokes: Mapping[str, np.ndarray], p: Mapping[str, Any]) -> list[Proposal]:
+               strokes: Mapping[str, np.ndarray], p: Mapping[str, Any],
+               stubs: Sequence[Proposal] = ()) -> list[Proposal]:
     """Upright lines of one height that follow each other along a row within
     ``row_join_gap`` line heights, with ink of their polarity in the gap, joined
     into one.
@@ -436,8 +456,11 @@ def _join_rows(props: list[Proposal], image: np.ndarray, planes: Sequence[np.nda
     Over texture a line falls apart as well, where the threshold rises with
     the ground: fragments with a textured gap between them are joined too.
     An empty gap on a flat ground is a gap between fields, and they are read
-    apart as before.
+    apart as before.  ``stubs`` (two touching letters, see
+    :func:`_proposals_from_mask`) are joined the same way, and count only so.
     """
+    n_lines = len(props)
+    props = list(props) + list(stubs)
     polarity: dict[int, Optional[str]] = {}
 
     def ink_between(i: int, a: Box, b: Box) -> bool:
@@ -452,14 +475,17 @@ def _join_rows(props: list[Proposal], image: np.ndarray, planes: Sequence[np.nda
     joined = [(i, j) for i, j in _row_neighbours(props, p)
               if ink_between(i, props[i].box, props[j].box)]
     if not joined:
-        return list(props)
+        return props[:n_lines]
     r, c = np.array(joined).T
     labels = _linked_groups(len(props), r, c)
-    groups: dict[int, list[Proposal]] = {}
-    for lab, q in zip(labels, props):
-        groups.setdefault(int(lab), []).append(q)
+    groups: dict[int, list[int]] = {}
+    for k, lab in enumerate(labels):
+        groups.setdefault(int(lab), []).append(k)
     out = []
-    for members in groups.values():
+    for group in groups.values():
+        if group[0] >= n_lines:
+            continue           # stubs alone
+        members = [props[k] for k in group]
         box = members[0].box
         for q in members[1:]:
             box = box.union(q.box)

@@ -430,3 +430,22 @@ def test_linked_groups_are_the_connected_components(n, links):
     graph = coo_matrix((np.ones(len(a), np.int8), (a, b)), shape=(n, n))
     want = connected_components(graph, directed=False)[1]
     assert np.array_equal(_linked_groups(n, a, b), want)
+
+
+def test_a_stub_counts_only_joined_to_a_line():
+    """Two touching letters ('MD') are too short to be a line alone; after a
+    line's comma they join it, alone they are dropped."""
+    from pixelscrub.propose import _join_rows, contrast_channels, propose_params
+    from pixelscrub.records import Proposal
+    p = propose_params()
+    img = np.zeros((60, 200), np.uint8)
+    draw(img, "Castellanos", (5, 20), scale=0.4, color=220)
+    img[19:22, 83:85] = 220                                   # the comma
+    img[11:20, 92:106] = 220                                  # the 'MD' blob
+    img[40:49, 92:106] = 220                                  # a blob alone
+    strokes = {"light": img > 100, "dark": np.zeros_like(img, bool)}
+    line = Proposal(Box(3, 9, 81, 23))
+    stub, lone = Proposal(Box(90, 9, 108, 22)), Proposal(Box(90, 38, 108, 51))
+    out = _join_rows([line], img, contrast_channels(img), strokes, p, [stub, lone])
+    assert [q.box for q in out] == [Box(3, 9, 108, 23)]
+    assert _join_rows([line], img, contrast_channels(img), strokes, p, [lone]) == [line]

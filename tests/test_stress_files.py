@@ -77,3 +77,14 @@ def test_small_faint_text_over_a_blocky_ground_is_proposed(tmp_path, seed, index
     The faint pass (propose step 8) finds it as a weak lead."""
     items = _scrubbed(tmp_path, seed, index)
     assert items[text].removed, items[text].coverage
+
+
+@pytest.mark.skipif("dejavu-mono" not in available_faces(), reason="DejaVu fonts missing")
+def test_a_degree_of_two_touching_letters_joins_its_line(tmp_path):
+    """Seed 1002 file 15: 'Castellanos, MD' in a small monospace face; M and D
+    touch, one blob too short to be a line alone, and the gap after the comma is
+    wider than the letters are high: the line ended at 'Castellanos' and ', MD'
+    stayed.  A stub joins the line it ends (propose._join_rows)."""
+    items = _scrubbed(tmp_path, 1002, 15)
+    assert items["Dr. Aiko Castellanos, MD"].removed, items["Dr. Aiko Castellanos, MD"].coverage
+    assert items["Ref:"].kept

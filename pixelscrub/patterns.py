@@ -275,8 +275,13 @@ def _misread_key(word: str) -> bool:
         for k in _institution_words())
 
 
+_L_MISREAD = str.maketrans("!|", "ll")
+
+
 def _bare(tok: str) -> str:
-    return tok.strip(".,;()[]\"'")
+    """``tok`` without the punctuation around it; '!' and '|' are how OCR reads
+    an 'l' ("Hospita!")."""
+    return tok.strip(".,;()[]\"'").translate(_L_MISREAD)
 
 
 def _capitalised(tok: str) -> bool:
@@ -345,7 +350,7 @@ def name_affixes() -> tuple[frozenset[str], frozenset[str]]:
 
 # A DICOM person name as it is printed: family^given^middle, two or more parts with
 # letters.  OCR reads the caret as a degree sign, an asterisk, a quote or a tilde.
-_CARETS = "°^*\u201c\u201d\"~`"
+_CARETS = "°^*\u2018\u201c\u201d\"~`"
 # (OCR may also read the caret as a space before a caret-like mark and a capital:
 # "BRENNAN *CALLUM", "MURPHY \u201cVIKTOR*K"; see _caret_name for quotes)
 _CARET_NAME = re.compile(rf"(?<![\w{_CARETS}])[^\W\d_][^\W\d_'\-]*(?:['\-][^\W\d_]+)*"
@@ -363,7 +368,7 @@ def _caret_name(m: re.Match) -> bool:
     parts = [p.strip() for p in re.split(rf"[{_CARETS}]", m.group()) if p.strip()]
     if len(parts) < 2 or sum(len(p) for p in parts) < 4:
         return False
-    if re.search(r" [\u201c\u201d\"~`]", m.group()) and not m.group().isupper():
+    if re.search(r" [\u2018\u201c\u201d\"~`]", m.group()) and not m.group().isupper():
         return False     # a space and a quote open quoted text, unless all in capitals
     # a caret misread as another mark: not when it joins overlay words ("TIS*MI")
     allow = _units()

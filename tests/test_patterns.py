@@ -162,6 +162,7 @@ def test_dangling_label_and_its_value_on_the_next_line():
     ("ST MARY GENERAL HOSPITAL 05/12/2022", "ST MARY GENERAL HOSPITAL"),
     ("Referred from Saint Louis Hospital, Paris.", "Saint Louis Hospital"),
     ("Hôpital de la Pitié", "Hôpital de la Pitié"), ("CITY HEART INSTITUTE", "CITY HEART INSTITUTE"),
+    ("Eastgate Hospita!", "Eastgate Hospita!"), ("Lakeview C|inic", "Lakeview C|inic"),  # l misread
 ])
 def test_institutions_without_header(text, value):
     assert (value, "pattern:institution") in _found(text)
@@ -277,14 +278,14 @@ def test_institution_with_a_typographic_apostrophe(text):
 
 @pytest.mark.parametrize("text", ["DUFFY\u201cMARGOT*E", "DUFFY*MARGOT*E", "SMITH~ANNA", "DOE\u00b0JOHN",
                                   "AKAMURA*BIORN*M", "BRENNAN *CALLEAE", "LEE \u00b0ANNA",
-                                  "MURPHY \u201cVIKTOR*K"])
+                                  "MURPHY \u201cVIKTOR*K", "ERENNAN \u2018MANIA"])
 def test_a_caret_name_with_its_carets_misread_is_a_name(text):
     assert pattern_spans(text) == [(0, len(text), "pattern:name")]
 
 
 @pytest.mark.parametrize("text", ["TIS*MI", "THI*On", "B*Mode", "Gain*2", "x 3*4", "TIS *MI",
                                   "Hello *world", 'said "Anna',
-                                  "Said \u201cHello", "Note \u201cLeft*Side"])
+                                  "Said \u201cHello", "Note \u201cLeft*Side", "Said \u2018Hello"])
 def test_overlay_words_joined_by_a_mark_are_no_name(text):
     assert pattern_spans(text) == []
 

@@ -208,7 +208,8 @@ def propose_with_strokes(image: np.ndarray, *, params: Optional[Mapping[str, Any
             for polarity in ("light", "dark")}
     masks = {polarity: [_strokes(hat, noise, inside, p) for hat, noise in pairs]
              for polarity, pairs in maps.items()}
-    out = _lines_of(*_pieces(masks, p), masks, image, planes, p)
+    strokes = _union_by_polarity(masks)
+    out = _lines_of(*_pieces(masks, p), strokes, image, planes, p)
     if plateau:
         found_before = [r.box for r in out]
         out += [q for q in _plateau_lines(planes[0], p)
@@ -218,7 +219,12 @@ def propose_with_strokes(image: np.ndarray, *, params: Optional[Mapping[str, Any
     limit = p["max_area_fraction"] * h * w
     out = [q for q in out if q.box.area <= limit]
     out.sort(key=lambda q: (q.box.y0, q.box.x0))
-    return out, {polarity: np.logical_or.reduce(m) for polarity, m in masks.items()}
+    return out, strokes
+
+
+def _union_by_polarity(masks: Mapping[str, Sequence[np.ndarray]]) -> dict[str, np.ndarray]:
+    """The stroke masks of all planes in one, by polarity."""
+    return {polarity: np.logical_or.reduce(m) for polarity, m in masks.items()}
 
 
 def _pieces(masks: Mapping[str, Sequence[np.ndarray]], p: Mapping[str, Any]
@@ -232,17 +238,16 @@ def _pieces(masks: Mapping[str, Sequence[np.ndarray]], p: Mapping[str, Any]
 
 
 def _lines_of(found: list[tuple[Proposal, str]], stubs: Sequence[Proposal],
-              masks: Mapping[str, Sequence[np.ndarray]],
+              strokes: Mapping[str, np.ndarray],
               image: np.ndarray, planes: Sequence[np.ndarray], p: Mapping[str, Any]
               ) -> list[Proposal]:
     """Steps 4 to 6 of the module docstring: the text lines of the pieces found in
-    the stroke masks of each polarity (one per plane)."""
-    strokes = {polarity: np.logical_or.reduce(m) for polarity, m in masks.items()}
+    the stroke masks (``strokes``: their union by polarity)."""
     lines = _join_rows(_merge(found, image, p), image, planes, strokes, p, stubs)
     return _drop_contained([_into_texture(q, planes, p, lines) for q in lines], p)
 
 
-def _faint_lines(maps, inside: np.ndarray, image: np.ndarray, planes: Sequence[np.ndarray],
+def _faint_lines(maps: Mapping[str, Sequence[tuple[np.ndarray, np.ndarray]]], inside: np.ndarray, image: np.ndarray, planes: Sequence[np.ndarray],
                  found: Sequence[Proposal], p: Mapping[str, Any]) -> list[Proposal]:
     """Step 8: lines of strokes above ``faint_noise_factor`` times the noise level
     instead of ``noise_factor``, as weak leads.
@@ -263,7 +268,7 @@ def _faint_lines(maps, inside: np.ndarray, image: np.ndarray, planes: Sequence[n
     pieces, stubs = _pieces(masks, fp)
     pieces = [(q, pol) for q, pol in pieces if covered_share(q.box, boxes) < 0.9]
     out = []
-    for q in _lines_of(pieces, stubs, masks, image, planes, fp):
+    for q in _lines_of(pieces, stubs, _union_by_polarity(masks), image, planes, fp):
         if q.rotation or q.box.width < p["faint_min_aspect"] * q.box.height:
             continue
         if covered_share(q.box, boxes) >= 0.5 or any(

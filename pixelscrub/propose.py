@@ -144,7 +144,7 @@ def _masks_of(planes: Sequence[np.ndarray], p: Mapping[str, Any], imaging_region
               polarity: str) -> list[np.ndarray]:
     """:func:`plane_masks` of planes already made."""
     inside = _inside(planes[0].shape, imaging_regions)
-    return [_strokes(hat, _noise_level(hat, p), inside, p) for hat in _hats(planes, p, polarity)]
+    return [_strokes(hat, _levels(hat, p), inside, p) for hat in _hats(planes, p, polarity)]
 
 
 def _hats(planes: Sequence[np.ndarray], p: Mapping[str, Any], polarity: str) -> list[np.ndarray]:
@@ -204,9 +204,9 @@ def propose_with_strokes(image: np.ndarray, *, params: Optional[Mapping[str, Any
     h, w = image.shape[:2]
     planes = contrast_channels(image)
     inside = _inside(planes[0].shape, imaging_regions)
-    maps = {polarity: [(hat, _noise_level(hat, p)) for hat in _hats(planes, p, polarity)]
+    maps = {polarity: [(hat, _levels(hat, p)) for hat in _hats(planes, p, polarity)]
             for polarity in ("light", "dark")}
-    masks = {polarity: [_strokes(hat, noise, inside, p) for hat, noise in pairs]
+    masks = {polarity: [_strokes(hat, levels, inside, p) for hat, levels in pairs]
              for polarity, pairs in maps.items()}
     strokes = _union_by_polarity(masks)
     out = _lines_of(*_pieces(masks, p), strokes, image, planes, p)
@@ -247,7 +247,8 @@ def _lines_of(found: list[tuple[Proposal, str]], stubs: Sequence[Proposal],
     return _drop_contained([_into_texture(q, planes, p, lines) for q in lines], p)
 
 
-def _faint_lines(maps: Mapping[str, Sequence[tuple[np.ndarray, np.ndarray]]], inside: np.ndarray, image: np.ndarray, planes: Sequence[np.ndarray],
+def _faint_lines(maps: Mapping[str, Sequence[tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]]],
+                 inside: np.ndarray, image: np.ndarray, planes: Sequence[np.ndarray],
                  found: Sequence[Proposal], p: Mapping[str, Any]) -> list[Proposal]:
     """Step 8: lines of strokes above ``faint_noise_factor`` times the noise level
     instead of ``noise_factor``, as weak leads.
@@ -261,7 +262,7 @@ def _faint_lines(maps: Mapping[str, Sequence[tuple[np.ndarray, np.ndarray]]], in
     as text left unread).
     """
     fp = dict(p, noise_factor=p["faint_noise_factor"])
-    masks = {polarity: [_strokes(hat, noise, inside, fp) for hat, noise in pairs]
+    masks = {polarity: [_strokes(hat, levels, inside, fp) for hat, levels in pairs]
              for polarity, pairs in maps.items()}
     boxes = [r.box for r in found]
     # the pieces of lines found before go first: they cost the merge most of its time
@@ -290,8 +291,10 @@ def _check_image(image: np.ndarray) -> np.ndarray:
     return image
 
 
-def _noise_level(hat: np.ndarray, p: Mapping[str, Any]) -> np.ndarray:
-    """The local *median* response of a contrast map (the texture/noise level).
+def _levels(hat: np.ndarray, p: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    """(noise, peak) of a contrast map: its local *median* response (the
+    texture/noise level) and its local maximum, which :func:`_strokes` compares
+    it with (computed once for the main and the faint pass).
 
     The median over a window much larger than a character is barely moved by the
     text itself; it is computed on a subsampled map so that the window is cheap.
@@ -309,13 +312,15 @@ def _noise_level(hat: np.ndarray, p: Mapping[str, Any]) -> np.ndarray:
     spread = int(p["noise_spread"])
     if spread > 1:
         med = cv2.dilate(med, np.ones((spread, spread), np.uint8))
-    return cv2.resize(med, (w, h), interpolation=cv2.INTER_LINEAR)
+    med = cv2.resize(med, (w, h), interpolation=cv2.INTER_LINEAR)
+    k_peak = cv2.getStructuringElement(cv2.MORPH_RECT, (p["hat_kernel"], p["hat_kernel"]))
+    return med, cv2.dilate(hat, k_peak)
 
 
-def _strokes(hat: np.ndarray, med: np.ndarray, inside: np.ndarray, p: Mapping[str, Any]
-             ) -> np.ndarray:
-    """Stroke pixels of a contrast map: above a multiple of its noise level ``med``
-    (:func:`_noise_level`) and the core of a local peak.
+def _strokes(hat: np.ndarray, levels: tuple[np.ndarray, np.ndarray], inside: np.ndarray,
+             p: Mapping[str, Any]) -> np.ndarray:
+    """Stroke pixels of a contrast map: above a multiple of its noise level and the
+    core of a local peak (``levels``, from :func:`_levels`).
 
     The per-pixel levels are looked up in tables over the 256 grey levels
     (:func:`_level_table`): no full-size float arrays, a third of the time.
@@ -323,9 +328,9 @@ def _strokes(hat: np.ndarray, med: np.ndarray, inside: np.ndarray, p: Mapping[st
     noise = _level_table(p["noise_factor"], p["noise_offset"], p["min_contrast"])
     # A stroke is the core of a local peak: drop anti-aliasing halos and the texture
     # between strokes, which otherwise fuse a line into one solid blob.
-    k_peak = cv2.getStructuringElement(cv2.MORPH_RECT, (p["hat_kernel"], p["hat_kernel"]))
+    med, local_peak = levels
     peak = _level_table(p["stroke_fraction"], 0.0, 0.0)
-    out = (hat > cv2.LUT(med, noise)) & (hat > cv2.LUT(cv2.dilate(hat, k_peak), peak))
+    out = (hat > cv2.LUT(med, noise)) & (hat > cv2.LUT(local_peak, peak))
     if inside.any():
         strict = _level_table(p["inside_noise_factor"], p["noise_offset"],
                               p["inside_min_contrast"])

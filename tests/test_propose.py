@@ -402,7 +402,7 @@ def _strokes_in_floats(hat, inside, p):
 @pytest.mark.parametrize("params", [{}, {"noise_factor": 2.7, "noise_offset": 1.5,
                                          "stroke_fraction": 0.33, "min_contrast": 7}])
 def test_stroke_tables_give_the_plain_float_rule(params):
-    from pixelscrub.propose import _noise_level, _strokes, propose_params
+    from pixelscrub.propose import _levels, _strokes, propose_params
     p = propose_params(params)
     img = fan_image(200, 260, seed=3)
     draw(img, "KOWALSKI 0.7 cm", (10, 30), color=200)
@@ -414,7 +414,7 @@ def test_stroke_tables_give_the_plain_float_rule(params):
         for where in (np.zeros_like(inside), inside):
             want = _strokes_in_floats(hat, where, p)
             assert want.any() and not want.all()
-            assert np.array_equal(_strokes(hat, _noise_level(hat, p), where, p), want)
+            assert np.array_equal(_strokes(hat, _levels(hat, p), where, p), want)
 
 
 @settings(max_examples=60, deadline=None)

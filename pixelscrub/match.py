@@ -936,12 +936,14 @@ def _plausible_value(kind: Optional[str], texts: Sequence[str]) -> bool:
 
 def _unread_value(hit: Hit, label: Word) -> Hit:
     """A label's value that OCR could not read, redacted from the label's end to
-    half a row height past the last word read in it: the boxes of words read as
-    garbage ('moe' for 578999210) cover only part of the ink they came from."""
+    half a row height past the last word read in it, and over the label's rows at
+    least: the boxes of words read as garbage ('moe' for 578999210) cover only part
+    of the ink they came from, and the value is printed in the label's font."""
     if label.rotation % 360 or hit.box.height == 0 or label.box.x1 > hit.box.x0:
         return hit
-    b = hit.box
-    return replace(hit, box=Box(label.box.x1 + 1, b.y0, b.x1 + b.height // 2, b.y1))
+    b, lb = hit.box, label.box
+    return replace(hit, box=Box(lb.x1 + 1, min(b.y0, lb.y0), b.x1 + b.height // 2,
+                                max(b.y1, lb.y1)))
 
 
 _YEARLESS = re.compile(r"[-/.]\s*$")

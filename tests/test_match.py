@@ -767,6 +767,8 @@ def test_an_unread_label_value_is_redacted_from_the_label_on(terms):
     hits = [h for h in match_words([label, junk], terms) if h.box.intersects(junk.box)]
     assert hits and hits[0].box.x0 <= 84 and hits[0].box.x1 >= 223 + 5
     assert not hits[0].box.intersects(label.box)
+    # the garbage's box is shorter than the ink: the value spans the label's rows
+    assert hits[0].box.y0 <= 92 and hits[0].box.y1 >= 111
 
 
 def test_the_surname_after_a_title_and_first_name_read_on_another_line_goes_with_it():

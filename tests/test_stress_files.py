@@ -88,3 +88,15 @@ def test_a_degree_of_two_touching_letters_joins_its_line(tmp_path):
     items = _scrubbed(tmp_path, 1002, 15)
     assert items["Dr. Aiko Castellanos, MD"].removed, items["Dr. Aiko Castellanos, MD"].coverage
     assert items["Ref:"].kept
+
+
+@pytest.mark.skipif("dejavu-sans" not in available_faces(), reason="DejaVu fonts missing")
+def test_a_name_read_as_garbage_after_its_label_is_redacted_over_the_labels_rows(tmp_path):
+    """Seed 1002 file 17: 'Pt Name: BAKER BJORN', bold 30 px caps over anatomy, the
+    name read as garbage whose boxes are shorter than the ink: the label's value
+    is redacted over the label's rows, not only the garbage's (its bottom three
+    rows of ink stayed)."""
+    items = _scrubbed(tmp_path, 1002, 17)
+    assert items["BAKER BJORN"].removed, items["BAKER BJORN"].coverage
+    assert items["Pt Name:"].kept
+

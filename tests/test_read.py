@@ -401,3 +401,12 @@ def test_a_dark_line_over_the_top_of_white_text_is_read_in_its_own_polarity(engi
     out, unread, calls = reread_doubtful(img, [prop], words, engine)
     assert "ROSENHANG" in [w.text for w in out[0]] or unread, [w.text for w in out[0]]
     assert calls >= 1
+
+
+@pytest.mark.parametrize("text, spelled", [("OspeceleSea", True), ("ILMAZAANDREA\"B-", True),
+                                           ("se#", False), ('"Ds', False), ("a-b-c-d-e", False),
+                                           ("Zoom", False)])
+def test_a_long_word_spelled_out_unsure_earns_a_re_read(text, spelled):
+    """Letters Tesseract saw but could not read, not marks of texture or a short word."""
+    from pixelscrub.read import _spelled_out
+    assert _spelled_out([Word(text, Box(0, 0, 60, 10), 13.0)], ocr_settings()) is spelled

@@ -100,3 +100,15 @@ def test_a_name_read_as_garbage_after_its_label_is_redacted_over_the_labels_rows
     assert items["BAKER BJORN"].removed, items["BAKER BJORN"].coverage
     assert items["Pt Name:"].kept
 
+
+
+@pytest.mark.skipif("liberation-narrow" not in available_faces(), reason="Liberation fonts missing")
+def test_small_touching_letters_spelled_out_are_read_again(tmp_path):
+    """Seed 1006 file 4: 'Ospedale Sa' (an institution cut at the edge) in 7 px caps
+    of a narrow face: the letters touch, the ink is three pieces, too few for a
+    line of its own, and Tesseract's one reading ('OspeceleSea' at 13) stood; the
+    file was certified with the institution readable.  A long word spelled out
+    over few pieces goes up the retry ladder, which reads 'Ospedale Sa'."""
+    items = _scrubbed(tmp_path, 1006, 4)
+    assert items["Ospedale Sa"].removed, items["Ospedale Sa"].coverage
+    assert items["Nom:"].kept

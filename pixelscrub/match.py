@@ -974,6 +974,17 @@ _EDGE_MARKS = re.compile(r"^[^\w]+|[^\w]+$")
 _TIME_LEFT = re.compile(r"\d{1,2}(?:[:.;,h']?\d{1,2}){0,2}")
 
 
+# what OCR leaves of the date before a clock time: "03-06", "202:" (of 2022-03-06)
+_DATE_PIECE = re.compile(r"\d{2,4}[-/.:]?(?:\d{2,4}[-/.:]?)*")
+
+
+def _date_piece(text: str) -> bool:
+    """Whether ``text`` is part of a date printed before a clock time: groups of
+    two to four digits and date separators, three digits at least (not "0.9")."""
+    bare = text.strip()
+    return bool(_DATE_PIECE.fullmatch(bare)) and sum(c.isdigit() for c in bare) >= 3
+
+
 def _time_left(text: str) -> bool:
     """Whether ``text`` is what OCR left of a clock time ("16:39", "1639", "06:")."""
     return bool(_TIME_LEFT.fullmatch(ocr_digits(_EDGE_MARKS.sub("", text))))
@@ -1068,7 +1079,8 @@ def _with_row_tail(hit: Hit, words: Sequence[Word], kind: Optional[str],
     "1!", the degree after a name as a separate line or not at all, the end of a
     name over speckle as a few low-confidence letters.  Words on the hit's row,
     at most ``row_tail.max_gap`` row heights after it (and titles just before a
-    name) join it, one after another, while they look like part of the value.
+    name, or what is left of the date before a clock time: "202: 03-06" of
+    2022-03-06) join it, one after another, while they look like part of the value.
     What is left of a clock time may be further (``time_max_gap``): its first
     digits unread in between ("2022-01-01", then "16" of 08:16).
     Another reading of the value's end (overlapping the hit) is judged the same way.
@@ -1098,9 +1110,10 @@ def _with_row_tail(hit: Hit, words: Sequence[Word], kind: Optional[str],
                  and (w.box.x0 - box.x1 <= cfg["max_gap"] * h
                       or (kind == "date" and w.box.x0 - box.x1 <= cfg["time_max_gap"] * h
                           and _time_left(w.text)))]
-        left = [w for w in row if kind == "name" and w.box.x1 <= box.x0 + 2
+        left = [w for w in row if w.box.x1 <= box.x0 + 2
                 and box.x0 - w.box.x1 <= cfg["max_gap"] * h
-                and _title_like(w.text, titles)]
+                and ((kind == "name" and _title_like(w.text, titles))
+                     or (hit.reason == "pattern:time" and _date_piece(w.text)))]
         nxt = min(right, key=lambda w: w.box.x0, default=None)
         grown = False
         if nxt is not None and (_belongs_to_value(kind, nxt, nxt.box.x0 - box.x1, h, unsure, degrees)

@@ -72,7 +72,9 @@ _M = r"(?:0?[1-9]|1[0-2])"
 _Y4 = r"(?:1[89]\d\d|20\d\d)"
 _Y = r"(?:1[89]\d\d|20\d\d|\d\d)"
 _NB = r"(?<![\w.,/:\-])"   # no number or word glued on the left
-_NA = r"(?![\w/:]|[.,\-]\d)"  # ... nor on the right
+# ... nor on the right; a lone mark after it that starts nothing ("1982/", OCR's
+# reading of the ground's edge) is no number glued on
+_NA = r"(?!\w|[/:][\w/:]|[.,\-]\d)"
 
 
 @lru_cache(maxsize=1)

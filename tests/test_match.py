@@ -1012,3 +1012,20 @@ def test_the_value_after_a_misread_label_goes_and_the_label_stays():
     hits = complete_values(match_words(words, []), words, lines)
     assert _covers(hits, words[2]) and _covers(hits, words[3]), hits
     assert not any(h.box.intersects(words[0].box) for h in hits), hits
+
+
+def test_what_is_left_of_the_date_before_a_clock_time_goes_with_it():
+    """'Exam: 2022-03-06 13:52' read as 'Exam:', '202:' and '03-06' (the year's last
+    digit lost), '13:52': only the time matched; the date's pieces go with it, the
+    label and a measurement before a time do not."""
+    words = [Word("Exam:", Box(8, 95, 43, 106), 97.0, 0, 0),
+             Word("202:", Box(47, 95, 73, 106), 88.0, 1, 0),
+             Word("03-06", Box(76, 95, 109, 106), 95.0, 2, 0),
+             Word("13:52", Box(112, 95, 143, 106), 97.0, 2, 1)]
+    hits = match_words(words, [])
+    assert _covers(hits, words[1]) and _covers(hits, words[2]) and _covers(hits, words[3])
+    assert not _covers(hits, words[0])
+    gain = [Word("MI", Box(8, 95, 22, 106), 96.0, 0, 0), Word("0.9", Box(27, 95, 43, 106), 96.0, 0, 1),
+            Word("13:52", Box(48, 95, 79, 106), 97.0, 1, 0)]
+    hits = match_words(gain, [])
+    assert _covers(hits, gain[2]) and not _covers(hits, gain[1])

@@ -327,3 +327,16 @@ def test_german_patient_number_labels_announce_an_id(text, value):
 def test_a_long_label_with_one_letter_misread_is_a_label(text, reason):
     from pixelscrub.patterns import label_ends
     assert [r for _, r in label_ends(text)][:1] == ([reason] if reason else [])
+
+
+@pytest.mark.parametrize("text, date", [("Jun 8 1982/", "Jun 8 1982"), ("12.03.1982:", "12.03.1982"),
+                                        ("Exam 1982-06-08/ done", "1982-06-08")])
+def test_a_lone_mark_read_after_a_year_does_not_hide_the_date(text, date):
+    """The edge of the ground read as '/' or ':' after the year ('Geb.: Jun 8 1982/',
+    read with confidence) kept the date from matching at all."""
+    assert (date, "pattern:date") in _found(text)
+
+
+@pytest.mark.parametrize("text", ["1/2/3/4", "12/03/1982/5", "1980/05", "12.03.1982:14"])
+def test_a_number_glued_after_a_year_still_is_no_date(text):
+    assert date_spans(text) == []

@@ -45,7 +45,7 @@ system-deps:
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q --upgrade pip 'setuptools>=77'
 	$(BIN)/python -m pip install -q -c constraints.txt -e '.[test,cluster,bench]'
 	@# tesserocr runs Tesseract in-process (about 8x faster per crop); pytesseract is the fallback.
 	$(BIN)/python -m pip install -q -c constraints.txt 'tesserocr>=2.6' || echo "note: tesserocr not installed, using pytesseract"

@@ -414,12 +414,16 @@ def person_name_spans(text: str) -> list[Span]:
 
 @lru_cache(maxsize=1)
 def _lexicon() -> tuple[frozenset[str], frozenset[str]]:
-    """(first names, surnames) of ``models/v1/names`` (1990 US Census, public domain),
-    casefolded, less the overlay vocabulary ("Gain", "Long", "Page")."""
+    """(first names, surnames) of ``models/v1/names`` (1990 US Census, public domain;
+    Faker's lists of every locale, MIT: see its SOURCE.md), casefolded, less the
+    overlay vocabulary ("Gain", "Long", "Page")."""
     allow = _units()
-    first = frozenset(w.casefold() for w in load_words("names/census1990_first_names.txt"))
-    last = frozenset(w.casefold() for w in load_words("names/census1990_surnames.txt"))
-    return first - allow, last - allow
+
+    def words(*files: str) -> frozenset[str]:
+        return frozenset(w.casefold() for f in files for w in load_words(f"names/{f}")) - allow
+
+    return (words("census1990_first_names.txt", "faker_first_names.txt"),
+            words("census1990_surnames.txt", "faker_surnames.txt"))
 
 
 # Two name words: "Chiara Baker", "BAKER, CHIARA", "Baker Chiara".

@@ -787,8 +787,9 @@ def test_the_surname_after_a_title_and_first_name_read_on_another_line_goes_with
 @pytest.mark.parametrize("label", ["Nom;", "Pat;", "Name;"])
 def test_a_label_read_with_a_semicolon_still_announces_its_value(label):
     """Tesseract reads a small colon as a semicolon ("Nom;"): the value after it
-    is still the label's, with no header to match it against."""
-    value = "Rosa Okafor"
+    is still the label's, with no header to match it against (nor a surname the
+    name lexicon knows)."""
+    value = "Rosa Quexbrand"
     words = line([label, *value.split()])
     assert [r for t, r in _found(words, []) if t == value], _found(words, [])
     # the same words with no label before them are not PHI by themselves

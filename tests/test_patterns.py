@@ -210,9 +210,20 @@ def test_names_the_census_lists_know():
     assert names("Grace Zzyzx") == []
     assert names("Zzyzx, Grace") == ["Zzyzx, Grace"]     # the inverted form with its comma
     assert names("Zzyzx Grace") == [] and names("Depth, Grace") == []
-    assert names("Hall Grace") == []
+    assert names("Kowalski Anna") == []      # surname first: with a comma only
     assert names("Gain 50 Mary Long") == []
     assert names("Patient Name") == []
+
+
+@pytest.mark.parametrize("name", ["Mehmet Demir", "Sven Lindqvist", "Aarav Patel",
+                                  "Wojciech Nowak", "TANAKA, SAKURA"])
+def test_names_of_todays_patients_the_1990_lists_lack(name):
+    """First names of every locale (Faker's lists): the 1990 US lists know neither
+    Mehmet nor Lindqvist.  'Male' and 'Female' after 'Sex' stay overlay words."""
+    from pixelscrub.patterns import lexicon_name_spans
+    text = f"Pt {name}"
+    assert [text[s:e] for s, e, _ in lexicon_name_spans(text)] == [name]
+    assert lexicon_name_spans("Sex Male Green") == []
 
 
 @pytest.mark.parametrize("text,value", [

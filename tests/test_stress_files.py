@@ -112,3 +112,14 @@ def test_small_touching_letters_spelled_out_are_read_again(tmp_path):
     items = _scrubbed(tmp_path, 1006, 4)
     assert items["Ospedale Sa"].removed, items["Ospedale Sa"].coverage
     assert items["Nom:"].kept
+
+
+@pytest.mark.skipif("liberation-sans" not in available_faces(), reason="Liberation fonts missing")
+def test_a_name_the_header_lacks_and_the_1990_lists_lack_is_redacted(tmp_path):
+    """Seed 1008 file 56: 'Patient: Priya Lindgren' in wide letter spacing, each word
+    read on its own and the label's colon lost, the header naming someone else:
+    only the name lexicon can tell, and the 1990 US lists have no Priya.  The file
+    was certified with the name readable."""
+    items = _scrubbed(tmp_path, 1008, 56)
+    assert items["Priya Lindgren"].removed, items["Priya Lindgren"].coverage
+    assert items["Patient:"].kept

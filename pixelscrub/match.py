@@ -1002,6 +1002,12 @@ def _degree_like(bare: str, degrees: frozenset[str]) -> bool:
 _NAME_WORD = re.compile(r"[^\W\d_][^\W\d_'.-]+,?")
 
 
+def _name_like(word: Word) -> bool:
+    """A word that can be part of a name: letters, no label, no overlay word."""
+    return bool(_NAME_WORD.fullmatch(word.text)) and not (
+        _label_word(word.text) or is_allowlisted(word.text))
+
+
 def _name_after_title(kind: Optional[str], texts: Sequence[str], word: Word,
                       titles: frozenset[str]) -> bool:
     """A title is never a whole name: after a value read as titles only ("Performed
@@ -1016,7 +1022,7 @@ def _name_after_title(kind: Optional[str], texts: Sequence[str], word: Word,
         lead += 1
     if lead == 0 or len(parts) - lead >= 2:
         return False
-    return not (_label_word(word.text) or is_allowlisted(word.text))
+    return _name_like(word)
 
 
 def _label_colon(word: Word) -> Word:
@@ -1102,6 +1108,10 @@ def _with_row_tail(hit: Hit, words: Sequence[Word], kind: Optional[str],
            and 0.4 * letters <= w.box.height <= 2.0 * h
            and w.box.rows_shared(hit.box) >= cfg["min_row_overlap"] * min(w.box.height, h)]
     box, texts = hit.box, [hit.text]
+    # a name a label announces has two words at least: a surname read alone
+    # ("Patient: LINDGREN", then "YUSUI") takes the next name-like word
+    labelled_name = kind == "name" and hit.reason.startswith("label:")
+    printed = len(hit.text.split())
     for _ in range(cfg["max_words"]):
         # (a word that ends within 2 px of the box, or lies in it but for a few
         # pixels, is another reading of its end: "Declan:" of "Prof Declan")
@@ -1117,7 +1127,9 @@ def _with_row_tail(hit: Hit, words: Sequence[Word], kind: Optional[str],
         nxt = min(right, key=lambda w: w.box.x0, default=None)
         grown = False
         if nxt is not None and (_belongs_to_value(kind, nxt, nxt.box.x0 - box.x1, h, unsure, degrees)
-                                or _name_after_title(kind, texts, nxt, titles)):
+                                or _name_after_title(kind, texts, nxt, titles)
+                                or (labelled_name and printed < 2 and _name_like(nxt))):
+            printed += nxt.box.x0 >= box.x1     # (not another reading of the last word)
             box, grown = box.union(nxt.box), True
             texts.append(nxt.text)
         elif nxt is not None and kind == "name":

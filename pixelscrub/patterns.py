@@ -587,10 +587,11 @@ def _long_label_words() -> list[tuple[str, str, str, bool]]:
 
 def _cut_labels(text: str, found: set[int]) -> Iterator[_Label]:
     """Labels OCR read only in part, the start of a long label word with its colon
-    ("Pacie:" of "Paciente:", the rest faded into a gradient), where no whole
-    label stands."""
-    return _labels_like(text, found, _CUT_LABEL,
-                        lambda word, label: len(word) < len(label) and label.startswith(word))
+    ("Pacie:" of "Paciente:", the rest faded into a gradient), or all of it but its
+    first letter ("atient:", the P lost over anatomy), where no whole label stands."""
+    return _labels_like(text, found, _CUT_LABEL, lambda word, label: len(word) < len(label) and (
+        label.startswith(word) or (len(word) >= 5 and len(label) == len(word) + 1
+                                   and label.endswith(word))))
 
 
 def _labels_like(text: str, found: set[int], words: re.Pattern,

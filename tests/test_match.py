@@ -574,17 +574,21 @@ def test_pieces_of_one_printed_line_are_one_line():
     words = (line(["Sonographer:"], 0, x=10) + line(["Chiara"], 1, x=120)
              + line(["Baker"], 2, x=180))
     assert _found(words, []) == [("Chiara Baker", "label:Operator")]
-    # without the joining, the label's value is the next piece only
+    # without the joining, the label's value is the next piece, and a name of one
+    # word takes the next name-like word on its row
     apart = {"line_join": {**match_params()["line_join"], "max_join_gap": 0}}
     assert [(h.text, h.reason) for h in match_words(words, [], params=apart)] == [
-        ("Chiara", "label:Operator")]
+        ("Chiara Baker", "label:Operator")]
+    one_more = words + line(["Gain"], 3, x=240) + line(["Hall"], 4, x=280)
+    assert [(h.text, h.reason) for h in match_words(one_more, [], params=apart)] == [
+        ("Chiara Baker", "label:Operator")]
     # two readings of the same ink are alternatives, never joined into one line; the
     # label pairs with each, so the value is found whichever reading holds its shape
     words = line(["DOB:"], 0, x=10) + line(["12/03/1961"], 1, x=50) + line(["12/08/1961"], 2, x=52)
     assert sorted(_found(words, [])) == [("12/03/1961", "label:DOB"), ("12/08/1961", "label:DOB")]
     words = (line(["Zuweiser:"], 0, x=10) + line(["Kimber1)"], 1, x=90)
              + line(["Kimberl", "iterberg"], 2, x=91))
-    assert _found(words, []) == [("Kimberl", "label:Physician")]
+    assert _found(words, []) == [("Kimberl iterberg", "label:Physician")]
 
 
 def test_institution_wrapped_onto_the_next_line():

@@ -351,3 +351,15 @@ def test_a_lone_mark_read_after_a_year_does_not_hide_the_date(text, date):
 @pytest.mark.parametrize("text", ["1/2/3/4", "12/03/1982/5", "1980/05", "12.03.1982:14"])
 def test_a_number_glued_after_a_year_still_is_no_date(text):
     assert date_spans(text) == []
+
+
+@pytest.mark.parametrize("text, value", [("atient: LINDGREN YUSUF", "LINDGREN YUSUF"),
+                                         ("aciente: Rosa Okafor", "Rosa Okafor")])
+def test_a_label_whose_first_letter_faded_still_announces_its_value(text, value):
+    """'Patient:' read as 'atient:' (the P over anatomy): one letter lost at the start."""
+    assert (value, "label:Patient") in [(text[s:e], r) for s, e, r in label_spans(text)]
+
+
+@pytest.mark.parametrize("text", ["Session: 3", "tient: 12", "ession: 12345"])
+def test_the_end_of_a_label_word_alone_announces_nothing(text):
+    assert label_spans(text) == []

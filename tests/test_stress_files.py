@@ -123,3 +123,15 @@ def test_a_name_the_header_lacks_and_the_1990_lists_lack_is_redacted(tmp_path):
     items = _scrubbed(tmp_path, 1008, 56)
     assert items["Priya Lindgren"].removed, items["Priya Lindgren"].coverage
     assert items["Patient:"].kept
+
+
+@pytest.mark.skipif("dejavu-mono" not in available_faces(), reason="DejaVu fonts missing")
+def test_a_name_after_a_label_missing_its_first_letter_is_redacted_whole(tmp_path):
+    """Seed 1009 file 33: 'Patient: LINDGREN YUSUF', 37 px caps over anatomy, read as
+    'atient: LIND' and, on another line, 'LINDGREN YUSUI': the label lost its P and
+    the given name its F, the header names someone else.  The file was certified
+    with the name readable.  A label may lose its first letter; a name it announces
+    read as one word takes the next name-like word on its row."""
+    items = _scrubbed(tmp_path, 1009, 33)
+    assert items["LINDGREN YUSUF"].removed, items["LINDGREN YUSUF"].coverage
+    assert items["Patient:"].kept

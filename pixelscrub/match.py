@@ -962,11 +962,12 @@ def _year_unread(hit: Hit) -> Hit:
 
 
 def _value_kind(reason: str, kinds: Mapping[str, str]) -> Optional[str]:
-    """"name" or "date" when a hit's reason says its value is one, else None."""
+    """"name", "date" or "institution" when a hit's reason says its value is one."""
     source, _, what = reason.partition(":")
     kind = {"header": kinds.get(what), "label": label_kinds().get(what),
             "pattern": what}.get(source)
-    return {"name": "name", "date": "date", "time": "date"}.get(kind or "")
+    return {"name": "name", "date": "date", "time": "date",
+            "institution": "institution"}.get(kind or "")
 
 
 _EDGE_MARKS = re.compile(r"^[^\w]+|[^\w]+$")
@@ -1062,6 +1063,8 @@ def _belongs_to_value(kind: str, word: Word, gap: int, row_height: int, unsure: 
         return gap <= 0.8 * row_height   # a comma or a dot read on its own, close by
     if kind == "date" and _time_left(word.text):
         return True
+    if kind == "institution" and is_institution_word(word.text):
+        return True      # "Children", then "Hospital" read apart (its "'s" lost)
     if _is_label(word):
         return False     # "ID:", "1D:" start the next field: no "MD" misread
     if kind == "name" and (gap <= row_height or bare.casefold() in degrees) and _degree_like(
@@ -1119,7 +1122,9 @@ def _with_row_tail(hit: Hit, words: Sequence[Word], kind: Optional[str],
                  and min(w.box.x1, box.x1) - w.box.x0 < 0.9 * w.box.width
                  and (w.box.x0 - box.x1 <= cfg["max_gap"] * h
                       or (kind == "date" and w.box.x0 - box.x1 <= cfg["time_max_gap"] * h
-                          and _time_left(w.text)))]
+                          and _time_left(w.text))
+                      or (kind == "institution" and w.box.x0 - box.x1 <= cfg["time_max_gap"] * h
+                          and is_institution_word(w.text)))]
         left = [w for w in row if w.box.x1 <= box.x0 + 2
                 and box.x0 - w.box.x1 <= cfg["max_gap"] * h
                 and ((kind == "name" and _title_like(w.text, titles))

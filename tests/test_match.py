@@ -1034,3 +1034,17 @@ def test_what_is_left_of_the_date_before_a_clock_time_goes_with_it():
             Word("13:52", Box(48, 95, 79, 106), 97.0, 1, 0)]
     hits = match_words(gain, [])
     assert _covers(hits, gain[2]) and not _covers(hits, gain[1])
+
+
+def test_an_institution_word_read_apart_on_its_row_goes_with_the_institution():
+    """'Meadowbrook' over 'Children's Hospital' in wide letter spacing: "Children" and
+    "Hospital" read as two lines, the "'s" between them lost, too far apart to be one
+    line; the wrapped institution took "Children" only.  An institution word further
+    along the row is the institution's, an overlay word is not."""
+    words = (line(["Meadowbrook"], 0, y=8, h=17, x=10)
+             + [Word("Children", Box(10, 40, 127, 58), 96.0, 1, 0),
+                Word("Hospital", Box(177, 41, 293, 61), 96.0, 2, 0)])
+    hits = match_words(words, [])
+    assert _covers(hits, words[-2]) and _covers(hits, words[-1]), hits
+    other = words[:-1] + [Word("Gain", Box(177, 41, 240, 61), 96.0, 2, 0)]
+    assert not _covers(match_words(other, []), other[-1])

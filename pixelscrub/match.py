@@ -1123,8 +1123,8 @@ def _with_row_tail(hit: Hit, words: Sequence[Word], kind: Optional[str],
                  and (w.box.x0 - box.x1 <= cfg["max_gap"] * h
                       or (kind == "date" and w.box.x0 - box.x1 <= cfg["time_max_gap"] * h
                           and _time_left(w.text))
-                      or (kind == "institution" and w.box.x0 - box.x1 <= cfg["time_max_gap"] * h
-                          and is_institution_word(w.text)))]
+                      or (kind == "institution" and is_institution_word(w.text)
+                          and w.box.x0 - box.x1 <= cfg["institution_max_gap"] * h))]
         left = [w for w in row if w.box.x1 <= box.x0 + 2
                 and box.x0 - w.box.x1 <= cfg["max_gap"] * h
                 and ((kind == "name" and _title_like(w.text, titles))

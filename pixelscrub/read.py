@@ -644,12 +644,12 @@ def _legible(prep: PreparedCrop, cfg: Mapping[str, Any], min_letters: int = 4) -
 
 
 def _spelled_out(words: Sequence[Word], cfg: Mapping[str, Any]) -> bool:
-    """Tesseract spelled out a word of at least ``unread_min_spelled`` letters or
+    """Tesseract spelled out a word of at least ``reread_min_spelled`` letters or
     digits, however unsure ('OspeceleSea' at 13 for Ospedale Sa in 7 px caps): it
     saw letters it could not read.  Texture mostly reads as short tokens full of
     marks ('se#', '"Ds'), though not always ('Sittings' over anatomy), so this
     earns a re-read, not a place among the unread."""
-    least = int(cfg["unread_min_spelled"])
+    least = int(cfg["reread_min_spelled"])
     for w in words:
         text = w.text.strip(".,:;'\"")
         alnum = sum(c.isalnum() for c in text)

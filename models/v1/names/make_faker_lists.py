@@ -20,10 +20,11 @@ NAME = re.compile(r"[A-Za-zÀ-ÖØ-öø-ÿ](?:[A-Za-zÀ-ÖØ-öø-ÿ'\-]*[A-Za-z
 def _names(value) -> set[str]:
     if isinstance(value, dict):      # some locales weight their names
         value = value.keys()
-    if not isinstance(value, (list, tuple, set, frozenset, type({}.keys()))):
+    try:
+        names = [str(v).strip() for v in value]
+    except TypeError:                # a property some providers compute per instance
         return set()
-    return {str(v).strip().upper() for v in value
-            if NAME.fullmatch(str(v).strip()) and len(str(v).strip()) >= 3}
+    return {n.upper() for n in names if NAME.fullmatch(n) and len(n) >= 3}
 
 
 def main() -> int:

@@ -42,9 +42,9 @@ from typing import Any, Iterable, Mapping, Optional, Sequence
 from rapidfuzz.distance import Hamming, Levenshtein
 
 from .assets import load_json, load_words
-from .patterns import (dangling_label, institution_spans, is_institution_word, is_misread_label,
-                       is_month_name, label_ends, label_kinds, label_value_spans, name_affixes,
-                       ocr_digits, pattern_spans)
+from .patterns import (dangling_label, institution_spans, is_clock_time, is_date_piece,
+                       is_institution_word, is_misread_label, is_month_name, label_ends,
+                       label_kinds, label_value_spans, name_affixes, ocr_digits, pattern_spans)
 from .phi_terms import PhiTerm
 from .records import Box, Hit, Word
 
@@ -975,17 +975,6 @@ _EDGE_MARKS = re.compile(r"^[^\w]+|[^\w]+$")
 _TIME_LEFT = re.compile(r"\d{1,2}(?:[:.;,h']?\d{1,2}){0,2}")
 
 
-# what OCR leaves of the date before a clock time: "03-06", "202:" (of 2022-03-06)
-_DATE_PIECE = re.compile(r"\d{2,4}[-/.:]?(?:\d{2,4}[-/.:]?)*")
-
-
-def _date_piece(text: str) -> bool:
-    """Whether ``text`` is part of a date printed before a clock time: groups of
-    two to four digits and date separators, three digits at least (not "0.9")."""
-    bare = text.strip()
-    return bool(_DATE_PIECE.fullmatch(bare)) and sum(c.isdigit() for c in bare) >= 3
-
-
 def _time_left(text: str) -> bool:
     """Whether ``text`` is what OCR left of a clock time ("16:39", "1639", "06:")."""
     return bool(_TIME_LEFT.fullmatch(ocr_digits(_EDGE_MARKS.sub("", text))))
@@ -1114,6 +1103,8 @@ def _with_row_tail(hit: Hit, words: Sequence[Word], kind: Optional[str],
     # a name a label announces has two words at least: a surname read alone
     # ("Patient: LINDGREN", then "YUSUI") takes the next name-like word
     labelled_name = kind == "name" and hit.reason.startswith("label:")
+    # what is left of the date before a clock time: "202: 03-06" of 2022-03-06
+    clock = kind == "date" and is_clock_time(hit.text)
     printed = len(hit.text.split())
     for _ in range(cfg["max_words"]):
         # (a word that ends within 2 px of the box, or lies in it but for a few
@@ -1126,9 +1117,12 @@ def _with_row_tail(hit: Hit, words: Sequence[Word], kind: Optional[str],
                       or (kind == "institution" and is_institution_word(w.text)
                           and w.box.x0 - box.x1 <= cfg["institution_max_gap"] * h))]
         left = [w for w in row if w.box.x1 <= box.x0 + 2
-                and box.x0 - w.box.x1 <= cfg["max_gap"] * h
-                and ((kind == "name" and _title_like(w.text, titles))
-                     or (hit.reason == "pattern:time" and _date_piece(w.text)))]
+                and ((kind == "name" and box.x0 - w.box.x1 <= cfg["max_gap"] * h
+                      and _title_like(w.text, titles))
+                     or (clock and box.x0 - w.box.x1 <= cfg["time_max_gap"] * h
+                         and is_date_piece(w.text))
+                     or (clock and box.x0 - w.box.x1 <= 0.8 * h
+                         and not _EDGE_MARKS.sub("", w.text)))]   # a mark read on its own
         nxt = min(right, key=lambda w: w.box.x0, default=None)
         grown = False
         if nxt is not None and (_belongs_to_value(kind, nxt, nxt.box.x0 - box.x1, h, unsure, degrees)

@@ -754,6 +754,35 @@ def ocr_digits(text: str) -> str:
     return _DIGITISH.sub(fix, text)
 
 
+def is_date_piece(text: str) -> bool:
+    """Whether ``text`` is what OCR left of a date printed before a clock time: parts
+    split by - / . :, each two to four digits (letters OCR takes for digits, and a
+    small 0 read as a degree sign, count as digits) or a month name; three digits
+    at least, or two beside a month ("03-06", "202:", "O1-NOV-23", "NOV-21",
+    "04/22/2°"; not "0.9" or "12.5").  A whole date is no piece: the date rules
+    have it."""
+    text = text.strip()
+    if any(s == 0 and e == len(text) for s, e, _ in date_spans(text)):
+        return False
+    parts = [p for p in re.split(r"[-/.:]", text) if p]
+    digits = 0
+    for part in parts:
+        if is_month_name(part):
+            continue
+        number = part.translate(_AS_DIGIT).replace("°", "0")
+        if not (number.isdigit() and 2 <= len(number) <= 4):
+            return False
+        digits += len(number)
+    month = any(is_month_name(p) for p in parts)
+    return digits >= 3 or (month and digits >= 2)
+
+
+def is_clock_time(text: str) -> bool:
+    """Whether ``text`` is one clock time and nothing else ("06:32", "2:30 PM")."""
+    text = text.strip()
+    return any(s == 0 and e == len(text) for s, e, _ in time_spans(text))
+
+
 def _rule_spans(text: str) -> list[Span]:
     return (label_spans(text) + date_spans(text) + misread_date_spans(text) + time_spans(text)
             + id_spans(text) + phone_spans(text) + email_spans(text) + institution_spans(text)

@@ -1048,3 +1048,20 @@ def test_an_institution_word_read_apart_on_its_row_goes_with_the_institution():
     assert _covers(hits, words[-2]) and _covers(hits, words[-1]), hits
     other = words[:-1] + [Word("Gain", Box(177, 41, 240, 61), 96.0, 2, 0)]
     assert not _covers(match_words(other, []), other[-1])
+
+
+@pytest.mark.parametrize("pieces", [["04/22/2\u00b0", ")"], ["O1-NOV-23"], ["NOV-21"]])
+def test_a_date_read_in_pieces_before_its_clock_time_goes_with_it(pieces):
+    """'Datum: 04/22/2020 06:32' read as '04/22/2\u00b0', ')' and '06:32' (the year's
+    end lost, a mark read alone); '01-NOV-23 21:08' read with O for 0: only the time
+    matched, the date's remains go with it, the label does not."""
+    words = [Word("Datum:", Box(34, 265, 161, 290), 93.0, 0, 0)]
+    x = 177
+    for i, text in enumerate(pieces):
+        width = 127 if len(text) > 2 else 12
+        words.append(Word(text, Box(x, 265, x + width, 291), 68.0, 0, 1 + i))
+        x += width + 56 if i == 0 and len(pieces) > 1 else width + 12
+    words.append(Word("06:32", Box(x, 265, x + 96, 290), 95.0, 0, 1 + len(pieces)))
+    hits = match_words(words, [])
+    assert all(_covers(hits, w) for w in words[1:]), hits
+    assert not _covers(hits, words[0])

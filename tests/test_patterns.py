@@ -363,3 +363,12 @@ def test_a_label_whose_first_letter_faded_still_announces_its_value(text, value)
 @pytest.mark.parametrize("text", ["Session: 3", "tient: 12", "ession: 12345"])
 def test_the_end_of_a_label_word_alone_announces_nothing(text):
     assert label_spans(text) == []
+
+
+@pytest.mark.parametrize("text, piece", [("03-06", True), ("202:", True), ("O1-NOV-23", True),
+                                         ("NOV-21", True), ("04/22/2\u00b0", True), ("0.9", False),
+                                         ("12.5", False), ("Nov", False), ("19-Jan-2004", False)])
+def test_what_ocr_left_of_a_date(text, piece):
+    """Pieces of a date before a clock time; a decimal or a whole date is none."""
+    from pixelscrub.patterns import is_date_piece
+    assert is_date_piece(text) is piece

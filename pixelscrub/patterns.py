@@ -25,7 +25,8 @@ from .assets import load_json, load_words
 __all__ = ["pattern_spans", "date_spans", "time_spans", "id_spans", "phone_spans",
            "email_spans", "label_spans", "ocr_digits", "dangling_label", "label_value_spans",
            "institution_spans", "is_institution_word", "person_name_spans", "name_affixes",
-           "is_month_name", "label_ends", "misread_date_spans", "is_misread_label"]
+           "is_month_name", "label_ends", "misread_date_spans", "is_misread_label",
+           "is_date_piece", "is_clock_time"]
 
 Span = tuple[int, int, str]
 

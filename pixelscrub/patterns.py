@@ -763,25 +763,29 @@ def is_date_piece(text: str) -> bool:
     "04/22/2°"; not "0.9" or "12.5").  A whole date is no piece: the date rules
     have it."""
     text = text.strip()
-    if any(s == 0 and e == len(text) for s, e, _ in date_spans(text)):
+    if _whole(date_spans(text), text):
         return False
-    parts = [p for p in re.split(r"[-/.:]", text) if p]
-    digits = 0
-    for part in parts:
+    digits, month = 0, False
+    for part in (p for p in re.split(r"[-/.:]", text) if p):
         if is_month_name(part):
+            month = True
             continue
         number = part.translate(_AS_DIGIT).replace("°", "0")
         if not (number.isdigit() and 2 <= len(number) <= 4):
             return False
         digits += len(number)
-    month = any(is_month_name(p) for p in parts)
     return digits >= 3 or (month and digits >= 2)
 
 
 def is_clock_time(text: str) -> bool:
     """Whether ``text`` is one clock time and nothing else ("06:32", "2:30 PM")."""
     text = text.strip()
-    return any(s == 0 and e == len(text) for s, e, _ in time_spans(text))
+    return _whole(time_spans(text), text)
+
+
+def _whole(spans: list[Span], text: str) -> bool:
+    """Whether one of ``spans`` covers all of ``text``."""
+    return any(s == 0 and e == len(text) for s, e, _ in spans)
 
 
 def _rule_spans(text: str) -> list[Span]:

@@ -591,23 +591,93 @@ def _join_rotated(hits: list[tuple[Hit, int]]) -> list[Hit]:
     return out
 
 
-def _extend_truncated(hit: Hit, words: list[Word], term: PhiTerm,
-                      params: Mapping[str, Any]) -> Hit:
-    """A read shorter than the header value it matched ("RIVERBEND WOME!" for
-    RIVERBEND WOMENS HEALTH): the unread rest is most likely just after it, so
-    the box grows to the right by that many characters (left-to-right words only;
-    the redact stage clips to the image)."""
-    if any(w.rotation for w in words) or not hit.text:
+def _longer_forms(terms: Sequence[PhiTerm], params: Mapping[str, Any]
+                  ) -> dict[str, list[tuple[str, int]]]:
+    """(normalized key, printed length) of every full name form, by attribute."""
+    out: dict[str, list[tuple[str, int]]] = {}
+    for t in terms:
+        if t.kind == "name" and t.full:
+            out.setdefault(t.attribute, []).append((normalize(t.text, params), len(t.text)))
+    return out
+
+
+def _unread_chars(term: PhiTerm, matched: Sequence[Word], score: float, complete: bool,
+                  forms: Mapping[str, Sequence[tuple[str, int]]],
+                  params: Mapping[str, Any]) -> int:
+    """How many characters of the printed value OCR did not read after ``matched``.
+
+    A read shorter than the term ("RIVERBEND WOME!" for RIVERBEND WOMENS HEALTH,
+    "Nakar" for Nakamura); and for a name not ``complete`` (no degree read after
+    it), the rest of its shortest longer written form: "Priya" read alone, the
+    surname over speckle never proposed, is most likely "Priya Castellanos";
+    "RAHIMI ROSA" is most likely RAHIMI^ROSA^G."""
+    read = " ".join(w.text for w in matched)
+    missing = 0
+    if score < 100.0:
+        # by length, or by letters/digits when junk stands in for them
+        # ("31-MAY-~:" for 31-MAY-21)
+        missing = max(len(term.text) - len(read),
+                      len(normalize(term.text, params)) - len(normalize(read, params)))
+    if term.kind == "name" and not complete:
+        key = normalize(term.text, params)
+        longer = [n for k, n in forms.get(term.attribute, ()) if k.startswith(key) and k != key]
+        if longer:
+            missing = max(0, missing) + min(longer) - len(term.text)
+    return missing
+
+
+def _value_keys(terms: Sequence[PhiTerm], params: Mapping[str, Any]
+                ) -> dict[str, list[tuple[str, int]]]:
+    """(normalized key, printed length) of every ID and date term, by kind."""
+    out: dict[str, list[tuple[str, int]]] = {}
+    for t in terms:
+        if t.kind in ("id", "date"):
+            out.setdefault(t.kind, []).append((normalize(t.text, params), len(t.text)))
+    return out
+
+
+def _known_rest(read: Sequence[Word], kind: Optional[str],
+                keys: Mapping[str, Sequence[tuple[str, int]]], params: Mapping[str, Any]) -> int:
+    """Characters of a header ID or date printed after ``read``, the start of it
+    that a label or pattern rule found ("Accession: RX15", the rest of RX1540448
+    lost over speckle): the fewest any such value leaves after that start."""
+    text = " ".join(w.text for w in read)
+    key = normalize(text, params)
+    if len(key) < 2:
+        return 0
+    rest = [n - len(text) for k, n in keys.get(kind or "", ())
+            if len(k) > len(key) and (k.startswith(key) or (
+                len(key) >= 4 and Levenshtein.distance(k[:len(key)], key, score_cutoff=1) <= 1))]
+    return max(0, min(rest, default=0))
+
+
+def _extend_truncated(hit: Hit, matched: Sequence[Word], missing: int, kind: str,
+                      words: Sequence[Word], unsure: float) -> Hit:
+    """``hit`` grown to the right by ``missing`` characters of the width of the
+    ``matched`` words: the unread rest of the value is most likely just after it
+    (left-to-right words only; the redact stage clips to the image).  It stops
+    before a word of its row that starts something else: a label (a word ending
+    in a colon read with confidence ``unsure`` at least), overlay vocabulary, or
+    (after a name) digits."""
+    if missing <= 0 or any(w.rotation for w in matched):
         return hit
-    # unread characters: by length, or by letters/digits when junk stands in
-    # for them ("31-MAY-~:" for 31-MAY-21)
-    missing = max(len(term.text) - len(hit.text),
-                  len(normalize(term.text, params)) - len(normalize(hit.text, params)))
-    if missing <= 0:
+    chars = sum(len(w.text) for w in matched)
+    if not chars:
         return hit
-    char_w = hit.box.width / len(hit.text)
-    grow = int(round(missing * char_w))
-    return replace(hit, box=Box(hit.box.x0, hit.box.y0, hit.box.x1 + grow, hit.box.y1))
+    # (the letters' width, not the gaps': wide spacing would overstate it)
+    char_w = sum(w.box.width for w in matched) / chars
+    box = hit.box
+    x1 = box.x1 + int(round(missing * char_w))
+    for w in words:
+        if (w.layer == hit.layer and w.box.x0 >= box.x1 - 2 and w.box.x0 < x1
+                and w.box.rows_shared(box) >= 0.5 * min(w.box.height, box.height)
+                and (_label_word(w.text) or is_allowlisted(w.text)
+                     or (w.text.endswith(":") and w.confidence >= unsure)
+                     or (kind == "name" and any(c.isdigit() for c in w.text)))):
+            x1 = w.box.x0 - 1
+    if x1 <= box.x1:
+        return hit
+    return replace(hit, box=Box(box.x0, box.y0, x1, box.y1))
 
 
 def _short_number(c: _Cand, lines: list[_Line], short: int) -> bool:
@@ -874,14 +944,18 @@ def match_words(words: Sequence[Word], terms: Sequence[PhiTerm], *, mode: str = 
 
     header_words: set[tuple[int, int]] = set()
     rotated: list[tuple[Hit, int]] = []
+    forms, known = _longer_forms(terms, p), _value_keys(terms, p)
     for c, by_line in _fragments_joined(chosen, lines):
         for li, wis in by_line.items():
+            matched = [lines[li].words[wi] for wi in sorted(wis)]
             if c.term.kind == "name":
                 wis = _with_affixes(lines[li], wis)
             ws = [lines[li].words[wi] for wi in sorted(wis)]
             hit = _hit(ws, f"header:{c.term.attribute}", c.score)
-            if len(by_line) == 1 and c.score < 100.0:
-                hit = _extend_truncated(hit, ws, c.term, p)
+            if len(by_line) == 1:
+                complete = ws[-1] is not matched[-1]      # a degree read after it
+                missing = _unread_chars(c.term, matched, c.score, complete, forms, p)
+                hit = _extend_truncated(hit, matched, missing, c.term.kind, words, unsure)
             if ws[0].rotation in (90, 270):
                 rotated.append((hit, ws[0].rotation))
             else:
@@ -895,9 +969,15 @@ def match_words(words: Sequence[Word], terms: Sequence[PhiTerm], *, mode: str = 
         if all((li, wi) in header_words for wi in idx) or (li, tuple(idx)) in seen:
             continue
         seen.add((li, tuple(idx)))
-        hit = _hit([lines[li].words[wi] for wi in idx], reason, 100.0)
+        ws = [lines[li].words[wi] for wi in idx]
+        hit = _hit(ws, reason, 100.0)
         label = unread_after.get((li, tuple(idx)))
-        hits.append(_unread_value(hit, label) if label is not None else _year_unread(hit))
+        hit = _unread_value(hit, label) if label is not None else _year_unread(hit)
+        source, _, what = reason.partition(":")
+        kind = label_kinds().get(what) if source == "label" else what
+        if kind in ("id", "date"):
+            hit = _extend_truncated(hit, ws, _known_rest(ws, kind, known, p), kind, words, unsure)
+        hits.append(hit)
 
     kinds = {t.attribute: t.kind for t in terms}
     hits = [_with_row_tail(h, words, _value_kind(h.reason, kinds), p) for h in hits]
@@ -971,8 +1051,8 @@ def _value_kind(reason: str, kinds: Mapping[str, str]) -> Optional[str]:
 
 
 _EDGE_MARKS = re.compile(r"^[^\w]+|[^\w]+$")
-# a clock time as OCR leaves it: "16:39", "1639", "06:", "1" (the rest unread)
-_TIME_LEFT = re.compile(r"\d{1,2}(?:[:.;,h']?\d{1,2}){0,2}")
+# a clock time as OCR leaves it: "16:39", "1639", "06:", "1", "16:C" (the rest unread)
+_TIME_LEFT = re.compile(r"\d{1,2}(?:[:.;,h']?\d{1,2}){0,2}|\d{1,2}[:;]\S{1,2}")
 
 
 def _time_left(text: str) -> bool:
@@ -1054,8 +1134,12 @@ def _belongs_to_value(kind: str, word: Word, gap: int, row_height: int, unsure: 
         return True
     if kind == "institution" and is_institution_word(word.text):
         return True      # "Children", then "Hospital" read apart (its "'s" lost)
-    if _is_label(word):
-        return False     # "ID:", "1D:" start the next field: no "MD" misread
+    if kind == "name" and bare.casefold() in degrees:
+        return True      # "MD:" with a colon read after it is still the degree
+    if _label_word(word.text) or (word.text.endswith(":") and (
+            word.confidence >= unsure or _degree_like(bare, degrees))):
+        return False     # "ID:", "1D:" start the next field: no "MD" misread (but
+        #                  "Rereiia:" is a value's end read badly, not a label)
     if kind == "name" and (gap <= row_height or bare.casefold() in degrees) and _degree_like(
             bare, degrees):
         return True
@@ -1123,11 +1207,19 @@ def _with_row_tail(hit: Hit, words: Sequence[Word], kind: Optional[str],
                          and is_date_piece(w.text))
                      or (clock and box.x0 - w.box.x1 <= 0.8 * h
                          and not _EDGE_MARKS.sub("", w.text)))]   # a mark read on its own
+        def joins(w: Word) -> bool:
+            return (_belongs_to_value(kind, w, w.box.x0 - box.x1, h, unsure, degrees)
+                    or _name_after_title(kind, texts, w, titles)
+                    or (labelled_name and printed < 2 and _name_like(w)))
+
         nxt = min(right, key=lambda w: w.box.x0, default=None)
+        if nxt is not None and not joins(nxt):
+            # a surer reading of the same ink may say what it is ("MAD", then "MD")
+            nxt = next((w for w in right if w.confidence > nxt.confidence and joins(w)
+                        and 2 * (min(w.box.x1, nxt.box.x1) - max(w.box.x0, nxt.box.x0))
+                        >= min(w.box.width, nxt.box.width)), nxt)
         grown = False
-        if nxt is not None and (_belongs_to_value(kind, nxt, nxt.box.x0 - box.x1, h, unsure, degrees)
-                                or _name_after_title(kind, texts, nxt, titles)
-                                or (labelled_name and printed < 2 and _name_like(nxt))):
+        if nxt is not None and joins(nxt):
             printed += nxt.box.x0 >= box.x1     # (not another reading of the last word)
             box, grown = box.union(nxt.box), True
             texts.append(nxt.text)

@@ -61,7 +61,33 @@ def test_name_forms_are_hits(terms, texts):
     box = words[0].box
     for w in words[1:]:
         box = box.union(w.box)
-    assert hits[0].box == box and hits[0].text == " ".join(texts)
+    # the box holds the words, and may reach past them where the name's written
+    # form goes on (the middle name A after "DOE, JOHN")
+    got = hits[0].box
+    assert (got.x0, got.y0, got.y1) == (box.x0, box.y0, box.y1) and got.x1 >= box.x1
+    assert hits[0].text == " ".join(texts)
+
+
+@pytest.mark.parametrize("texts, more", [
+    (["GREGORY"], len(" HOUSE")),            # the given name read, the surname not
+    (["DOE,", "JOHN"], len("A")),            # the middle name unread ("DOE JOHN A")
+    (["Dr", "GREGORY", "HOU"], len("SE")),   # the surname's end unread (a title before)
+    (["DOE^JOHN^A^DR^JR"], 0),               # the whole value
+    (["HOUSE,", "GREGORY", "MD"], 0),        # a degree after it: the name is complete
+])
+def test_a_name_read_in_part_is_redacted_to_its_printed_length(terms, texts, more):
+    """What OCR did not read of a name (over speckle the rest is often never even
+    proposed) is most likely printed right after what it read, in the name's
+    shortest longer written form."""
+    words = line(texts, cw=8)
+    (hit,) = [h for h in match_words(words, terms) if h.reason.startswith("header:")]
+    assert hit.box.x1 == words[-1].box.x1 + 8 * more
+
+
+def test_the_rest_of_a_name_stops_before_the_next_field(terms):
+    words = line(["GREGORY", "ID:", "123"], cw=8)
+    (hit,) = [h for h in match_words(words, terms) if h.reason.startswith("header:")]
+    assert hit.box.x1 < words[1].box.x0
 
 
 def test_name_with_one_ocr_error_is_a_hit_with_lower_score(terms):
@@ -203,7 +229,8 @@ def test_hit_carries_frames_layer_and_confidence(terms):
              Word("JOHN", Box(34, 5, 70, 15), 88.0, 3, 1, (2, 3), "overlay:6000")]
     (hit,) = match_words(words, terms)
     assert isinstance(hit, Hit)
-    assert hit.box == Box(5, 5, 70, 15)
+    # (and one character further: the middle name A may follow, unread)
+    assert hit.box == Box(5, 5, 79, 15)
     assert hit.frames == (2, 3) and hit.layer == "overlay:6000" and hit.confidence == 71.0
     # words on different layers or frames are different lines
     split = [Word("DOE", Box(5, 5, 30, 15), 90, 3, 0, (0,)),
@@ -616,7 +643,8 @@ def _covers(hits, word):
     return any(h.box.contains(word.box) for h in hits)
 
 
-@pytest.mark.parametrize("tail,conf", [("1!", 95.0), ("1639", 57.0), ("06:", 31.0), ("1é&s¥", 12.0)])
+@pytest.mark.parametrize("tail,conf", [("1!", 95.0), ("1639", 57.0), ("06:", 31.0), ("1é&s¥", 12.0),
+                                       ("16:C", 77.0)])
 def test_the_time_after_a_date_goes_with_it(terms, tail, conf):
     """OCR stops inside the clock time printed after a date: what it leaves goes too."""
     date, rest = line(["02.03.2024", tail])
@@ -633,7 +661,8 @@ def test_overlay_after_a_date_stays(terms, tail):
 
 
 @pytest.mark.parametrize("tail,conf", [("MD", 96.0), ("RDM5", 75.0), ("PhO", 88.0), ("-M", 0.0),
-                                       ("ML", 83.0)])    # "MD" read as a unit
+                                       ("ML", 83.0),     # "MD" read as a unit
+                                       ("MD:", 95.0)])   # a colon read after it: no label
 def test_a_degree_read_apart_from_its_name_goes_with_it(terms, tail, conf):
     name = line(["Dr", "Gregory", "House,"])
     gap = name[-1].box
@@ -711,9 +740,10 @@ def test_the_unsure_rest_of_a_name_after_a_tall_reading_goes_with_it(terms):
     kv = Word("kv", Box(rest.box.x1 + 4, 18, rest.box.x1 + 20, 32), 44.0, 0, 3)   # "MD"
     hits = match_words([name[0], name[1], tall, rest, kv], terms)
     assert _covers(hits, rest) and _covers(hits, kv)
-    # read with confidence, or further off, a unit stays
+    # read with confidence, or further off, a unit stays (the name's end is taken
+    # a character past "ouze", which is one letter short of House)
     for unit in (replace(kv, confidence=95.0),
-                 replace(kv, box=Box(rest.box.x1 + 12, 18, rest.box.x1 + 28, 32))):
+                 replace(kv, box=Box(rest.box.x1 + 20, 18, rest.box.x1 + 36, 32))):
         assert not _covers(match_words([name[0], name[1], tall, rest, unit], terms), unit)
 
 
@@ -1065,3 +1095,39 @@ def test_a_date_read_in_pieces_before_its_clock_time_goes_with_it(pieces):
     hits = match_words(words, [])
     assert all(_covers(hits, w) for w in words[1:]), hits
     assert not _covers(hits, words[0])
+
+
+@pytest.mark.parametrize("value, more", [
+    ("1O234", len("5B7")),      # the start of the header's patient ID
+    ("1O23?", len("5B7")),      # junk read for its last character
+    ("XYZ12", 0),               # no header ID starts so: only what was read
+])
+def test_the_start_of_a_header_id_after_its_label_is_redacted_to_the_ids_length(
+        terms, value, more):
+    """'Accession: RX15', the rest of RX1540448 over speckle never proposed: the
+    label's value is the header's ID, printed to its length."""
+    words = line(["ID:", value], cw=8)
+    (hit,) = [h for h in match_words(words, terms) if h.reason == "label:ID"]
+    assert hit.box.x1 == words[1].box.x1 + 8 * more
+
+
+def test_the_rest_of_a_header_id_stops_before_the_next_label(terms):
+    words = line(["ID:", "1O23", "DOB:"], cw=8)
+    (hit,) = [h for h in match_words(words, terms) if h.reason == "label:ID"]
+    assert words[1].box.x1 < hit.box.x1 < words[2].box.x0
+
+
+def test_a_surer_reading_of_the_same_ink_decides_what_follows_a_name(terms):
+    """'Makaws ura', then the degree read twice: "MAD" (69) and "MD" (94) over the
+    same ink; the surer reading says it is the name's degree."""
+    name = line(["Dr", "Gregory", "House"])
+    end = name[-1].box
+    x = end.x1 + 10
+    mad = Word("MAD", Box(x, end.y0, x + 24, end.y1), 69.0, 1, 0)
+    md = Word("MD", Box(x + 2, end.y0, x + 22, end.y1), 94.0, 2, 0)
+    header = [h for h in match_words([*name, mad, md], terms) if h.reason.startswith("header:")]
+    assert _covers(header, md)
+    # a label read surer than the junk over its end stays a label ("mrn" and "3N")
+    mrn = Word("mrn", Box(x, end.y0, x + 24, end.y1), 92.0, 1, 0)
+    junk = Word("3N", Box(x + 10, end.y0, x + 24, end.y1), 45.0, 2, 0)
+    assert not _covers(match_words([*name, mrn, junk], terms), mrn)

@@ -858,7 +858,7 @@ def match_words(words: Sequence[Word], terms: Sequence[PhiTerm], *, mode: str = 
     # fail closed: a label's value that OCR could not read with confidence, or (after
     # the label's colon) read as nothing the label could announce, is redacted as it
     # stands ("DOB: BOB 22 shoe" is a birth date read badly, "Accession: RX?" the
-    # start of a number)
+    # start of a number); so is the start of a birth date ("DOB: Jul", the rest lost)
     unsure = float(p["label_value_min_confidence"])
     unread_after: dict[tuple, Word] = {}     # such a value -> the label word before it
     for li, line in enumerate(lines):
@@ -867,16 +867,20 @@ def match_words(words: Sequence[Word], terms: Sequence[PhiTerm], *, mode: str = 
             for wi, (ws, we) in enumerate(line.offsets):
                 if ws < end:
                     continue
-                if line.words[wi].text.rstrip().endswith(":"):
-                    break  # the next label
+                word = line.words[wi]
+                if word.text.rstrip().endswith(":") and (_label_word(word.text)
+                                                         or word.confidence >= unsure):
+                    break  # the next label (not "7:" read at 57 inside "Oct 5 1989")
                 value.append(wi)
+            texts = [line.words[wi].text for wi in value]
+            kind = label_kinds().get(reason)
             if (value and not any((li, wi) in covered for wi in value)
                     and (any(line.words[wi].confidence < unsure for wi in value)
                          or (value[0] > 0
                              and line.words[value[0] - 1].text.rstrip().endswith((":", "#"))
-                             and not _plausible_value(label_kinds().get(reason),
-                                                      [line.words[wi].text for wi in value])))
-                    and not all(is_allowlisted(line.words[wi].text) for wi in value)):
+                             and not _plausible_value(kind, texts))
+                         or (kind == "date" and _date_start(texts)))
+                    and not all(is_allowlisted(t) for t in texts)):
                 rule_hits.append((value, li, f"label:{reason}"))
                 covered.update((li, wi) for wi in value)
                 if value[0] > 0:
@@ -992,6 +996,13 @@ def match_words(words: Sequence[Word], terms: Sequence[PhiTerm], *, mode: str = 
 
 
 _VALUE_MARK = re.compile(r"[^\w\s.,:;/()'^-]")
+
+
+def _date_start(texts: Sequence[str]) -> bool:
+    """Whether the words after a birth-date label start a date: a month name or a
+    digit first.  A birth date is PHI however little of it was read."""
+    first = texts[0].strip(_STRIP) if texts else ""
+    return is_month_name(first) or first[:1].isdigit()
 
 
 def _plausible_value(kind: Optional[str], texts: Sequence[str]) -> bool:

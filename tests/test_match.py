@@ -1131,3 +1131,26 @@ def test_a_surer_reading_of_the_same_ink_decides_what_follows_a_name(terms):
     mrn = Word("mrn", Box(x, end.y0, x + 24, end.y1), 92.0, 1, 0)
     junk = Word("3N", Box(x + 10, end.y0, x + 24, end.y1), 45.0, 2, 0)
     assert not _covers(match_words([*name, mrn, junk], terms), mrn)
+
+
+@pytest.mark.parametrize("value", [["Jul"], ["Oct", "5"], ["12"]])
+def test_the_start_of_a_birth_date_after_its_label_is_redacted(terms, value):
+    """'DOB: Jul' read with confidence, the rest of the date lost over speckle: a
+    birth date is PHI however little of it was read (and the header's birth date
+    then tells how far it goes)."""
+    words = line(["DOB:", *value], cw=8)
+    hits = match_words(words, terms)
+    assert any(h.reason == "label:DOB" and h.box.contains(w.box) for h in hits for w in words[1:])
+
+
+def test_a_word_ending_in_a_colon_read_unsure_inside_a_value_is_no_label(terms):
+    """'Date of Birth: Oct 5 7: 729': the "7:" read at 57 is part of the year, not
+    the next field; a label read with confidence is ("DOB: Oct 5 Age: 40")."""
+    words = line(["Birth:", "Oct", "5", "7:", "729"], cw=8)
+    words[3] = replace(words[3], confidence=57.0)
+    words[4] = replace(words[4], confidence=32.0)
+    hits = match_words(words, terms)
+    assert any(h.box.contains(words[4].box) for h in hits)
+    words = line(["Birth:", "Oct", "5", "Age:", "40"], cw=8)
+    hits = match_words(words, terms)
+    assert not any(h.box.intersection(words[3].box).area for h in hits)

@@ -626,6 +626,29 @@ def _unread_chars(term: PhiTerm, matched: Sequence[Word], score: float, complete
     return missing
 
 
+#: A label glued before a value in one OCR word: "3irth:" of "3irth:01-0CT-79".
+_GLUED_LABEL = re.compile(r"\S*?[^\W\d_]{3,}[:;](?=\S)")
+
+
+def _without_glued_label(hit: Hit, ws: Sequence[Word]) -> Hit:
+    """A hit of one word that holds a label before its value ("DOB:12.03.1980",
+    "D.O.B.1944-11-30": OCR read no space between them) starts where the value
+    does, by the share of characters: the label stays."""
+    if len(ws) != 1 or ws[0].rotation:
+        return hit
+    text = ws[0].text
+    m = _GLUED_LABEL.match(text)
+    cut = max([e for e, _ in label_ends(text) if 0 < e < len(text)] + ([m.end()] if m else []),
+              default=0)
+    while 0 < cut < len(text) and text[cut] in ".:;#":
+        cut += 1         # the label's own mark ("D.O.B" ends at its last dot)
+    if not cut or cut >= len(text):
+        return hit
+    b = hit.box
+    x0 = ws[0].box.x0 + int(ws[0].box.width * cut / len(text))
+    return replace(hit, box=Box(max(b.x0, x0), b.y0, b.x1, b.y1)) if x0 < b.x1 else hit
+
+
 def _value_keys(terms: Sequence[PhiTerm], params: Mapping[str, Any]
                 ) -> dict[str, list[tuple[str, int]]]:
     """(normalized key, printed length) of every ID and date term, by kind."""
@@ -955,7 +978,7 @@ def match_words(words: Sequence[Word], terms: Sequence[PhiTerm], *, mode: str = 
             if c.term.kind == "name":
                 wis = _with_affixes(lines[li], wis)
             ws = [lines[li].words[wi] for wi in sorted(wis)]
-            hit = _hit(ws, f"header:{c.term.attribute}", c.score)
+            hit = _without_glued_label(_hit(ws, f"header:{c.term.attribute}", c.score), ws)
             if len(by_line) == 1:
                 complete = ws[-1] is not matched[-1]      # a degree read after it
                 missing = _unread_chars(c.term, matched, c.score, complete, forms, p)
@@ -974,7 +997,7 @@ def match_words(words: Sequence[Word], terms: Sequence[PhiTerm], *, mode: str = 
             continue
         seen.add((li, tuple(idx)))
         ws = [lines[li].words[wi] for wi in idx]
-        hit = _hit(ws, reason, 100.0)
+        hit = _without_glued_label(_hit(ws, reason, 100.0), ws)
         label = unread_after.get((li, tuple(idx)))
         hit = _unread_value(hit, label) if label is not None else _year_unread(hit)
         source, _, what = reason.partition(":")

@@ -357,10 +357,10 @@ def _proposals_from_mask(mask: np.ndarray, p: Mapping[str, Any],
     text next to each other are not read across as two-letter lines, and a
     stack of short labels does not become one vertical line.
 
-    Given a list, ``stubs`` receives the components left out of every line that
-    are at least ``stub_min_aspect`` times as wide as high: two touching letters
-    (the 'MD' of 'Castellanos, MD'), too short to be a line alone, which
-    :func:`_join_rows` may join to the line they end.
+    Given a list, ``stubs`` receives the components of character height left out
+    of every line: two touching letters (the 'MD' of 'Castellanos, MD') or one
+    letter after a mark (the 'G' of 'RAHIMI^ROSA^G'), too short to be a line
+    alone, which :func:`_join_rows` may join to the line they end.
     """
     h, w = mask.shape
     comps = _components(mask, p)
@@ -382,9 +382,8 @@ def _proposals_from_mask(mask: np.ndarray, p: Mapping[str, Any],
         if (n_down[idx] > n_across[idx]).mean() > 0.5:
             out.append(Proposal(_pad(comps[idx], p, w, h), rotation=90, source="single"))
     if stubs is not None:
-        cw, ch = comps[:, 2] - comps[:, 0], comps[:, 3] - comps[:, 1]
-        alone = ((n_across == 0) & (n_down == 0) & (ch >= p["min_char_height"])
-                 & (cw >= p["stub_min_aspect"] * ch))
+        ch = comps[:, 3] - comps[:, 1]
+        alone = (n_across == 0) & (n_down == 0) & (ch >= p["min_char_height"])
         stubs.extend(Proposal(_pad(comps[k:k + 1], p, w, h), source="single")
                      for k in np.flatnonzero(alone))
     return out
@@ -470,20 +469,30 @@ def _join_rows(props: list[Proposal], image: np.ndarray, planes: Sequence[np.nda
     :func:`_proposals_from_mask`) are joined the same way, and count only so.
     """
     n_lines = len(props)
-    props = list(props) + list(stubs)
+    props = list(props) + _stubs_outside(stubs, props)
     polarity: dict[int, Optional[str]] = {}
 
-    def ink_between(i: int, a: Box, b: Box) -> bool:
+    def letter(k: int) -> bool:
+        """A stub of one letter, narrower than two touching ones."""
+        b = props[k].box
+        return k >= n_lines and b.width < p["stub_min_aspect"] * b.height
+
+    def ink_between(i: int, j: int) -> bool:
+        if (letter(i) or letter(j)) and min(i, j) >= n_lines:
+            return False      # a lone letter ends a line, never starts a chain of them
+        a, b = props[i].box, props[j].box
         if i not in polarity:
             polarity[i] = _ink_polarity(image, a, p)
         y0, y1 = max(a.y0, b.y0), min(a.y1, b.y1)
         if polarity[i] is None or b.x0 <= a.x1 or y1 <= y0:
-            return b.x0 <= a.x1          # touching boxes need no ink between them
-        return (int(strokes[polarity[i]][y0:y1, a.x1:b.x0].sum()) >= 3
-                or _spread(planes[0][y0:y1, a.x1:b.x0]) >= p["texture_min_spread"])
+            return b.x0 <= a.x1 and not letter(j)   # touching boxes need no ink between
+        if int(strokes[polarity[i]][y0:y1, a.x1:b.x0].sum()) >= 3:
+            return True
+        # a lone letter joins only over a mark ('^G'): texture holds letter-sized blobs
+        return (not (letter(i) or letter(j))
+                and _spread(planes[0][y0:y1, a.x1:b.x0]) >= p["texture_min_spread"])
 
-    joined = [(i, j) for i, j in _row_neighbours(props, p)
-              if ink_between(i, props[i].box, props[j].box)]
+    joined = [(i, j) for i, j in _row_neighbours(props, p) if ink_between(i, j)]
     if not joined:
         return props[:n_lines]
     r, c = np.array(joined).T
@@ -503,6 +512,20 @@ def _join_rows(props: list[Proposal], image: np.ndarray, planes: Sequence[np.nda
                    Proposal(box, members[0].frames, members[0].layer, 0, members[0].source,
                             members[0].score))
     return out
+
+
+def _stubs_outside(stubs: Sequence[Proposal], lines: Sequence[Proposal]) -> list[Proposal]:
+    """The ``stubs`` not half inside one of the ``lines``: a piece of a line found in
+    another plane (its first letter) is no stub, the line holds it."""
+    if not stubs or not lines:
+        return list(stubs)
+    s = np.array([q.box.as_list() for q in stubs], np.int64)
+    held = np.zeros(len(stubs), bool)
+    for b in (q.box for q in lines):
+        iw = np.clip(np.minimum(s[:, 2], b.x1) - np.maximum(s[:, 0], b.x0), 0, None)
+        ih = np.clip(np.minimum(s[:, 3], b.y1) - np.maximum(s[:, 1], b.y0), 0, None)
+        held |= 2 * iw * ih >= (s[:, 2] - s[:, 0]) * (s[:, 3] - s[:, 1])
+    return [q for q, h in zip(stubs, held) if not h]
 
 
 #: Rows of a pairwise comparison done at a time: bounded memory on noisy frames.

@@ -1154,3 +1154,15 @@ def test_a_word_ending_in_a_colon_read_unsure_inside_a_value_is_no_label(terms):
     words = line(["Birth:", "Oct", "5", "Age:", "40"], cw=8)
     hits = match_words(words, terms)
     assert not any(h.box.intersection(words[3].box).area for h in hits)
+
+
+@pytest.mark.parametrize("word, label", [("DOB:15.01.1980", "DOB:"), ("3irth:15-JAN-80", "3irth:"),
+                                         ("D.O.B.1980-01-15", "D.O.B.")])
+def test_a_label_glued_to_its_value_in_one_word_stays(terms, word, label):
+    """OCR read no space between a label and the value after it: the hit starts
+    where the value does (by the share of characters), so the label stays."""
+    words = line([word], cw=8)
+    hits = [h for h in match_words(words, terms) if h.reason == "header:PatientBirthDate"]
+    assert hits and all(h.box.x0 >= words[0].box.x0 + 8 * len(label) - 1 for h in hits)
+    assert all(h.box.x1 == words[0].box.x1 for h in hits)
+

@@ -449,3 +449,36 @@ def test_a_stub_counts_only_joined_to_a_line():
     out = _join_rows([line], img, contrast_channels(img), strokes, p, [stub, lone])
     assert [q.box for q in out] == [Box(3, 9, 108, 23)]
     assert _join_rows([line], img, contrast_channels(img), strokes, p, [lone]) == [line]
+
+
+def test_a_lone_letter_joins_a_line_only_over_a_mark():
+    """'RAHIMI^ROSA^G': the caret is too small to be a character and the G alone is
+    no line, so the G was never read.  A lone letter after a mark joins the line it
+    ends; after an empty gap, or after another lone letter, it does not."""
+    from pixelscrub.propose import _join_rows, _proposals_from_mask, contrast_channels, propose_params
+    p = propose_params()
+
+    def joined(img):
+        mask = img > 100
+        stubs = []
+        lines = _proposals_from_mask(mask, p, stubs)
+        strokes = {"light": mask, "dark": np.zeros_like(mask)}
+        return _join_rows(lines, img, contrast_channels(img), strokes, p, stubs)
+
+    img = np.zeros((60, 200), np.uint8)
+    ink = draw(img, "RAHIMI", (5, 20), scale=0.4, color=220)
+    caret = draw(img, "^", (ink.x1 + 5, 20), scale=0.4, color=220)
+    g = draw(img, "G", (caret.x1 + 3, 20), scale=0.4, color=220)
+    (out,) = joined(img)
+    assert out.box.x0 <= ink.x0 and out.box.x1 >= g.x1
+    # the same letter with nothing in the gap stays out
+    bare = img.copy()
+    bare[:, ink.x1 + 1:g.x0 - 1] = 0
+    (out,) = joined(bare)
+    assert out.box.x1 < g.x0
+    # two lone letters with a mark between them are no line
+    two = np.zeros((60, 200), np.uint8)
+    a = draw(two, "A", (5, 20), scale=0.4, color=220)
+    caret = draw(two, "^", (a.x1 + 5, 20), scale=0.4, color=220)
+    draw(two, "G", (caret.x1 + 3, 20), scale=0.4, color=220)
+    assert joined(two) == []

@@ -660,29 +660,35 @@ def _value_keys(terms: Sequence[PhiTerm], params: Mapping[str, Any]
 
 
 def _known_rest(read: Sequence[Word], kind: Optional[str],
-                keys: Mapping[str, Sequence[tuple[str, int]]], params: Mapping[str, Any]) -> int:
-    """Characters of a header ID or date printed after ``read``, the start of it
-    that a label or pattern rule found ("Accession: RX15", the rest of RX1540448
-    lost over speckle): the fewest any such value leaves after that start."""
+                keys: Mapping[str, Sequence[tuple[str, int]]], params: Mapping[str, Any]
+                ) -> tuple[int, int]:
+    """Characters of a header ID or date printed (before, after) ``read``, a part
+    of it that a label or pattern rule found.  Its start ("Accession: RX15", the
+    rest of RX1540448 lost over speckle): the fewest any such value leaves after
+    it; else its end, four characters at least ("Acc: 399674", the RX1 of
+    RX1399674 lost): the fewest any such value has before it."""
     text = " ".join(w.text for w in read)
     key = normalize(text, params)
     if len(key) < 2:
-        return 0
-    rest = [n - len(text) for k, n in keys.get(kind or "", ())
-            if len(k) > len(key) and (k.startswith(key) or (
-                len(key) >= 4 and Levenshtein.distance(k[:len(key)], key, score_cutoff=1) <= 1))]
-    return max(0, min(rest, default=0))
+        return 0, 0
+    values = [(k, n) for k, n in keys.get(kind or "", ()) if len(k) > len(key)]
+    after = [n - len(text) for k, n in values if k.startswith(key) or (
+        len(key) >= 4 and Levenshtein.distance(k[:len(key)], key, score_cutoff=1) <= 1)]
+    if after:
+        return 0, max(0, min(after))
+    before = [n - len(text) for k, n in values if len(key) >= 4 and k.endswith(key)]
+    return max(0, min(before, default=0)), 0
 
 
 def _extend_truncated(hit: Hit, matched: Sequence[Word], missing: int, kind: str,
-                      words: Sequence[Word], unsure: float) -> Hit:
+                      words: Sequence[Word], unsure: float, *, before: int = 0) -> Hit:
     """``hit`` grown to the right by ``missing`` characters of the width of the
-    ``matched`` words: the unread rest of the value is most likely just after it
-    (left-to-right words only; the redact stage clips to the image).  It stops
-    before a word of its row that starts something else: a label (a word ending
-    in a colon read with confidence ``unsure`` at least), overlay vocabulary, or
-    (after a name) digits."""
-    if missing <= 0 or any(w.rotation for w in matched):
+    ``matched`` words, and to the left by ``before``: the unread rest of the value
+    is most likely just after it (its lost start just before it; left-to-right
+    words only; the redact stage clips to the image).  It stops at a word of its
+    row that is something else: a label (a word ending in a colon read with
+    confidence ``unsure`` at least), overlay vocabulary, or (by a name) digits."""
+    if (missing <= 0 and before <= 0) or any(w.rotation for w in matched):
         return hit
     chars = sum(len(w.text) for w in matched)
     if not chars:
@@ -690,17 +696,22 @@ def _extend_truncated(hit: Hit, matched: Sequence[Word], missing: int, kind: str
     # (the letters' width, not the gaps': wide spacing would overstate it)
     char_w = sum(w.box.width for w in matched) / chars
     box = hit.box
-    x1 = box.x1 + int(round(missing * char_w))
+    x0 = box.x0 - int(round(max(0, before) * char_w))
+    x1 = box.x1 + int(round(max(0, missing) * char_w))
     for w in words:
-        if (w.layer == hit.layer and w.box.x0 >= box.x1 - 2 and w.box.x0 < x1
+        if (w.layer == hit.layer
                 and w.box.rows_shared(box) >= 0.5 * min(w.box.height, box.height)
                 and (_label_word(w.text) or is_allowlisted(w.text)
                      or (w.text.endswith(":") and w.confidence >= unsure)
                      or (kind == "name" and any(c.isdigit() for c in w.text)))):
-            x1 = w.box.x0 - 1
-    if x1 <= box.x1:
+            if box.x1 - 2 <= w.box.x0 < x1:
+                x1 = w.box.x0 - 1
+            if x0 < w.box.x1 <= box.x0 + 2:
+                x0 = w.box.x1 + 1
+    x0, x1 = min(x0, box.x0), max(x1, box.x1)
+    if (x0, x1) == (box.x0, box.x1):
         return hit
-    return replace(hit, box=Box(box.x0, box.y0, x1, box.y1))
+    return replace(hit, box=Box(x0, box.y0, x1, box.y1))
 
 
 def _short_number(c: _Cand, lines: list[_Line], short: int) -> bool:
@@ -1003,7 +1014,8 @@ def match_words(words: Sequence[Word], terms: Sequence[PhiTerm], *, mode: str = 
         source, _, what = reason.partition(":")
         kind = label_kinds().get(what) if source == "label" else what
         if kind in ("id", "date"):
-            hit = _extend_truncated(hit, ws, _known_rest(ws, kind, known, p), kind, words, unsure)
+            before, after = _known_rest(ws, kind, known, p)
+            hit = _extend_truncated(hit, ws, after, kind, words, unsure, before=before)
         hits.append(hit)
 
     kinds = {t.attribute: t.kind for t in terms}

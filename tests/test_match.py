@@ -1166,3 +1166,20 @@ def test_a_label_glued_to_its_value_in_one_word_stays(terms, word, label):
     assert hits and all(h.box.x0 >= words[0].box.x0 + 8 * len(label) - 1 for h in hits)
     assert all(h.box.x1 == words[0].box.x1 for h in hits)
 
+
+
+def test_the_end_of_a_header_id_after_its_label_is_redacted_from_the_ids_start():
+    """'Acc: 399674', the RX1 of RX1399674 lost over speckle: the value read is the
+    end of the header's accession number, so its start is redacted too, up to the
+    label."""
+    ds = Dataset()
+    ds.AccessionNumber = "RX1399674"
+    terms = phi_terms_from_header(ds)
+    label, _, value = line(["Accession:", "RX1", "399674"], cw=8)      # "RX1" unread
+    (hit,) = [h for h in match_words([label, value], terms) if h.reason == "label:Accession"]
+    assert hit.box.x0 == value.box.x0 - 8 * len("RX1")
+    # never over the label
+    label, value = line(["Accession:", "399674"], cw=8)
+    (hit,) = [h for h in match_words([label, value], terms) if h.reason == "label:Accession"]
+    assert hit.box.x0 > label.box.x1
+

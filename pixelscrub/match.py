@@ -39,6 +39,7 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Any, Iterable, Mapping, Optional, Sequence
 
+from rapidfuzz import fuzz
 from rapidfuzz.distance import Hamming, Levenshtein
 
 from .assets import load_json, load_words
@@ -603,27 +604,39 @@ def _longer_forms(terms: Sequence[PhiTerm], params: Mapping[str, Any]
 
 def _unread_chars(term: PhiTerm, matched: Sequence[Word], score: float, complete: bool,
                   forms: Mapping[str, Sequence[tuple[str, int]]],
-                  params: Mapping[str, Any]) -> int:
-    """How many characters of the printed value OCR did not read after ``matched``.
+                  params: Mapping[str, Any]) -> tuple[int, int]:
+    """How many characters of the printed value OCR did not read (before, after)
+    ``matched``.
 
-    A read shorter than the term ("RIVERBEND WOME!" for RIVERBEND WOMENS HEALTH,
-    "Nakar" for Nakamura); and for a name not ``complete`` (no degree read after
+    A read shorter than the term: "RIVERBEND WOME!" for RIVERBEND WOMENS HEALTH,
+    "Nakar" for Nakamura, the rest after it; "1ildren's Hospita:" for Meadowbrook
+    Children's Hospital, its start before it (wrapped from the line above, or lost
+    over a dark ground).  And for a name not ``complete`` (no degree read after
     it), the rest of its shortest longer written form: "Priya" read alone, the
     surname over speckle never proposed, is most likely "Priya Castellanos";
     "RAHIMI ROSA" is most likely RAHIMI^ROSA^G."""
     read = " ".join(w.text for w in matched)
-    missing = 0
+    before = after = 0
     if score < 100.0:
         # by length, or by letters/digits when junk stands in for them
         # ("31-MAY-~:" for 31-MAY-21)
-        missing = max(len(term.text) - len(read),
-                      len(normalize(term.text, params)) - len(normalize(read, params)))
+        key, got = normalize(term.text, params), normalize(read, params)
+        missing = max(len(term.text) - len(read), len(key) - len(got))
+        # (a name's parts are printed in any order, and a short read aligns anywhere)
+        where = (fuzz.partial_ratio_alignment(got, key)
+                 if missing > 0 and len(got) >= 6 and term.kind != "name" else None)
+        if where is not None and where.dest_start >= 2 and where.score >= 80.0:
+            scale = len(term.text) / max(1, len(key))     # printed characters per key one
+            before = int(round(where.dest_start * scale))
+            after = int(round((len(key) - where.dest_end) * scale))
+        else:
+            after = missing
     if term.kind == "name" and not complete:
         key = normalize(term.text, params)
         longer = [n for k, n in forms.get(term.attribute, ()) if k.startswith(key) and k != key]
         if longer:
-            missing = max(0, missing) + min(longer) - len(term.text)
-    return missing
+            after = max(0, after) + min(longer) - len(term.text)
+    return max(0, before), max(0, after)
 
 
 #: A label glued before a value in one OCR word: "3irth:" of "3irth:01-0CT-79".
@@ -708,7 +721,7 @@ def _extend_truncated(hit: Hit, matched: Sequence[Word], missing: int, kind: str
                 x1 = w.box.x0 - 1
             if x0 < w.box.x1 <= box.x0 + 2:
                 x0 = w.box.x1 + 1
-    x0, x1 = min(x0, box.x0), max(x1, box.x1)
+    x0, x1 = max(0, min(x0, box.x0)), max(x1, box.x1)
     if (x0, x1) == (box.x0, box.x1):
         return hit
     return replace(hit, box=Box(x0, box.y0, x1, box.y1))
@@ -992,8 +1005,9 @@ def match_words(words: Sequence[Word], terms: Sequence[PhiTerm], *, mode: str = 
             hit = _without_glued_label(_hit(ws, f"header:{c.term.attribute}", c.score), ws)
             if len(by_line) == 1:
                 complete = ws[-1] is not matched[-1]      # a degree read after it
-                missing = _unread_chars(c.term, matched, c.score, complete, forms, p)
-                hit = _extend_truncated(hit, matched, missing, c.term.kind, words, unsure)
+                before, after = _unread_chars(c.term, matched, c.score, complete, forms, p)
+                hit = _extend_truncated(hit, matched, after, c.term.kind, words, unsure,
+                                        before=before)
             if ws[0].rotation in (90, 270):
                 rotated.append((hit, ws[0].rotation))
             else:

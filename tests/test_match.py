@@ -1183,3 +1183,13 @@ def test_the_end_of_a_header_id_after_its_label_is_redacted_from_the_ids_start()
     (hit,) = [h for h in match_words([label, value], terms) if h.reason == "label:Accession"]
     assert hit.box.x0 > label.box.x1
 
+
+
+def test_a_value_read_without_its_start_grows_to_the_left(terms):
+    """'1ildren's Hospita:' for Meadowbrook Children's Hospital: a read that is the
+    end of the header value lacks its start (wrapped from the line above, or lost
+    over a dark ground), so the box grows to the left, not past its end."""
+    words = line(["int", "Mary", "Hospital"], x=60)
+    (hit,) = [h for h in match_words(words, terms) if h.reason == "header:InstitutionName"]
+    assert hit.box.x1 == words[-1].box.x1
+    assert hit.box.x0 == words[0].box.x0 - 2 * 8       # "Sa", eight pixels a letter

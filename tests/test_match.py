@@ -1193,3 +1193,14 @@ def test_a_value_read_without_its_start_grows_to_the_left(terms):
     (hit,) = [h for h in match_words(words, terms) if h.reason == "header:InstitutionName"]
     assert hit.box.x1 == words[-1].box.x1
     assert hit.box.x0 == words[0].box.x0 - 2 * 8       # "Sa", eight pixels a letter
+
+
+@pytest.mark.parametrize("label", ["Date:", "Datum:", "Study Date:", "Fecha:"])
+def test_a_date_label_announces_a_date(terms, label):
+    """'Datum: 10-FF' for 10-FEB-22 06:16 over speckle: what follows a date label
+    and starts like a date is a date (PHI however little was read of it)."""
+    words = line([*label.split(), "10-FF"], cw=8)
+    hits = match_words(words, terms)
+    assert any(h.reason == "label:Date" and h.box.contains(words[-1].box) for h in hits)
+    # the label itself stays
+    assert not any(h.box.intersection(words[0].box).area for h in hits)

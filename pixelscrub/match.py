@@ -1156,10 +1156,11 @@ def _name_after_title(kind: Optional[str], texts: Sequence[str], word: Word,
 
 
 def _label_colon(word: Word) -> Word:
-    """A label word OCR ended with a semicolon ("Nom;", "Datum;") ends with the
-    colon it has on the screen: the rules that look for a label's colon see it."""
+    """A label word OCR ended with a semicolon or a question mark ("Nom;",
+    "Datum;", "Nom?") ends with the colon it has on the screen: the rules that look
+    for a label's colon see it."""
     text = word.text.rstrip()
-    if text.endswith(";") and _label_word(text[:-1]):
+    if text.endswith((";", "?")) and _label_word(text[:-1]):
         return replace(word, text=text[:-1] + ":")
     return word
 

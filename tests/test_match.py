@@ -818,9 +818,10 @@ def test_the_surname_after_a_title_and_first_name_read_on_another_line_goes_with
     assert not _covers(hits, first[0])
 
 
-@pytest.mark.parametrize("label", ["Nom;", "Pat;", "Name;"])
+@pytest.mark.parametrize("label", ["Nom;", "Pat;", "Name;", "Nom?", "Pat?"])
 def test_a_label_read_with_a_semicolon_still_announces_its_value(label):
-    """Tesseract reads a small colon as a semicolon ("Nom;"): the value after it
+    """Tesseract reads a small colon as a semicolon ("Nom;") or a question mark
+    ("Nom?", over a gradient): the value after it
     is still the label's, with no header to match it against (nor a surname the
     name lexicon knows)."""
     value = "Rosa Quexbrand"

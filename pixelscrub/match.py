@@ -37,7 +37,7 @@ import re
 import unicodedata
 from dataclasses import dataclass, replace
 from functools import lru_cache
-from typing import Any, Iterable, Mapping, Optional, Sequence
+from typing import Any, Callable, Iterable, Mapping, Optional, Sequence
 
 from rapidfuzz import fuzz
 from rapidfuzz.distance import Hamming, Levenshtein
@@ -592,13 +592,15 @@ def _join_rotated(hits: list[tuple[Hit, int]]) -> list[Hit]:
     return out
 
 
-def _longer_forms(terms: Sequence[PhiTerm], params: Mapping[str, Any]
-                  ) -> dict[str, list[tuple[str, int]]]:
-    """(normalized key, printed length) of every full name form, by attribute."""
+def _printed_keys(terms: Sequence[PhiTerm], params: Mapping[str, Any],
+                  group: Callable[[PhiTerm], Optional[str]]) -> dict[str, list[tuple[str, int]]]:
+    """(normalized key, printed length) of the ``terms``, by ``group(term)`` (None:
+    left out): what a value read in part is measured against."""
     out: dict[str, list[tuple[str, int]]] = {}
     for t in terms:
-        if t.kind == "name" and t.full:
-            out.setdefault(t.attribute, []).append((normalize(t.text, params), len(t.text)))
+        g = group(t)
+        if g is not None:
+            out.setdefault(g, []).append((normalize(t.text, params), len(t.text)))
     return out
 
 
@@ -660,16 +662,6 @@ def _without_glued_label(hit: Hit, ws: Sequence[Word]) -> Hit:
     b = hit.box
     x0 = ws[0].box.x0 + int(ws[0].box.width * cut / len(text))
     return replace(hit, box=Box(max(b.x0, x0), b.y0, b.x1, b.y1)) if x0 < b.x1 else hit
-
-
-def _value_keys(terms: Sequence[PhiTerm], params: Mapping[str, Any]
-                ) -> dict[str, list[tuple[str, int]]]:
-    """(normalized key, printed length) of every ID and date term, by kind."""
-    out: dict[str, list[tuple[str, int]]] = {}
-    for t in terms:
-        if t.kind in ("id", "date"):
-            out.setdefault(t.kind, []).append((normalize(t.text, params), len(t.text)))
-    return out
 
 
 def _known_rest(read: Sequence[Word], kind: Optional[str],
@@ -905,7 +897,8 @@ def match_words(words: Sequence[Word], terms: Sequence[PhiTerm], *, mode: str = 
     # fail closed: a label's value that OCR could not read with confidence, or (after
     # the label's colon) read as nothing the label could announce, is redacted as it
     # stands ("DOB: BOB 22 shoe" is a birth date read badly, "Accession: RX?" the
-    # start of a number); so is the start of a birth date ("DOB: Jul", the rest lost)
+    # start of a number); so is the start of a date after a date label ("DOB: Jul",
+    # the rest lost)
     unsure = float(p["label_value_min_confidence"])
     unread_after: dict[tuple, Word] = {}     # such a value -> the label word before it
     for li, line in enumerate(lines):
@@ -995,7 +988,9 @@ def match_words(words: Sequence[Word], terms: Sequence[PhiTerm], *, mode: str = 
 
     header_words: set[tuple[int, int]] = set()
     rotated: list[tuple[Hit, int]] = []
-    forms, known = _longer_forms(terms, p), _value_keys(terms, p)
+    # every full name form by attribute, every ID and date by kind
+    forms = _printed_keys(terms, p, lambda t: t.attribute if t.kind == "name" and t.full else None)
+    known = _printed_keys(terms, p, lambda t: t.kind if t.kind in ("id", "date") else None)
     for c, by_line in _fragments_joined(chosen, lines):
         for li, wis in by_line.items():
             matched = [lines[li].words[wi] for wi in sorted(wis)]
@@ -1048,8 +1043,9 @@ _VALUE_MARK = re.compile(r"[^\w\s.,:;/()'^-]")
 
 
 def _date_start(texts: Sequence[str]) -> bool:
-    """Whether the words after a birth-date label start a date: a month name or a
-    digit first.  A birth date is PHI however little of it was read."""
+    """Whether the words after a date label (a birth date, a study date) start a
+    date: a month name or a digit first.  A date is PHI however little of it was
+    read."""
     first = texts[0].strip(_STRIP) if texts else ""
     return is_month_name(first) or first[:1].isdigit()
 
@@ -1251,6 +1247,13 @@ def _with_row_tail(hit: Hit, words: Sequence[Word], kind: Optional[str],
     # what is left of the date before a clock time: "202: 03-06" of 2022-03-06
     clock = kind == "date" and is_clock_time(hit.text)
     printed = len(hit.text.split())
+
+    def joins(w: Word) -> bool:
+        """``w`` (after ``box``, as grown so far) is part of the value."""
+        return (_belongs_to_value(kind, w, w.box.x0 - box.x1, h, unsure, degrees)
+                or _name_after_title(kind, texts, w, titles)
+                or (labelled_name and printed < 2 and _name_like(w)))
+
     for _ in range(cfg["max_words"]):
         # (a word that ends within 2 px of the box, or lies in it but for a few
         # pixels, is another reading of its end: "Declan:" of "Prof Declan")
@@ -1268,11 +1271,6 @@ def _with_row_tail(hit: Hit, words: Sequence[Word], kind: Optional[str],
                          and is_date_piece(w.text))
                      or (clock and box.x0 - w.box.x1 <= 0.8 * h
                          and not _EDGE_MARKS.sub("", w.text)))]   # a mark read on its own
-        def joins(w: Word) -> bool:
-            return (_belongs_to_value(kind, w, w.box.x0 - box.x1, h, unsure, degrees)
-                    or _name_after_title(kind, texts, w, titles)
-                    or (labelled_name and printed < 2 and _name_like(w)))
-
         nxt = min(right, key=lambda w: w.box.x0, default=None)
         if nxt is not None and not joins(nxt):
             # a surer reading of the same ink may say what it is ("MAD", then "MD")

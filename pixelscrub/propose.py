@@ -23,7 +23,8 @@ immediate surroundings, of roughly uniform height, lined up on a baseline.  So:
    too small to be a character) or texture in the gap joined into one
    (:func:`_join_rows`): small, widely spaced text falls apart word by word;
    two touching letters too short for a line alone (a degree, 'MD') join the
-   line they end the same way;
+   line they end the same way, and so does one letter after a mark ('^G'), but
+   only over the mark's ink;
 6. a line that runs from a flat ground into texture (speckle, anatomy) is
    followed along its row while pixels of its own ink level continue there
    (:func:`_into_texture`): the threshold of step 2 rises with the texture and
@@ -465,8 +466,9 @@ def _join_rows(props: list[Proposal], image: np.ndarray, planes: Sequence[np.nda
     Over texture a line falls apart as well, where the threshold rises with
     the ground: fragments with a textured gap between them are joined too.
     An empty gap on a flat ground is a gap between fields, and they are read
-    apart as before.  ``stubs`` (two touching letters, see
-    :func:`_proposals_from_mask`) are joined the same way, and count only so.
+    apart as before.  ``stubs`` (two touching letters, or one letter, see
+    :func:`_proposals_from_mask`) are joined the same way, and count only so; a
+    single letter only over stroke ink, and never to another stub.
     """
     n_lines = len(props)
     props = list(props) + _stubs_outside(stubs, props)

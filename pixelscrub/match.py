@@ -692,7 +692,8 @@ def _extend_truncated(hit: Hit, matched: Sequence[Word], missing: int, kind: str
     is most likely just after it (its lost start just before it; left-to-right
     words only; the redact stage clips to the image).  It stops at a word of its
     row that is something else: a label (a word ending in a colon read with
-    confidence ``unsure`` at least), overlay vocabulary, or (by a name) digits."""
+    confidence ``unsure`` at least), overlay vocabulary, or (by a name) digits;
+    not at marks read on their own ("!!" inside "CITY HEART INSTITUTE")."""
     if (missing <= 0 and before <= 0) or any(w.rotation for w in matched):
         return hit
     chars = sum(len(w.text) for w in matched)
@@ -706,7 +707,7 @@ def _extend_truncated(hit: Hit, matched: Sequence[Word], missing: int, kind: str
     for w in words:
         if (w.layer == hit.layer
                 and w.box.rows_shared(box) >= 0.5 * min(w.box.height, box.height)
-                and (_label_word(w.text) or is_allowlisted(w.text)
+                and (_label_word(w.text) or _overlay_word(w.text)
                      or (w.text.endswith(":") and w.confidence >= unsure)
                      or (kind == "name" and any(c.isdigit() for c in w.text)))):
             if box.x1 - 2 <= w.box.x0 < x1:
@@ -717,6 +718,11 @@ def _extend_truncated(hit: Hit, matched: Sequence[Word], missing: int, kind: str
     if (x0, x1) == (box.x0, box.x1):
         return hit
     return replace(hit, box=Box(x0, box.y0, x1, box.y1))
+
+
+def _overlay_word(text: str) -> bool:
+    """An overlay word with a letter or a digit (a lone mark is allowlisted too)."""
+    return any(c.isalnum() for c in text) and is_allowlisted(text)
 
 
 def _short_number(c: _Cand, lines: list[_Line], short: int) -> bool:

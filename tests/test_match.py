@@ -1205,3 +1205,11 @@ def test_a_date_label_announces_a_date(terms, label):
     assert any(h.reason == "label:Date" and h.box.contains(words[-1].box) for h in hits)
     # the label itself stays
     assert not any(h.box.intersection(words[0].box).area for h in hits)
+
+
+def test_the_rest_of_a_value_grows_past_marks_read_on_their_own(terms):
+    """'CITY HEART !! str' for CITY HEART INSTITUTE: a mark read alone ("!!") is
+    no overlay word that ends the value; the rest of the institution goes too."""
+    words = line(["Saint", "Mary", "!!", "str"], cw=8)
+    hits = [h for h in match_words(words, terms) if h.reason == "header:InstitutionName"]
+    assert any(h.box.x1 >= words[1].box.x1 + 8 * len("Hospital") for h in hits), hits

@@ -618,11 +618,12 @@ def _unread_chars(term: PhiTerm, matched: Sequence[Word], score: float, complete
     surname over speckle never proposed, is most likely "Priya Castellanos";
     "RAHIMI ROSA" is most likely RAHIMI^ROSA^G."""
     read = " ".join(w.text for w in matched)
+    key = normalize(term.text, params)
     before = after = 0
     if score < 100.0:
         # by length, or by letters/digits when junk stands in for them
         # ("31-MAY-~:" for 31-MAY-21)
-        key, got = normalize(term.text, params), normalize(read, params)
+        got = normalize(read, params)
         missing = max(len(term.text) - len(read), len(key) - len(got))
         # (a name's parts are printed in any order, and a short read aligns anywhere)
         where = (fuzz.partial_ratio_alignment(got, key)
@@ -634,7 +635,6 @@ def _unread_chars(term: PhiTerm, matched: Sequence[Word], score: float, complete
         else:
             after = missing
     if term.kind == "name" and not complete:
-        key = normalize(term.text, params)
         longer = [n for k, n in forms.get(term.attribute, ()) if k.startswith(key) and k != key]
         if longer:
             after = max(0, after) + min(longer) - len(term.text)
@@ -1026,8 +1026,7 @@ def match_words(words: Sequence[Word], terms: Sequence[PhiTerm], *, mode: str = 
         hit = _without_glued_label(_hit(ws, reason, 100.0), ws)
         label = unread_after.get((li, tuple(idx)))
         hit = _unread_value(hit, label) if label is not None else _year_unread(hit)
-        source, _, what = reason.partition(":")
-        kind = label_kinds().get(what) if source == "label" else what
+        kind = _reason_kind(reason, {})
         if kind in ("id", "date"):
             before, after = _known_rest(ws, kind, known, p)
             hit = _extend_truncated(hit, ws, after, kind, words, unsure, before=before)
@@ -1103,13 +1102,18 @@ def _year_unread(hit: Hit) -> Hit:
     return replace(hit, box=Box(b.x0, b.y0, b.x1 + grow, b.y1))
 
 
+def _reason_kind(reason: str, kinds: Mapping[str, str]) -> Optional[str]:
+    """The kind of value a hit's reason names: its header term's (``kinds``, by
+    attribute), its label's, or its pattern's."""
+    source, _, what = reason.partition(":")
+    return {"header": kinds.get(what), "label": label_kinds().get(what),
+            "pattern": what}.get(source)
+
+
 def _value_kind(reason: str, kinds: Mapping[str, str]) -> Optional[str]:
     """"name", "date" or "institution" when a hit's reason says its value is one."""
-    source, _, what = reason.partition(":")
-    kind = {"header": kinds.get(what), "label": label_kinds().get(what),
-            "pattern": what}.get(source)
     return {"name": "name", "date": "date", "time": "date",
-            "institution": "institution"}.get(kind or "")
+            "institution": "institution"}.get(_reason_kind(reason, kinds) or "")
 
 
 _EDGE_MARKS = re.compile(r"^[^\w]+|[^\w]+$")

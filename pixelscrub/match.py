@@ -707,8 +707,7 @@ def _extend_truncated(hit: Hit, matched: Sequence[Word], missing: int, kind: str
     for w in words:
         if (w.layer == hit.layer
                 and w.box.rows_shared(box) >= 0.5 * min(w.box.height, box.height)
-                and (_label_word(w.text) or _overlay_word(w.text)
-                     or (w.text.endswith(":") and w.confidence >= unsure)
+                and (_sure_label(w, unsure) or _overlay_word(w.text)
                      or (kind == "name" and any(c.isdigit() for c in w.text)))):
             if box.x1 - 2 <= w.box.x0 < x1:
                 x1 = w.box.x0 - 1
@@ -914,8 +913,7 @@ def match_words(words: Sequence[Word], terms: Sequence[PhiTerm], *, mode: str = 
                 if ws < end:
                     continue
                 word = line.words[wi]
-                if word.text.rstrip().endswith(":") and (_label_word(word.text)
-                                                         or word.confidence >= unsure):
+                if word.text.rstrip().endswith(":") and _sure_label(word, unsure):
                     break  # the next label (not "7:" read at 57 inside "Oct 5 1989")
                 value.append(wi)
             texts = [line.words[wi].text for wi in value]
@@ -1180,6 +1178,14 @@ def _is_label(word: Word) -> bool:
     return _label_word(word.text) or word.text.endswith(":")
 
 
+def _sure_label(word: Word, unsure: float) -> bool:
+    """A label word, or a word ending in a colon read with confidence ``unsure`` at
+    least: a colon word read unsure is more often a value's end read badly ("7:" of
+    "Oct 5 1989", "Rereiia:" of Ferreira) than the next field."""
+    return _label_word(word.text) or (word.text.rstrip().endswith(":")
+                                      and word.confidence >= unsure)
+
+
 def _unsure_piece(word: Word, unsure: float) -> bool:
     """A piece of ink OCR could not make sense of: no label, and a lone character
     or a low-confidence reading."""
@@ -1203,8 +1209,7 @@ def _belongs_to_value(kind: str, word: Word, gap: int, row_height: int, unsure: 
         return True      # "Children", then "Hospital" read apart (its "'s" lost)
     if kind == "name" and bare.casefold() in degrees:
         return True      # "MD:" with a colon read after it is still the degree
-    if _label_word(word.text) or (word.text.endswith(":") and (
-            word.confidence >= unsure or _degree_like(bare, degrees))):
+    if _sure_label(word, unsure) or (word.text.endswith(":") and _degree_like(bare, degrees)):
         return False     # "ID:", "1D:" start the next field: no "MD" misread (but
         #                  "Rereiia:" is a value's end read badly, not a label)
     if kind == "name" and (gap <= row_height or bare.casefold() in degrees) and _degree_like(
